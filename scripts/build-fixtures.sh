@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build kiln's fixture images from Debian packages with `docker import`; no registry is needed.
+# Each image is built only when missing (pass --force to rebuild).
+#
+#   kiln-fixture/busybox:latest   busybox-static with every applet linked, /tmp, /etc/passwd, PATH set
+set -euo pipefail
+
+force=0
+[[ ${1:-} == --force ]] && force=1
+
+say() { printf 'build-fixtures: %s\n' "$*" >&2; }
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+ensure_package() {
+  local pkg=$1 probe=$2
+  [[ -e $probe ]] && return 0
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    say "need Debian's $pkg ($probe is missing): install it (apt-get install $pkg) and run this again."
+    exit 3
+  fi
+  say "installing Debian's $pkg..."
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null 2>&1 || {
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+  }
+}
+
+build_busybox() {
+  local image=kiln-fixture/busybox:latest
+  if [[ $force -eq 0 ]] && have_image "$image"; then return 0; fi
+  ensure_package busybox-static /bin/busybox
+  local root
+  root=$(mktemp -d)
+  trap 'rm -rf "$root"' RETURN
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,home,run,var/tmp,workspace,dev,proc,sys}
+  chmod 1777 "$root/tmp" "$root/var/tmp"
+  cp /bin/busybox "$root/bin/busybox"
+  # Link every applet where busybox says it lives.
+  local applet
+  while IFS= read -r applet; do
+    [[ $applet == bin/busybox ]] && continue
+    mkdir -p "$root/$(dirname "$applet")"
+    ln -sf /bin/busybox "$root/$applet"
+  done < <("$root/bin/busybox" --list-full)
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\nbuilder:x:1000:1000:builder:/home/builder:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\nbuilder:x:1000:\n' >"$root/etc/group"
+  mkdir -p "$root/home/builder" && chown 1000:1000 "$root/home/builder"
+  say "importing $image"
+  tar -C "$root" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["/bin/sh"]' \
+    --change 'LABEL dev.kiln.fixture=busybox' \
+    - "$image" >/dev/null
+}
+
+build_busybox

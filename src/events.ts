@@ -1,0 +1,139 @@
+/**
+ * The events of a run (design.md). The core only emits them; reporters turn them into a terminal view
+ * or JSON lines. Every event has `type` and `time` (ISO 8601); job and step events carry `job` and `step`.
+ */
+
+export type Status = 'passed' | 'failed' | 'skipped' | 'cancelled' | 'timed-out';
+
+interface Base {
+  /** ISO 8601 time the event happened. */
+  readonly time: string;
+}
+
+export interface RunStartEvent extends Base {
+  readonly type: 'run.start';
+  readonly runId: string;
+  readonly project: string;
+  readonly jobs: readonly string[];
+}
+export interface JobStartEvent extends Base {
+  readonly type: 'job.start';
+  readonly job: string;
+  readonly image: string;
+}
+export interface MountPrepareEvent extends Base {
+  readonly type: 'mount.prepare';
+  readonly job: string;
+  readonly step?: string;
+  readonly mount: 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
+  readonly target: string;
+  /** The host path (bind), volume name (cache) or secret / agent id; never a secret's value. */
+  readonly source?: string;
+}
+/** A locked cache is held by someone else: kiln waits and says who holds it. */
+export interface MountWaitEvent extends Base {
+  readonly type: 'mount.wait';
+  readonly job: string;
+  readonly cache: string;
+  readonly holder: string;
+  readonly heldForMs: number;
+}
+export interface ContainerEvent extends Base {
+  readonly type: 'container.create' | 'container.reuse' | 'container.recreate';
+  readonly job: string;
+  readonly container: string;
+  readonly name?: string;
+  /** Why a reused container was recreated. */
+  readonly reason?: string;
+}
+export interface StepStartEvent extends Base {
+  readonly type: 'step.start';
+  readonly job: string;
+  readonly step: string;
+  readonly index: number;
+  /** The command as the user wrote it. */
+  readonly command: string;
+}
+export interface StepOutputEvent extends Base {
+  readonly type: 'step.output';
+  readonly job: string;
+  readonly step: string;
+  readonly stream: 'stdout' | 'stderr';
+  /** The bytes as UTF-8 text, secrets masked. */
+  readonly data: string;
+}
+export interface StepEndEvent extends Base {
+  readonly type: 'step.end';
+  readonly job: string;
+  readonly step: string;
+  readonly index: number;
+  readonly exitCode: number | null;
+  readonly status: Status;
+  readonly durationMs: number;
+  readonly allowFailure?: boolean;
+}
+export interface ReleaseEvent extends Base {
+  readonly type: 'release';
+  readonly job?: string;
+  /** What kind of resource: container, volume, lock, secret, ssh, ... */
+  readonly resource: string;
+  readonly id: string;
+  /** Set when the release failed; the other releases still ran. */
+  readonly error?: string;
+}
+export interface JobEndEvent extends Base {
+  readonly type: 'job.end';
+  readonly job: string;
+  readonly status: Status;
+  readonly durationMs?: number;
+  /** Why the job was skipped, cancelled or failed outside a step. */
+  readonly reason?: string;
+}
+export interface RunEndEvent extends Base {
+  readonly type: 'run.end';
+  readonly status: Status;
+  readonly exitCode: number;
+  readonly durationMs: number;
+}
+/** Something a user should know that is not a failure (a recreated container, an old runc). */
+export interface WarningEvent extends Base {
+  readonly type: 'warning';
+  readonly job?: string;
+  readonly message: string;
+}
+/** A fault outside any step: the job could not be run at all. */
+export interface ErrorEvent extends Base {
+  readonly type: 'error';
+  readonly job?: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+export type KilnEvent =
+  | RunStartEvent
+  | JobStartEvent
+  | MountPrepareEvent
+  | MountWaitEvent
+  | ContainerEvent
+  | StepStartEvent
+  | StepOutputEvent
+  | StepEndEvent
+  | ReleaseEvent
+  | JobEndEvent
+  | RunEndEvent
+  | WarningEvent
+  | ErrorEvent;
+
+export type KilnEventType = KilnEvent['type'];
+
+/** An event before its time is stamped. */
+export type EventInput = KilnEvent extends infer E ? (E extends KilnEvent ? Omit<E, 'time'> : never) : never;
+
+export type EventListener = (event: KilnEvent) => void;
+
+/** Stamps and emits events. */
+export type Emit = (event: EventInput) => void;
+
+export function createEmitter(listener: EventListener): Emit {
+  return (event) => listener({ ...event, time: new Date().toISOString() } as KilnEvent);
+}

@@ -1,0 +1,56 @@
+/**
+ * The seam between the scheduler and what runs one job. The scheduler owns ordering, concurrency,
+ * fail-fast / keep-going and cancellation; a JobExecutor runs one compiled job to its end.
+ */
+import type { Emit, Status } from '../events.js';
+import type { BuildGraph, CompiledJob } from '../graph/types.js';
+
+export interface JobContext {
+  readonly graph: BuildGraph;
+  readonly runId: string;
+  readonly emit: Emit;
+  /**
+   * Aborted when the run is cancelled or the job's timeout passes; `signal.reason` is a CancelReason.
+   * The executor then asks running steps to stop (SIGTERM), waits `graceMs`, then kills.
+   */
+  readonly signal: AbortSignal;
+  /** Aborted on a second interrupt: skip what is left of the grace period and kill now. */
+  readonly killSignal: AbortSignal;
+  /** The grace period between SIGTERM and SIGKILL, in ms. */
+  readonly graceMs: number;
+  /** Force reuse mode for every job (`--reuse`). */
+  readonly reuse: boolean;
+}
+
+export interface StepResult {
+  readonly name: string;
+  readonly status: Status;
+  readonly exitCode: number | null;
+  readonly durationMs: number;
+  readonly allowFailure: boolean;
+}
+
+export interface JobOutcome {
+  readonly status: Status;
+  readonly steps: readonly StepResult[];
+  /** Set when the job failed outside a step (a mount, the image, the engine). */
+  readonly error?: Error;
+}
+
+export interface JobExecutor {
+  execute(job: CompiledJob, context: JobContext): Promise<JobOutcome>;
+}
+
+/** Why a signal was aborted. */
+export interface CancelReason {
+  readonly kind: 'interrupt' | 'timeout' | 'fail-fast';
+  readonly message: string;
+}
+
+export interface RunResult {
+  readonly runId: string;
+  readonly status: Status;
+  readonly exitCode: number;
+  readonly durationMs: number;
+  readonly jobs: ReadonlyMap<string, JobOutcome>;
+}
