@@ -1,0 +1,57 @@
+/**
+ * The labels on everything kiln creates (containers, volumes) and the values that identify the run
+ * and process that own it, so that a later run or `kiln prune` can sweep what a dead run left.
+ */
+import { hostname } from 'node:os';
+
+export const Label = {
+  /** `true` on everything kiln creates. */
+  managed: 'dev.kiln.managed',
+  run: 'dev.kiln.run',
+  project: 'dev.kiln.project',
+  job: 'dev.kiln.job',
+  /** The pid of the kiln process that owns a run-scoped resource. */
+  pid: 'dev.kiln.pid',
+  /** The host of that process; a pid means nothing on another host. */
+  host: 'dev.kiln.host',
+  /** `run` (removed at the end of the run), `reuse` (a reused container), `cache` (kept across runs). */
+  scope: 'dev.kiln.scope',
+  /** The cache id of a cache volume. */
+  cache: 'dev.kiln.cache',
+  /** A reused container's fingerprint of its config. */
+  fingerprint: 'dev.kiln.fingerprint',
+  /** The kiln version that made it. */
+  version: 'dev.kiln.version',
+} as const;
+
+export type Scope = 'run' | 'reuse' | 'cache';
+
+export const MANAGED_FILTER = { label: [`${Label.managed}=true`] };
+
+/** This process's identity, as recorded on run-scoped resources. */
+export function ownerLabels(runId: string): Record<string, string> {
+  return {
+    [Label.managed]: 'true',
+    [Label.run]: runId,
+    [Label.pid]: String(process.pid),
+    [Label.host]: hostname(),
+  };
+}
+
+/** Is the process that owns a resource with these labels gone? Unknown owners (another host) count as alive. */
+export function ownerIsGone(labels: Readonly<Record<string, string>> | undefined): boolean {
+  if (!labels) return false;
+  const pid = Number(labels[Label.pid]);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (labels[Label.host] !== hostname()) return false;
+  return !processIsAlive(pid);
+}
+
+export function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
