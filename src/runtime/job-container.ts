@@ -1,0 +1,266 @@
+/**
+ * The one container of a job: created once (or reused), kept alive by a tiny PID 1 without the image's
+ * entrypoint, steps exec'd into it, removed (or, in reuse mode, emptied of processes) on release.
+ * Env, workdir and user are given per exec and never baked into the container.
+ */
+import { posix } from 'node:path';
+import type Docker from 'dockerode';
+import { ImageNotFoundError, InfrastructureError } from '../errors.js';
+import type { Emit } from '../events.js';
+import { Label, ownerLabels } from '../labels.js';
+import { KILN_RUN_DIR, KILN_SECRETS_DIR, type DockerMount, type PreparedSecret } from '../mounts/types.js';
+import type { ReleaseStack } from '../release.js';
+import { dockerMessage, statusOf, translate } from './docker-errors.js';
+import type { Engine } from './engine.js';
+import { runExec, runStepExec, type ExecResult, type StepExecOptions } from './exec.js';
+import { describeFingerprint, fingerprint, reuseName, type FingerprintInput } from './reuse.js';
+import { KILN_VERSION } from './version.js';
+
+/** PID 1 of a job container: makes the workdirs, then sleeps until stopped (TERM ends it at once). */
+const KEEPALIVE = 'mkdir -p "$@" 2>/dev/null; trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done';
+
+export interface JobContainerSpec {
+  readonly project: string;
+  readonly job: string;
+  readonly runId: string;
+  readonly image: string;
+  readonly mounts: readonly DockerMount[];
+  /** Extra tmpfs mounts, target -> options (`rw,exec,size=...`). */
+  readonly tmpfs?: Readonly<Record<string, string>>;
+  readonly network?: string;
+  /** The job's user, part of a reused container's fingerprint (never set on the container). */
+  readonly user?: string;
+  /** Folders made when the container starts (the job's and steps' workdirs). */
+  readonly workdirs: readonly string[];
+  /** Reuse mode: keep the container across runs under a stable name. */
+  readonly reuse?: { readonly name?: string; readonly worker: string };
+}
+
+export interface JobContainerContext {
+  readonly emit: Emit;
+  readonly stack: ReleaseStack;
+}
+
+export interface StartedJobContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly reused: boolean;
+  /** Runs a step under the wrapper (see step-wrapper.ts). */
+  runStep(options: StepExecOptions): Promise<ExecResult>;
+  /** Writes a secret as a file on a tmpfs through an exec's stdin; returns its removal. */
+  writeSecret(secret: PreparedSecret, step: number): Promise<{ path: string; remove: () => Promise<void> }>;
+  /** Runs a housekeeping command as root, returns its exit code. */
+  exec(argv: readonly string[], stdin?: Buffer): Promise<number>;
+}
+
+/** Finds an image's ID; tries a pull when it is missing, and says plainly when neither works. */
+export async function resolveImage(engine: Engine, image: string, job: string | undefined): Promise<string> {
+  try {
+    return (await engine.docker.getImage(image).inspect()).Id;
+  } catch (error) {
+    if (statusOf(error) !== 404) throw translate(error, `inspecting image ${image}`, engine.endpoint);
+  }
+  try {
+    const stream = await engine.docker.pull(image);
+    await new Promise<void>((resolve, reject) => {
+      engine.docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string }>) => {
+        const failed = output?.find((line) => line.error);
+        if (err || failed) reject(err ?? new Error(failed?.error));
+        else resolve();
+      });
+    });
+    return (await engine.docker.getImage(image).inspect()).Id;
+  } catch (error) {
+    throw new ImageNotFoundError(image, job, error);
+  }
+}
+
+function tmpfsOptions(spec: JobContainerSpec, secretDirs: readonly string[]): Record<string, string> {
+  const tmpfs: Record<string, string> = { [KILN_RUN_DIR]: 'rw,exec,nosuid,size=16m,mode=755' };
+  for (const dir of secretDirs) tmpfs[dir] = 'rw,noexec,nosuid,size=4m,mode=755';
+  return { ...tmpfs, ...spec.tmpfs };
+}
+
+/** Folders that get a tmpfs so that secret files with default targets are real files on a tmpfs. */
+export function secretTmpfsDirs(targets: readonly string[], mounts: readonly DockerMount[]): string[] {
+  const dirs = new Set<string>();
+  for (const target of targets) {
+    const dir = posix.dirname(target);
+    if (dir === '/run/secrets' && !mounts.some((m) => m.Target === dir)) dirs.add(dir);
+  }
+  return [...dirs];
+}
+
+async function inspectByName(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  try {
+    return await docker.getContainer(name).inspect();
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+export async function startJobContainer(
+  engine: Engine,
+  spec: JobContainerSpec,
+  context: JobContainerContext & { readonly secretTargets?: readonly string[] },
+): Promise<StartedJobContainer> {
+  const { docker, endpoint } = engine;
+  const { emit, stack } = context;
+  const imageId = await resolveImage(engine, spec.image, spec.job);
+  const secretDirs = secretTmpfsDirs(context.secretTargets ?? [], spec.mounts);
+  const tmpfs = tmpfsOptions(spec, secretDirs);
+  const fpInput: FingerprintInput = {
+    imageId,
+    mounts: spec.mounts,
+    tmpfs,
+    kilnVersion: KILN_VERSION,
+    ...(spec.network ? { network: spec.network } : {}),
+    ...(spec.user ? { user: spec.user } : {}),
+  };
+  const fp = fingerprint(fpInput);
+  const name = spec.reuse ? (spec.reuse.name ?? reuseName(spec.project, spec.job, spec.reuse.worker)) : undefined;
+
+  const labels: Record<string, string> = spec.reuse
+    ? {
+        [Label.managed]: 'true',
+        [Label.scope]: 'reuse',
+        [Label.fingerprint]: fp,
+        [Label.version]: KILN_VERSION,
+      }
+    : { ...ownerLabels(spec.runId), [Label.scope]: 'run', [Label.version]: KILN_VERSION };
+  labels[Label.project] = spec.project;
+  labels[Label.job] = spec.job;
+
+  let reused = false;
+  let recreateReason: string | undefined;
+  let container: Docker.Container | undefined;
+  if (name) {
+    const existing = await inspectByName(docker, name).catch((e) => {
+      throw translate(e, `inspecting container ${name}`, endpoint);
+    });
+    if (existing) {
+      const theirs = existing.Config.Labels ?? {};
+      if (theirs[Label.managed] !== 'true') {
+        throw new InfrastructureError(
+          `a container named ${name} exists and kiln did not make it; remove or rename it, or give job ${spec.job} another reuse name`,
+        );
+      }
+      if (!existing.State.Running) recreateReason = 'it was not running';
+      else if (existing.Image !== imageId) recreateReason = `its image changed (${existing.Image.slice(7, 19)} -> ${imageId.slice(7, 19)})`;
+      else if (theirs[Label.fingerprint] !== fp) recreateReason = 'its mounts, network, user or kiln version changed';
+      if (recreateReason) {
+        emit({ type: 'warning', job: spec.job, message: `reused container ${name} is recreated: ${recreateReason}` });
+        await docker
+          .getContainer(existing.Id)
+          .remove({ force: true, v: true })
+          .catch((e) => {
+            if (statusOf(e) !== 404) throw translate(e, `removing container ${name}`, endpoint);
+          });
+      } else {
+        container = docker.getContainer(existing.Id);
+        reused = true;
+      }
+    }
+  }
+
+  if (!container) {
+    try {
+      container = await docker.createContainer({
+        Image: imageId,
+        ...(name ? { name } : {}),
+        Entrypoint: ['/bin/sh', '-c', KEEPALIVE, 'kiln-keepalive'],
+        Cmd: [...spec.workdirs],
+        Labels: labels,
+        Tty: false,
+        OpenStdin: false,
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        StopTimeout: 2,
+        HostConfig: {
+          Mounts: spec.mounts.map((m) => ({ ...m })) as Docker.MountSettings[],
+          Tmpfs: tmpfs,
+          ...(spec.network ? { NetworkMode: spec.network } : {}),
+          Init: false,
+        },
+      });
+    } catch (error) {
+      if (statusOf(error) === 404 && /image/i.test(dockerMessage(error))) throw new ImageNotFoundError(spec.image, spec.job, error);
+      throw translate(error, `creating the container of job ${spec.job}`, endpoint);
+    }
+  }
+  const c = container;
+  const shortId = c.id.slice(0, 12);
+
+  // Pushed before start: a container that fails to start is removed all the same.
+  if (spec.reuse) {
+    stack.push('container', name ?? shortId, async () => {
+      // Reused containers live on, but no process of this run may outlive it.
+      await runExec(c, { argv: ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'] }, endpoint).catch(() => {});
+    });
+  } else {
+    stack.push('container', shortId, async () => {
+      try {
+        await c.remove({ force: true, v: true });
+      } catch (error) {
+        if (statusOf(error) !== 404) throw translate(error, `removing container ${shortId}`, endpoint);
+      }
+    });
+  }
+
+  if (!reused) {
+    try {
+      await c.start();
+    } catch (error) {
+      throw translate(error, `starting the container of job ${spec.job} (image ${spec.image})`, endpoint);
+    }
+  } else {
+    // A kiln that died may have left processes behind: none of them lives into this run.
+    await runExec(c, { argv: ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; mkdir -p "$@"', 'kiln', ...spec.workdirs] }, endpoint);
+  }
+  emit({
+    type: reused ? 'container.reuse' : recreateReason ? 'container.recreate' : 'container.create',
+    job: spec.job,
+    container: shortId,
+    ...(name ? { name } : {}),
+    ...(recreateReason ? { reason: recreateReason } : {}),
+  });
+
+  const exec = (argv: readonly string[], stdin?: Buffer) =>
+    runExec(c, { argv, user: '0', ...(stdin ? { stdin } : {}) }, endpoint);
+
+  return {
+    id: c.id,
+    name: name ?? shortId,
+    reused,
+    runStep: (options) =>
+      runStepExec(c, { ...options, onStuck: options.onStuck ?? (() => c.stop({ t: 1 }).then(() => undefined)) }, endpoint),
+    exec,
+    async writeSecret(secret, step) {
+      const onTmpfs = secretDirs.includes(posix.dirname(secret.target)) || secret.target.startsWith(`${KILN_RUN_DIR}/`);
+      const path = onTmpfs ? secret.target : `${KILN_SECRETS_DIR}/${step}-${secret.id.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+      const link = onTmpfs ? '' : secret.target;
+      // The value travels on stdin only; argv holds paths and modes, nothing secret.
+      const script =
+        'umask 077; mkdir -p "$(dirname "$1")" && cat > "$1" && chown "$2" "$1" && chmod "$3" "$1" || exit 1; ' +
+        'if [ -n "$4" ]; then mkdir -p "$(dirname "$4")" && ln -sfn "$1" "$4"; fi';
+      const code = await exec(
+        ['/bin/sh', '-c', script, 'kiln-secret', path, `${secret.uid}:${secret.gid}`, secret.mode.toString(8), link],
+        secret.value,
+      );
+      if (code !== 0) {
+        throw new InfrastructureError(`job ${spec.job}: could not write secret ${secret.id} to ${secret.target} (exit ${code})`);
+      }
+      return {
+        path,
+        remove: async () => {
+          const rc = await exec(['/bin/sh', '-c', 'rm -f "$1"; [ -z "$2" ] || rm -f "$2"', 'kiln-secret-rm', path, link]);
+          if (rc !== 0) throw new InfrastructureError(`job ${spec.job}: could not remove secret ${secret.id} (exit ${rc})`);
+        },
+      };
+    },
+  };
+}
+
+export { describeFingerprint };
