@@ -1,0 +1,26 @@
+/** `kiln validate` and `kiln graph`. */
+import { renderGraph } from '../graph/index.js';
+import { ExitCode } from '../errors.js';
+import { loadGraph } from './load.js';
+import { reportError } from './main.js';
+
+export async function validateCommand(options: { file: string; debug?: boolean }): Promise<number> {
+  try {
+    const { graph } = await loadGraph(options.file);
+    process.stdout.write(`${options.file}: ok (${graph.jobs.size} job${graph.jobs.size === 1 ? '' : 's'})\n`);
+    return ExitCode.passed;
+  } catch (error) {
+    return reportError(error, options.debug ?? false);
+  }
+}
+
+export async function graphCommand(options: { file: string; format: 'dot' | 'mermaid' | 'json'; debug?: boolean }): Promise<number> {
+  try {
+    const { graph } = await loadGraph(options.file);
+    const text = renderGraph(graph, options.format);
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    return ExitCode.passed;
+  } catch (error) {
+    return reportError(error, options.debug ?? false);
+  }
+}

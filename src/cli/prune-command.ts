@@ -1,0 +1,51 @@
+/** `kiln prune`: kiln's containers, unused run volumes, and caches with their size and last use. */
+import { ExitCode } from '../errors.js';
+import { listCaches, removeCaches } from '../mounts/index.js';
+import { checkEngine, createEngine } from '../runtime/engine.js';
+import { pruneContainers } from '../runtime/sweep.js';
+import { reportError } from './main.js';
+
+function formatBytes(n: number | undefined): string {
+  if (n === undefined || n < 0) return '?';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export async function pruneCommand(options: { all?: boolean; dryRun?: boolean; debug?: boolean }): Promise<number> {
+  try {
+    const engine = createEngine();
+    await checkEngine(engine);
+    const verb = options.dryRun ? 'would remove' : 'removed';
+    const containers = await pruneContainers(engine, { all: options.all ?? false, dryRun: options.dryRun ?? false });
+    for (const r of containers) {
+      process.stdout.write(`${verb} ${r.kind} ${r.name}${r.scope ? ` (${r.scope})` : ''}\n`);
+    }
+    const caches = await listCaches(engine.docker);
+    const chosen = options.all ? caches : [];
+    if (caches.length > 0) {
+      process.stdout.write('caches:\n');
+      for (const c of caches) {
+        const lastUsed = c.lastUsed ? new Date(c.lastUsed).toISOString().replace('T', ' ').slice(0, 16) : '?';
+        process.stdout.write(
+          `  ${c.name}  ${formatBytes(c.sizeBytes)}  last used ${lastUsed}${c.inUse ? '  (in use)' : ''}\n`,
+        );
+      }
+    }
+    if (chosen.length > 0) {
+      const removed = await removeCaches(engine.docker, chosen, { dryRun: options.dryRun ?? false });
+      for (const c of removed) process.stdout.write(`${verb} cache ${c.name}\n`);
+    } else if (caches.length > 0) {
+      process.stdout.write('caches are kept; kiln prune --all removes those not in use\n');
+    }
+    if (containers.length === 0 && caches.length === 0) process.stdout.write('nothing to prune\n');
+    return ExitCode.passed;
+  } catch (error) {
+    return reportError(error, options.debug ?? false);
+  }
+}

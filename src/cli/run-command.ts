@@ -1,0 +1,71 @@
+/** `kiln run`: load, compile, run with a reporter, and turn Ctrl-C into a graceful cancellation. */
+import { ExitCode } from '../errors.js';
+import { createReporter, type ProgressMode } from '../reporters/index.js';
+import { runBuildGraph, defaultGraceMs } from '../scheduler/run-definition.js';
+import type { CancelReason } from '../scheduler/types.js';
+import { loadGraph } from './load.js';
+import { reportError } from './main.js';
+
+export interface RunCommandOptions {
+  readonly file: string;
+  readonly progress: ProgressMode;
+  readonly json?: boolean;
+  readonly concurrency?: number;
+  readonly keepGoing?: boolean;
+  readonly reuse?: boolean;
+  readonly gracePeriod?: number;
+  readonly trace?: string;
+  readonly logs?: boolean;
+  readonly debug?: boolean;
+}
+
+export async function runCommand(jobs: readonly string[], options: RunCommandOptions): Promise<number> {
+  let graph;
+  try {
+    ({ graph } = await loadGraph(options.file));
+  } catch (error) {
+    return reportError(error, options.debug ?? false);
+  }
+
+  const reporter = createReporter({
+    mode: options.json ? 'json' : options.progress,
+    ...(options.trace ? { tracePath: options.trace } : {}),
+    ...(options.logs === false ? { logDir: false as const } : {}),
+  });
+  const cancel = new AbortController();
+  const kill = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      const reason: CancelReason = { kind: 'interrupt', message: `interrupted by ${signal}` };
+      reporter.onEvent({ type: 'warning', time: new Date().toISOString(), message: `${signal}: cancelling (again to kill at once)` });
+      cancel.abort(reason);
+    } else {
+      kill.abort({ kind: 'interrupt', message: `${signal} again: killing` } satisfies CancelReason);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await runBuildGraph(graph, {
+      jobs,
+      onEvent: (event) => reporter.onEvent(event),
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      keepGoing: options.keepGoing ?? false,
+      reuse: options.reuse ?? false,
+      graceMs: options.gracePeriod !== undefined ? options.gracePeriod * 1000 : defaultGraceMs(),
+      signal: cancel.signal,
+      killSignal: kill.signal,
+    });
+    await reporter.close();
+    return result.exitCode;
+  } catch (error) {
+    await reporter.close().catch(() => {});
+    const code = reportError(error, options.debug ?? false);
+    return cancel.signal.aborted ? ExitCode.interrupted : code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

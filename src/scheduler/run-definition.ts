@@ -1,0 +1,73 @@
+/**
+ * The programmatic way to run: compile a definition, check the engine, sweep what dead runs left,
+ * and run the graph on Docker. The CLI is a thin layer over this.
+ */
+import { compile, selectJobs } from '../graph/index.js';
+import type { Definition, MountSpec } from '../definition/types.js';
+import { createEmitter, type EventListener } from '../events.js';
+import type { BuildGraph } from '../graph/types.js';
+import { checkEngine, createEngine, runcWarning, type Engine } from '../runtime/engine.js';
+import { sweepOrphans } from '../runtime/sweep.js';
+import { DockerJobExecutor } from './docker-job-executor.js';
+import { newRunId, runGraph } from './run-graph.js';
+import type { RunResult } from './types.js';
+
+export interface RunOptions {
+  /** Run only these jobs and what they need. Default: every job. */
+  readonly jobs?: readonly string[];
+  /** Receives every event of the run. */
+  readonly onEvent?: EventListener;
+  /** Max jobs at once. Default: the machine's cores. */
+  readonly concurrency?: number;
+  /** Run every job whose needs passed, even after a failure. Default false. */
+  readonly keepGoing?: boolean;
+  /** Reuse every job's container across runs. Default false. */
+  readonly reuse?: boolean;
+  /** SIGTERM-to-SIGKILL grace period, ms. Default KILN_CANCEL_GRACE_PERIOD (seconds) or 10 000. */
+  readonly graceMs?: number;
+  /** Cancels the run (reason: a CancelReason). */
+  readonly signal?: AbortSignal;
+  /** Kills at once what cancellation is still waiting for. */
+  readonly killSignal?: AbortSignal;
+  /** Mounts for every job (KILN_DEFAULT_MOUNTS, already parsed). */
+  readonly defaultMounts?: readonly MountSpec[];
+  /** The engine to use. Default: DOCKER_HOST or the local socket. */
+  readonly engine?: Engine;
+  /** Environment for secrets, ssh agents, KILN_WORKER. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly runId?: string;
+}
+
+export function defaultGraceMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.KILN_CANCEL_GRACE_PERIOD;
+  const seconds = raw === undefined || raw === '' ? NaN : Number(raw);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 10_000;
+}
+
+/** Runs an already compiled graph on Docker. */
+export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {}): Promise<RunResult> {
+  const engine = options.engine ?? createEngine();
+  const emit = createEmitter(options.onEvent ?? (() => {}));
+  const info = await checkEngine(engine);
+  const warning = runcWarning(info);
+  if (warning) emit({ type: 'warning', message: warning });
+  await sweepOrphans(engine);
+  const selected = options.jobs && options.jobs.length > 0 ? selectJobs(graph, [...options.jobs]) : graph;
+  return runGraph(selected, {
+    executor: new DockerJobExecutor(engine, { ...(options.env ? { env: options.env } : {}) }),
+    emit,
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    keepGoing: options.keepGoing ?? false,
+    reuse: options.reuse ?? false,
+    graceMs: options.graceMs ?? defaultGraceMs(options.env),
+    runId: options.runId ?? newRunId(),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.killSignal ? { killSignal: options.killSignal } : {}),
+  });
+}
+
+/** Compiles a definition (from a step file or the builder) and runs it on Docker. */
+export async function run(definition: Definition, options: RunOptions = {}): Promise<RunResult> {
+  const graph = compile(definition, { ...(options.defaultMounts ? { defaultMounts: options.defaultMounts } : {}) });
+  return runBuildGraph(graph, options);
+}
