@@ -1,0 +1,119 @@
+/**
+ * Runs the real `kiln` binary in a temporary project, as a user would, and reads back its events.
+ * Everything a test creates is labelled with its project and swept by `sweepProjects`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
+
+export const BUSYBOX = 'kiln-fixture/busybox:latest';
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const kilnBin = join(repoRoot, 'bin', 'kiln.js');
+export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+export interface KilnRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly events: Array<Record<string, any>>;
+}
+
+export interface Project {
+  readonly dir: string;
+  readonly file: string;
+  readonly stateDir: string;
+}
+
+const made: string[] = [];
+
+/** A temp project folder with the given kiln.yaml (and extra files). */
+export async function makeProject(yaml: string, files: Record<string, string> = {}): Promise<Project> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-test-'));
+  made.push(dir);
+  const file = join(dir, 'kiln.yaml');
+  await writeFile(file, yaml);
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, name)), { recursive: true });
+    await writeFile(join(dir, name), content);
+  }
+  return { dir, file, stateDir: join(dir, '.kiln-state') };
+}
+
+export function startKiln(
+  project: Project,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; done: Promise<KilnRun> } {
+  const child = spawn(process.execPath, [kilnBin, ...args], {
+    cwd: project.dir,
+    env: { ...process.env, KILN_STATE_DIR: project.stateDir, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<KilnRun>((resolvePromise) => {
+    child.on('close', (code, signal) => {
+      const events = args.includes('--json')
+        ? stdout
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l) as Record<string, any>)
+        : [];
+      resolvePromise({ code, signal, stdout, stderr, events });
+    });
+  });
+  return { child, done };
+}
+
+export function kiln(project: Project, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<KilnRun> {
+  return startKiln(project, args, env).done;
+}
+
+/** The concatenated output of one step's stream. */
+export function outputOf(run: KilnRun, job: string, step: string, stream: 'stdout' | 'stderr' = 'stdout'): string {
+  return run.events
+    .filter((e) => e.type === 'step.output' && e.job === job && e.step === step && e.stream === stream)
+    .map((e) => e.data as string)
+    .join('');
+}
+
+export function eventsOf(run: KilnRun, type: string): Array<Record<string, any>> {
+  return run.events.filter((e) => e.type === type);
+}
+
+/** kiln containers whose project label starts with the project's folder name. */
+export async function containersOf(project: Project, all = true): Promise<Docker.ContainerInfo[]> {
+  const list = await docker.listContainers({ all, filters: { label: ['dev.kiln.managed=true'] } });
+  const base = project.dir.split('/').pop()!.toLowerCase();
+  return list.filter((c) => (c.Labels['dev.kiln.project'] ?? '').startsWith(base));
+}
+
+/** Removes every container and volume the test projects made, and their folders. */
+export async function sweepProjects(): Promise<void> {
+  const containers = await docker.listContainers({ all: true, filters: { label: ['dev.kiln.managed=true'] } });
+  const volumes = (await docker.listVolumes({ filters: { label: ['dev.kiln.managed=true'] } })).Volumes ?? [];
+  const bases = made.map((d) => d.split('/').pop()!.toLowerCase());
+  const ours = (labels: Record<string, string> | undefined) =>
+    bases.some((b) => (labels?.['dev.kiln.project'] ?? '').startsWith(b));
+  await Promise.all(containers.filter((c) => ours(c.Labels)).map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  await Promise.all(volumes.filter((v) => ours(v.Labels)).map((v) => docker.getVolume(v.Name).remove().catch(() => {})));
+  await Promise.all(made.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `predicate` holds, polling; fails after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await predicate()) return;
+    await sleep(50);
+  }
+  throw new Error('condition not met in time');
+}
