@@ -1,0 +1,342 @@
+/**
+ * Mount specs as declared (on the defaults, a job or a step) compiled into the graph's resolved mounts:
+ * sources absolute, targets absolute and normalised, sizes in bytes, modes numeric, defaults filled in.
+ * Then the mounts of one container (or one step) are merged: identical mounts on one target are kept
+ * once, different ones on one target are a problem, and the container's are sorted parents first.
+ */
+import { posix } from 'node:path';
+import path from 'node:path';
+import type { MountSpec } from '../definition/types.js';
+import { parseMode, parseSize } from '../definition/sizes.js';
+import type {
+  CompiledBindMount,
+  CompiledCacheMount,
+  CompiledContainerMount,
+  CompiledMount,
+  CompiledSecretMount,
+  CompiledSshMount,
+  CompiledStepMount,
+  CompiledTmpfsMount,
+} from './types.js';
+import type { DiagnosticCollector } from './diagnostics.js';
+import { didYouMean } from './suggest.js';
+
+const SHARING = ['shared', 'private', 'locked'] as const;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface MountContext {
+  /** Absolute project folder: relative bind sources resolve against it. */
+  readonly projectDir: string;
+  /** What `~` at the start of a bind source expands to. */
+  readonly homeDir: string;
+  /** The ids declared under `secrets`. */
+  readonly secretIds: ReadonlySet<string>;
+  readonly diagnostics: DiagnosticCollector;
+}
+
+/** Where a list of mounts was declared. */
+export interface MountScope {
+  /** The job the list belongs to; absent for the defaults, whose problems do not depend on a job. */
+  readonly job?: string;
+  /** How one entry is named in messages: `mounts[1]`, `step 'test' mounts[0]`, `defaults.mounts[0]`. */
+  readonly entryName: (index: number) => string;
+  /** JSON pointer of the list (`/jobs/build/mounts`), when it has one. */
+  readonly at?: string;
+  /** The workdir relative targets resolve against. */
+  readonly workdir: string;
+  /** Report each problem once across every use of this list (defaults are compiled for every job). */
+  readonly reportOnce?: boolean;
+}
+
+/** A compiled mount and where it was declared. */
+export interface PlacedMount<M extends CompiledMount = CompiledMount> {
+  readonly mount: M;
+  /** The entry's name in messages (see MountScope.entryName). */
+  readonly name: string;
+  readonly at?: string;
+}
+
+/** Compile a list of mount specs; faulty entries are reported and left out. */
+export function compileMountList(
+  specs: readonly MountSpec[] | undefined,
+  scope: MountScope,
+  context: MountContext,
+): PlacedMount[] {
+  const placed: PlacedMount[] = [];
+  if (specs === undefined) return placed;
+  if (!Array.isArray(specs)) {
+    report(
+      context,
+      scope,
+      `${scope.job === undefined ? '' : `job '${scope.job}', `}mounts must be a list`,
+      scope.at,
+    );
+    return placed;
+  }
+  specs.forEach((spec, index) => {
+    const name = scope.entryName(index);
+    const at = scope.at === undefined ? undefined : `${scope.at}/${index}`;
+    const mount = compileMount(spec, { name, at, scope, context });
+    if (mount) placed.push({ mount, name, ...(at !== undefined ? { at } : {}) });
+  });
+  return placed;
+}
+
+interface Entry {
+  readonly name: string;
+  readonly at: string | undefined;
+  readonly scope: MountScope;
+  readonly context: MountContext;
+}
+
+function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined {
+  if (spec === null || typeof spec !== 'object') {
+    problem(entry, 'a mount must be an object with a type');
+    return undefined;
+  }
+  switch (spec.type) {
+    case 'bind': {
+      const source = nonEmptyString(entry, spec.source, 'source');
+      const target = resolveTarget(entry, spec.target);
+      if (source === undefined || target === undefined) return undefined;
+      const mount: CompiledBindMount = {
+        type: 'bind',
+        source: resolveSource(source, entry.context),
+        target,
+        readonly: spec.readonly === true,
+        allowOutsideProject: spec.allowOutsideProject === true,
+        allowDockerSocket: spec.allowDockerSocket === true,
+      };
+      return mount;
+    }
+    case 'cache': {
+      const id = nonEmptyString(entry, spec.id, 'id');
+      const target = resolveTarget(entry, spec.target);
+      const sharing = spec.sharing ?? 'shared';
+      if (!SHARING.includes(sharing)) {
+        problem(entry, `unknown sharing '${String(sharing)}' (allowed: ${SHARING.join(', ')})`, 'sharing');
+        return undefined;
+      }
+      if (id === undefined || target === undefined) return undefined;
+      const mount: CompiledCacheMount = {
+        type: 'cache',
+        id,
+        target,
+        sharing,
+        readonly: spec.readonly === true,
+      };
+      return mount;
+    }
+    case 'tmpfs': {
+      const target = resolveTarget(entry, spec.target);
+      const sizeBytes = spec.size === undefined ? undefined : parsed(entry, parseSize, spec.size, 'size');
+      const mode = spec.mode === undefined ? 0o1777 : parsed(entry, parseMode, spec.mode, 'mode');
+      if (
+        target === undefined ||
+        mode === undefined ||
+        (spec.size !== undefined && sizeBytes === undefined)
+      ) {
+        return undefined;
+      }
+      const mount: CompiledTmpfsMount = {
+        type: 'tmpfs',
+        target,
+        ...(sizeBytes !== undefined ? { sizeBytes } : {}),
+        mode,
+      };
+      return mount;
+    }
+    case 'secret': {
+      const id = nonEmptyString(entry, spec.id, 'id');
+      if (id === undefined) return undefined;
+      const { secretIds } = entry.context;
+      let known = true;
+      if (!secretIds.has(id)) {
+        known = false;
+        const hint =
+          secretIds.size === 0
+            ? '; declare it under `secrets:` with `env:` or `file:`'
+            : didYouMean(id, secretIds);
+        problem(entry, `secret '${id}' is not declared in secrets${hint}`, 'id');
+      }
+      const target = resolveTarget(entry, spec.target ?? `/run/secrets/${id}`);
+      const mode = spec.mode === undefined ? 0o400 : parsed(entry, parseMode, spec.mode, 'mode');
+      const uid = ownerId(entry, spec.uid, 'uid');
+      const gid = ownerId(entry, spec.gid, 'gid');
+      let envOk = true;
+      if (spec.env !== undefined && (typeof spec.env !== 'string' || !ENV_NAME.test(spec.env))) {
+        envOk = false;
+        problem(entry, `env ${JSON.stringify(spec.env)} is not a variable name (letters, digits, _)`, 'env');
+      }
+      if (!known || !envOk || target === undefined || mode === undefined) return undefined;
+      if (uid === undefined || gid === undefined) return undefined;
+      const mount: CompiledSecretMount = {
+        type: 'secret',
+        id,
+        target,
+        ...(spec.env !== undefined ? { env: spec.env } : {}),
+        mode,
+        uid,
+        gid,
+        required: spec.required !== false,
+      };
+      return mount;
+    }
+    case 'ssh': {
+      const id = spec.id === undefined ? 'default' : nonEmptyString(entry, spec.id, 'id');
+      if (id === undefined) return undefined;
+      const target = resolveTarget(entry, spec.target ?? `/run/kiln/ssh-${id}.sock`);
+      if (target === undefined) return undefined;
+      const mount: CompiledSshMount = { type: 'ssh', id, target, required: spec.required !== false };
+      return mount;
+    }
+    default:
+      problem(
+        entry,
+        `unknown mount type '${String((spec as { type?: unknown }).type)}' (allowed: bind, cache, tmpfs, secret, ssh)`,
+        'type',
+      );
+      return undefined;
+  }
+}
+
+/**
+ * The container's mounts: one per target (identical declarations kept once; different ones on one
+ * target reported, naming both), sorted parents first: by depth of the target, then in declaration
+ * order.
+ */
+export function mergeContainerMounts(
+  job: string,
+  placed: ReadonlyArray<PlacedMount<CompiledContainerMount>>,
+  diagnostics: DiagnosticCollector,
+): CompiledContainerMount[] {
+  const kept = mergeByTarget(job, placed, diagnostics);
+  const depth = kept.map((m) => (m.target === '/' ? 0 : m.target.split('/').length - 1));
+  return kept
+    .map((mount, index) => ({ mount, index }))
+    .sort((a, b) => depth[a.index]! - depth[b.index]! || a.index - b.index)
+    .map(({ mount }) => mount);
+}
+
+/** A step's secret and ssh mounts: one per target; a target the container already mounts is refused. */
+export function mergeStepMounts(
+  job: string,
+  placed: ReadonlyArray<PlacedMount<CompiledStepMount>>,
+  containerTargets: ReadonlySet<string>,
+  diagnostics: DiagnosticCollector,
+): CompiledStepMount[] {
+  const kept = mergeByTarget(job, placed, diagnostics);
+  for (const entry of placed) {
+    if (containerTargets.has(entry.mount.target)) {
+      diagnostics.add(
+        `job '${job}', ${entry.name} (${describeMount(entry.mount)}): ${entry.mount.target} is also a mount of the job's ` +
+          `container; give the ${entry.mount.type} another target`,
+        entry.at,
+        [job],
+      );
+    }
+  }
+  return kept;
+}
+
+function mergeByTarget<M extends CompiledMount>(
+  job: string,
+  placed: ReadonlyArray<PlacedMount<M>>,
+  diagnostics: DiagnosticCollector,
+): M[] {
+  if (placed.length === 1) return [placed[0]!.mount];
+  const byTarget = new Map<string, { entry: PlacedMount<M>; key: string }>();
+  const kept: M[] = [];
+  for (const entry of placed) {
+    const first = byTarget.get(entry.mount.target);
+    if (first === undefined) {
+      byTarget.set(entry.mount.target, { entry, key: JSON.stringify(entry.mount) });
+      kept.push(entry.mount);
+      continue;
+    }
+    if (first.entry.mount === entry.mount || first.key === JSON.stringify(entry.mount)) continue;
+    diagnostics.add(
+      `job '${job}': two different mounts on ${entry.mount.target}: ${first.entry.name} ` +
+        `(${describeMount(first.entry.mount)}) and ${entry.name} (${describeMount(entry.mount)}); ` +
+        `keep one, or give one another target`,
+      entry.at,
+      [job],
+    );
+  }
+  return kept;
+}
+
+/** A short description of a mount for messages: `bind /home/me/app`, `cache 'npm'`, `tmpfs`. */
+export function describeMount(mount: CompiledMount): string {
+  switch (mount.type) {
+    case 'bind':
+      return `bind ${mount.source}${mount.readonly ? ' read-only' : ''}`;
+    case 'cache':
+      return `cache '${mount.id}'${mount.sharing === 'shared' ? '' : ` ${mount.sharing}`}`;
+    case 'tmpfs':
+      return 'tmpfs';
+    case 'secret':
+      return `secret '${mount.id}'`;
+    case 'ssh':
+      return `ssh '${mount.id}'`;
+  }
+}
+
+export function isStepMount(mount: CompiledMount): mount is CompiledStepMount {
+  return mount.type === 'secret' || mount.type === 'ssh';
+}
+
+function resolveSource(source: string, context: MountContext): string {
+  if (source === '~') return context.homeDir;
+  if (source.startsWith('~/')) return path.join(context.homeDir, source.slice(2));
+  return path.resolve(context.projectDir, source);
+}
+
+function resolveTarget(entry: Entry, target: unknown): string | undefined {
+  const value = nonEmptyString(entry, target, 'target');
+  if (value === undefined) return undefined;
+  const resolved = posix.resolve(entry.scope.workdir, value);
+  if (resolved === '/') {
+    problem(entry, 'cannot mount on / (the container root); choose a folder', 'target');
+    return undefined;
+  }
+  return resolved;
+}
+
+function nonEmptyString(entry: Entry, value: unknown, key: string): string | undefined {
+  if (typeof value === 'string' && value.trim() !== '') return value;
+  problem(entry, value === undefined ? `missing ${key}` : `${key} must be a non-empty string`, key);
+  return undefined;
+}
+
+function ownerId(entry: Entry, value: unknown, key: 'uid' | 'gid'): number | undefined {
+  if (value === undefined) return 0;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  problem(entry, `${key} ${JSON.stringify(value)} must be a whole number, 0 or more`, key);
+  return undefined;
+}
+
+function parsed<T extends string | number>(
+  entry: Entry,
+  parse: (value: T) => number,
+  value: T,
+  key: string,
+): number | undefined {
+  try {
+    return parse(value);
+  } catch (error) {
+    problem(entry, (error as Error).message, key);
+    return undefined;
+  }
+}
+
+function problem(entry: Entry, message: string, key?: string): void {
+  const at = entry.at === undefined ? undefined : key === undefined ? entry.at : `${entry.at}/${key}`;
+  const job = entry.scope.job === undefined ? '' : `job '${entry.scope.job}', `;
+  report(entry.context, entry.scope, `${job}${entry.name}: ${message}`, at);
+}
+
+function report(context: MountContext, scope: MountScope, message: string, at: string | undefined): void {
+  if (scope.reportOnce) context.diagnostics.addOnce(message, at);
+  else context.diagnostics.add(message, at);
+}

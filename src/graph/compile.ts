@@ -1,0 +1,471 @@
+/**
+ * The compiler: a Definition (from a step file or the builder API) into the immutable BuildGraph the
+ * scheduler runs. Every problem found is collected and thrown at the end as one DefinitionError, each
+ * diagnostic carrying the JSON pointer of the offending value and, for a step file, its position.
+ */
+import { homedir } from 'node:os';
+import path, { posix } from 'node:path';
+import { parseDuration } from '../definition/durations.js';
+import type { Definition, JobSpec, MountSpec, SecretSource, StepSpec } from '../definition/types.js';
+import {
+  compileMountList,
+  isStepMount,
+  mergeContainerMounts,
+  mergeStepMounts,
+  type MountContext,
+  type PlacedMount,
+} from './compile-mounts.js';
+import { DiagnosticCollector, pointer } from './diagnostics.js';
+import { freezeGraph } from './freeze.js';
+import { orderJobs } from './order.js';
+import { projectName } from './project-name.js';
+import { didYouMean } from './suggest.js';
+import type {
+  BuildGraph,
+  CompiledContainerMount,
+  CompiledJob,
+  CompiledStep,
+  CompiledStepMount,
+} from './types.js';
+
+export interface CompileOptions {
+  /**
+   * Mounts for every job, from `KILN_DEFAULT_MOUNTS` (parsed by the caller with `parseDefaultMounts`).
+   * They come after `defaults.mounts`; a job with `default-mounts: false` gets neither. Default: none.
+   */
+  readonly defaultMounts?: readonly MountSpec[];
+  /**
+   * The environment the compiler reads: `HOME`, which `~` in bind sources and secret files expands to
+   * (`os.homedir()` when unset). Default: `process.env`.
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The workdir of a job that sets none, in the job or the defaults. */
+export const DEFAULT_WORKDIR = '/workspace';
+/** The shell of a job that sets none: a string `run` becomes `[...shell, run]`. */
+export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
+
+/** Compile a definition. Throws a DefinitionError listing every problem found. */
+export function compile(definition: Definition, options: CompileOptions = {}): BuildGraph {
+  const diagnostics = new DiagnosticCollector(definition.sourceMap);
+  if (definition.version !== 1) {
+    diagnostics.add(
+      `unsupported version ${JSON.stringify(definition.version)}: kiln reads version 1`,
+      '/version',
+    );
+  }
+  const projectDir = path.resolve(definition.projectDir);
+  const homeDir = (options.env ?? process.env).HOME || homedir();
+  const secrets = compileSecrets(definition.secrets ?? {}, projectDir, homeDir, diagnostics);
+  const context: MountContext = {
+    projectDir,
+    homeDir,
+    secretIds: new Set(Object.keys(secrets)),
+    diagnostics,
+  };
+
+  const jobSpecs = definition.jobs ?? {};
+  const names = Object.keys(jobSpecs);
+  if (names.length === 0) diagnostics.add('no jobs: declare at least one under `jobs:`', '/jobs');
+  const numbers = new Map(names.map((name, index) => [name, index]));
+
+  const base = compileDefaults(definition, options, context);
+  const jobs: CompiledJob[] = [];
+  const needNumbers: number[][] = [];
+  for (const name of names) {
+    const { job, needs } = compileJob(name, jobSpecs[name]!, base, numbers, names, context);
+    jobs.push(job);
+    needNumbers.push(needs);
+  }
+
+  const { order, cycles } = orderJobs(needNumbers);
+  for (const cycle of cycles) {
+    const cycleNames = cycle.map((n) => names[n]!);
+    const first = cycleNames[0]!;
+    const next = cycleNames[1 % cycleNames.length]!;
+    const needIndex = (jobSpecs[first]!.needs ?? []).indexOf(next);
+    diagnostics.add(
+      `jobs form a cycle through needs: ${[...cycleNames, first].join(' -> ')} (each needs the next); ` +
+        `remove one of these needs`,
+      pointer('jobs', first, 'needs', needIndex),
+      cycleNames,
+    );
+  }
+
+  diagnostics.throwIfAny();
+  return freezeGraph({
+    projectDir,
+    project: projectName(projectDir),
+    ...(definition.file !== undefined ? { file: definition.file } : {}),
+    secrets,
+    jobs: new Map(jobs.map((job) => [job.name, job])),
+    order: order.map((n) => names[n]!),
+  });
+}
+
+/** The defaults every job starts from. */
+interface Base {
+  readonly image?: string;
+  readonly workdir: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly user?: string;
+  readonly shell: readonly string[];
+  readonly network?: string;
+  /** `defaults.mounts` then the options' default mounts, compiled per job workdir (cached). */
+  readonly mountsFor: (workdir: string) => readonly PlacedMount<CompiledContainerMount>[];
+}
+
+function compileDefaults(definition: Definition, options: CompileOptions, context: MountContext): Base {
+  const defaults = definition.defaults ?? {};
+  const { diagnostics } = context;
+  const workdir = posix.resolve('/', stringOr(defaults.workdir, DEFAULT_WORKDIR));
+  const shell =
+    defaults.shell === undefined
+      ? DEFAULT_SHELL
+      : (parseShell(defaults.shell, 'defaults', '/defaults/shell', diagnostics) ?? DEFAULT_SHELL);
+  const env = compileEnv(defaults.env, 'defaults', '/defaults/env', diagnostics);
+
+  const cache = new Map<string, PlacedMount<CompiledContainerMount>[]>();
+  const mountsFor = (jobWorkdir: string) => {
+    let placed = cache.get(jobWorkdir);
+    if (placed === undefined) {
+      placed = [
+        ...compileMountList(
+          defaults.mounts,
+          {
+            entryName: (i) => `defaults.mounts[${i}]`,
+            at: '/defaults/mounts',
+            workdir: jobWorkdir,
+            reportOnce: true,
+          },
+          context,
+        ),
+        ...compileMountList(
+          options.defaultMounts,
+          { entryName: (i) => `KILN_DEFAULT_MOUNTS entry ${i + 1}`, workdir: jobWorkdir, reportOnce: true },
+          context,
+        ),
+      ].filter((entry): entry is PlacedMount<CompiledContainerMount> => {
+        if (!isStepMount(entry.mount)) return true;
+        diagnostics.addOnce(
+          `${entry.name}: a ${entry.mount.type} mount cannot be a default for every job; ` +
+            `declare it on the job or the step that needs it`,
+          entry.at,
+        );
+        return false;
+      });
+      cache.set(jobWorkdir, placed);
+    }
+    return placed;
+  };
+
+  return {
+    ...(defaults.image !== undefined ? { image: defaults.image } : {}),
+    workdir,
+    env,
+    ...(defaults.user !== undefined ? { user: defaults.user } : {}),
+    shell,
+    ...(defaults.network !== undefined ? { network: defaults.network } : {}),
+    mountsFor,
+  };
+}
+
+function compileJob(
+  name: string,
+  spec: JobSpec,
+  base: Base,
+  numbers: ReadonlyMap<string, number>,
+  names: readonly string[],
+  context: MountContext,
+): { job: CompiledJob; needs: number[] } {
+  const { diagnostics } = context;
+  const at = pointer('jobs', name);
+  const label = `job '${name}'`;
+  if (spec === null || typeof spec !== 'object') {
+    diagnostics.add(`${label}: a job must be an object with steps`, at);
+    spec = { steps: [] };
+  }
+
+  const image = spec.image ?? base.image;
+  if (typeof image !== 'string' || image.trim() === '') {
+    diagnostics.add(
+      image === undefined
+        ? `${label} has no image: set image on the job or under defaults`
+        : `${label}: image must be a non-empty string`,
+      image === undefined ? at : `${at}/image`,
+    );
+  }
+  const workdir = posix.resolve(base.workdir, stringOr(spec.workdir, base.workdir));
+  const env = { ...base.env, ...compileEnv(spec.env, label, `${at}/env`, diagnostics) };
+  const user = spec.user ?? base.user;
+  const shell =
+    spec.shell === undefined
+      ? base.shell
+      : (parseShell(spec.shell, label, `${at}/shell`, diagnostics) ?? base.shell);
+  const network = spec.network ?? base.network;
+  const timeoutMs =
+    spec.timeout === undefined ? undefined : timeout(spec.timeout, label, `${at}/timeout`, diagnostics);
+
+  const needs: number[] = [];
+  const needNames: string[] = [];
+  if (spec.needs !== undefined && !Array.isArray(spec.needs)) {
+    diagnostics.add(`${label}: needs must be a list of job names`, `${at}/needs`);
+  }
+  (Array.isArray(spec.needs) ? spec.needs : []).forEach((need: string, index: number) => {
+    const needAt = `${at}/needs/${index}`;
+    const number = numbers.get(need);
+    if (need === name)
+      diagnostics.add(`${label} needs itself; remove '${need}' from its needs`, needAt, [name]);
+    else if (number === undefined) {
+      diagnostics.add(
+        `${label} needs '${need}', which is not a job${didYouMean(
+          need,
+          names.filter((other) => other !== name),
+        )}`,
+        needAt,
+        [name],
+      );
+    } else if (!needs.includes(number)) {
+      needs.push(number);
+      needNames.push(need);
+    }
+  });
+
+  // Mounts of the job's container: the defaults (unless the job opts out), the job's own, then the
+  // bind, cache and tmpfs mounts declared on its steps. Those are hoisted here because the container
+  // is created once for all the steps; a step-level one therefore exists for the whole job. Secret and
+  // ssh mounts exist only while a step runs: a job-level one is given to each of its steps.
+  const container: PlacedMount<CompiledContainerMount>[] =
+    spec.defaultMounts === false ? [] : [...base.mountsFor(workdir)];
+  const jobStepMounts: PlacedMount<CompiledStepMount>[] = [];
+  for (const entry of compileMountList(
+    spec.mounts,
+    { job: name, entryName: (i) => `mounts[${i}]`, at: `${at}/mounts`, workdir },
+    context,
+  )) {
+    if (isStepMount(entry.mount)) jobStepMounts.push(entry as PlacedMount<CompiledStepMount>);
+    else container.push(entry as PlacedMount<CompiledContainerMount>);
+  }
+
+  const stepSpecs: readonly StepSpec[] = Array.isArray(spec.steps) ? spec.steps : [];
+  if (stepSpecs.length === 0) {
+    diagnostics.add(`${label} has no steps: give it at least one step with run`, `${at}/steps`);
+  }
+  const stepNames = new Map<string, number>();
+  const ownStepMounts: PlacedMount<CompiledStepMount>[][] = [];
+  const partialSteps = stepSpecs.map((step, index) => {
+    const stepAt = `${at}/steps/${index}`;
+    if (step === null || typeof step !== 'object') {
+      diagnostics.add(`${label}, step ${index + 1}: a step must be an object with run`, stepAt);
+      step = { run: [] };
+    }
+    const stepName = step.name ?? `step-${index + 1}`;
+    const earlier = stepNames.get(stepName);
+    if (earlier !== undefined) {
+      diagnostics.add(
+        `${label}: steps ${earlier + 1} and ${index + 1} are both named '${stepName}'; step names must be unique in a job`,
+        step.name === undefined ? stepAt : `${stepAt}/name`,
+        [name],
+      );
+    } else stepNames.set(stepName, index);
+    const stepLabel = `${label}, step '${stepName}'`;
+    const stepWorkdir = posix.resolve(workdir, stringOr(step.workdir, workdir));
+
+    const own: PlacedMount<CompiledStepMount>[] = [];
+    for (const entry of compileMountList(
+      step.mounts,
+      {
+        job: name,
+        entryName: (i) => `step '${stepName}' mounts[${i}]`,
+        at: `${stepAt}/mounts`,
+        workdir: stepWorkdir,
+      },
+      context,
+    )) {
+      if (isStepMount(entry.mount)) own.push(entry as PlacedMount<CompiledStepMount>);
+      else container.push(entry as PlacedMount<CompiledContainerMount>);
+    }
+    ownStepMounts.push(own);
+
+    const { argv, display } = command(step.run, shell, stepLabel, `${stepAt}/run`, diagnostics);
+    const stepEnv = { ...env, ...compileEnv(step.env, stepLabel, `${stepAt}/env`, diagnostics) };
+    const stepUser = step.user ?? user;
+    const stepTimeout =
+      step.timeout === undefined
+        ? undefined
+        : timeout(step.timeout, stepLabel, `${stepAt}/timeout`, diagnostics);
+    return {
+      index,
+      name: stepName,
+      argv,
+      display,
+      env: stepEnv,
+      workdir: stepWorkdir,
+      ...(stepUser !== undefined ? { user: stepUser } : {}),
+      ...(stepTimeout !== undefined ? { timeoutMs: stepTimeout } : {}),
+      allowFailure: step.allowFailure === true,
+    };
+  });
+
+  const mounts = mergeContainerMounts(name, container, diagnostics);
+  const containerTargets = new Set(mounts.map((m) => m.target));
+  const steps: CompiledStep[] = partialSteps.map((step, index) => {
+    const declared = [...jobStepMounts, ...ownStepMounts[index]!];
+    const stepMounts =
+      declared.length === 0 ? [] : mergeStepMounts(name, declared, containerTargets, diagnostics);
+    return { ...step, mounts: stepMounts };
+  });
+
+  const job: CompiledJob = {
+    name,
+    image: typeof image === 'string' ? image : '',
+    workdir,
+    env,
+    ...(user !== undefined ? { user } : {}),
+    shell,
+    ...(network !== undefined ? { network } : {}),
+    needs: needNames,
+    mounts,
+    steps,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    reuse: compileReuse(spec.reuse, label, `${at}/reuse`, diagnostics),
+  };
+  return { job, needs };
+}
+
+function command(
+  run: StepSpec['run'],
+  shell: readonly string[],
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): { argv: readonly string[]; display: string } {
+  if (typeof run === 'string' && run.trim() !== '') return { argv: [...shell, run], display: run };
+  if (Array.isArray(run) && run.length > 0 && run.every((arg) => typeof arg === 'string') && run[0] !== '') {
+    return { argv: [...run], display: run.map(shellQuote).join(' ') };
+  }
+  diagnostics.add(
+    run === undefined
+      ? `${label}: missing run (a command string, or a list of arguments)`
+      : `${label}: run must be a non-empty command string or a non-empty list of strings`,
+    at,
+  );
+  return { argv: [], display: '' };
+}
+
+/** An argument as a POSIX shell would need it written: bare when safe, single-quoted otherwise. */
+export function shellQuote(arg: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+function parseShell(
+  shell: string | readonly string[],
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): readonly string[] | undefined {
+  const argv = typeof shell === 'string' ? shell.split(/\s+/).filter((part) => part !== '') : shell;
+  if (
+    Array.isArray(argv) &&
+    argv.length > 0 &&
+    argv.every((part) => typeof part === 'string' && part !== '')
+  ) {
+    return [...argv];
+  }
+  diagnostics.add(`${label}: shell must be a command such as "/bin/sh -c" or ["/bin/bash", "-ec"]`, at);
+  return undefined;
+}
+
+function compileEnv(
+  env: Readonly<Record<string, unknown>> | undefined,
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (env === undefined) return out;
+  if (env === null || typeof env !== 'object' || Array.isArray(env)) {
+    diagnostics.add(`${label}: env must be a map of NAME: value`, at);
+    return out;
+  }
+  for (const [key, value] of Object.entries(env)) {
+    if (typeof value === 'string') out[key] = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') out[key] = String(value);
+    else diagnostics.add(`${label}: env ${key} must be a string`, `${at}/${pointer(key).slice(1)}`);
+  }
+  return out;
+}
+
+function timeout(
+  value: string | number,
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): number | undefined {
+  try {
+    const ms = parseDuration(value);
+    if (ms > 0) return ms;
+    diagnostics.add(`${label}: timeout must be longer than 0`, at);
+  } catch (error) {
+    diagnostics.add(`${label}: timeout: ${(error as Error).message}`, at);
+  }
+  return undefined;
+}
+
+function compileReuse(
+  reuse: JobSpec['reuse'],
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): CompiledJob['reuse'] {
+  if (reuse === undefined || reuse === false) return false;
+  if (reuse === true) return {};
+  if (reuse !== null && typeof reuse === 'object' && typeof reuse.name === 'string' && reuse.name !== '') {
+    return { name: reuse.name };
+  }
+  diagnostics.add(`${label}: reuse must be true, false, or { name: <container name> }`, at);
+  return false;
+}
+
+/** The secrets' sources, with `file` paths made absolute (against the project folder; `~` is home). */
+function compileSecrets(
+  secrets: Readonly<Record<string, SecretSource>>,
+  projectDir: string,
+  homeDir: string,
+  diagnostics: DiagnosticCollector,
+): Record<string, SecretSource> {
+  const out: Record<string, SecretSource> = {};
+  for (const [id, source] of Object.entries(secrets)) {
+    const at = pointer('secrets', id);
+    if (source !== null && typeof source === 'object' && 'env' in source && typeof source.env === 'string') {
+      out[id] = { env: source.env };
+    } else if (
+      source !== null &&
+      typeof source === 'object' &&
+      'file' in source &&
+      typeof source.file === 'string'
+    ) {
+      const file = source.file;
+      out[id] = {
+        file:
+          file === '~'
+            ? homeDir
+            : file.startsWith('~/')
+              ? path.join(homeDir, file.slice(2))
+              : path.resolve(projectDir, file),
+      };
+    } else {
+      diagnostics.add(
+        `secret '${id}' must say where its value comes from: { env: NAME } or { file: PATH }`,
+        at,
+      );
+    }
+  }
+  return out;
+}
+
+function stringOr(value: unknown, fallback: string): string {
+  return typeof value === 'string' && value !== '' ? value : fallback;
+}

@@ -1,0 +1,72 @@
+/**
+ * A compiled graph as text for `kiln graph`: Graphviz dot, a Mermaid flowchart, or JSON.
+ */
+import type { BuildGraph, CompiledJob } from './types.js';
+
+export type GraphFormat = 'dot' | 'mermaid' | 'json';
+export const GRAPH_FORMATS: readonly GraphFormat[] = ['dot', 'mermaid', 'json'];
+
+/**
+ * Render a graph. Jobs appear in declaration order, edges run from a need to the job that needs it.
+ * Each text ends with a newline. The JSON form is
+ * `{ project, jobs: [{ name, image, needs, steps: [names], mounts: [compiled container mounts] }] }`,
+ * indented by 2 spaces; it holds secret ids at most, never a value.
+ */
+export function renderGraph(graph: BuildGraph, format: GraphFormat): string {
+  switch (format) {
+    case 'dot':
+      return renderDot(graph);
+    case 'mermaid':
+      return renderMermaid(graph);
+    case 'json':
+      return renderJson(graph);
+    default:
+      throw new Error(`unknown graph format '${String(format)}' (allowed: ${GRAPH_FORMATS.join(', ')})`);
+  }
+}
+
+function stepCount(job: CompiledJob): string {
+  return `${job.steps.length} step${job.steps.length === 1 ? '' : 's'}`;
+}
+
+function renderDot(graph: BuildGraph): string {
+  const quote = (text: string) => `"${text.replace(/[\\"]/g, '\\$&').replace(/\r?\n/g, '\\n')}"`;
+  const lines = ['digraph kiln {', '  rankdir=LR;', '  node [shape=box];'];
+  for (const job of graph.jobs.values()) {
+    // In a dot label, \n (kept unescaped here) breaks the line.
+    const label = [job.name, job.image, stepCount(job)].map((part) => quote(part).slice(1, -1)).join('\\n');
+    lines.push(`  ${quote(job.name)} [label="${label}"];`);
+  }
+  for (const job of graph.jobs.values()) {
+    for (const need of job.needs) lines.push(`  ${quote(need)} -> ${quote(job.name)};`);
+  }
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}
+
+function renderMermaid(graph: BuildGraph): string {
+  const ids = new Map<string, string>();
+  for (const name of graph.jobs.keys()) ids.set(name, `job${ids.size}`);
+  const escape = (text: string) =>
+    text.replace(/[#"<>&]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, ' ');
+  const lines = ['flowchart LR'];
+  for (const job of graph.jobs.values()) {
+    const label = [job.name, job.image, stepCount(job)].map(escape).join('<br/>');
+    lines.push(`  ${ids.get(job.name)!}["${label}"]`);
+  }
+  for (const job of graph.jobs.values()) {
+    for (const need of job.needs) lines.push(`  ${ids.get(need)!} --> ${ids.get(job.name)!}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function renderJson(graph: BuildGraph): string {
+  const jobs = [...graph.jobs.values()].map((job) => ({
+    name: job.name,
+    image: job.image,
+    needs: job.needs,
+    steps: job.steps.map((step) => step.name),
+    mounts: job.mounts,
+  }));
+  return JSON.stringify({ project: graph.project, jobs }, null, 2) + '\n';
+}
