@@ -1,0 +1,165 @@
+import test from 'ava';
+import { createMasker, maskAll, maskPatterns } from '../../src/mounts/secret-masker.js';
+
+/** The plain definition: at each position, left to right, the longest pattern that matches is replaced. */
+function referenceMask(patterns: readonly string[], text: string): string {
+  const sorted = [...patterns].filter((p) => p.length > 0).sort((a, b) => b.length - a.length);
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const hit = sorted.find((p) => text.startsWith(p, i));
+    if (hit) {
+      out += '***';
+      i += hit.length;
+    } else {
+      out += text[i];
+      i += 1;
+    }
+  }
+  return out;
+}
+
+function streamed(secrets: readonly string[], chunks: readonly string[]): string {
+  const masker = createMasker(secrets.map((s) => Buffer.from(s)));
+  const parts = chunks.map((c) => masker.push(Buffer.from(c)));
+  parts.push(masker.flush());
+  return Buffer.concat(parts).toString();
+}
+
+const masks = test.macro({
+  exec(t, secrets: readonly string[], chunks: readonly string[], expected: string) {
+    t.is(streamed(secrets, chunks), expected);
+  },
+  title: (provided) => provided ?? 'masks secrets',
+});
+
+test(
+  'masks a secret in one chunk',
+  masks,
+  ['hunter2'],
+  ['the password is hunter2.\n'],
+  'the password is ***.\n',
+);
+test('masks a secret split across two chunks', masks, ['hunter2'], ['pass hun', 'ter2 end'], 'pass *** end');
+test('masks a secret split across many one-byte chunks', masks, ['hunter2'], [...'xhunter2y'], 'x***y');
+test('masks every occurrence, adjacent ones too', masks, ['ab12'], ['ab12ab12 ab12'], '****** ***');
+test(
+  'masks overlapping occurrences leftmost first',
+  masks,
+  ['abab'],
+  ['ababab'],
+  // the first occurrence wins; the rest ("ab") is not a whole secret
+  '***ab',
+);
+test(
+  'masks several secrets, the longest first',
+  masks,
+  ['token', 'token-long'],
+  ['a token-long b token'],
+  'a *** b ***',
+);
+test(
+  'masks a multi-line secret as a whole',
+  masks,
+  ['line-one\nline-two'],
+  ['x line-one\nline-two y'],
+  'x *** y',
+);
+test(
+  'masks each line of a multi-line secret printed alone',
+  masks,
+  ['line-one\nline-two\n'],
+  ['first: line-one\n', 'second: line-two\n'],
+  'first: ***\nsecond: ***\n',
+);
+test(
+  'masks a file secret ending in a newline when printed without it',
+  masks,
+  ['s3cr3t-token\n'],
+  ['got s3cr3t-token!'],
+  'got ***!',
+);
+test(
+  'masks a CRLF-terminated line of a multi-line secret',
+  masks,
+  ['first-line\r\nsecond\r\n'],
+  ['[first-line]'],
+  '[***]',
+);
+test(
+  'leaves lines shorter than 4 bytes of a multi-line secret visible',
+  masks,
+  ['abc\nlonger-line'],
+  ['abc and longer-line'],
+  'abc and ***',
+);
+test('shows a partial secret left at the end of the stream', masks, ['hunter2'], ['hunt', 'er'], 'hunter');
+test('passes text through when there are no secrets', masks, [], ['plain', ' text'], 'plain text');
+test('passes text through when every secret is empty', masks, [''], ['plain text'], 'plain text');
+
+test('text that cannot start a secret is not held back', (t) => {
+  const masker = createMasker([Buffer.from('hunter2')]);
+  t.is(masker.push(Buffer.from('password: ')).toString(), 'password: ');
+  t.is(masker.push(Buffer.from('hun')).toString(), '');
+  t.is(masker.push(Buffer.from('gry')).toString(), 'hungry');
+  t.is(masker.flush().toString(), '');
+});
+
+test('at most the longest secret minus one byte is held back', (t) => {
+  const masker = createMasker([Buffer.from('aaaaaa')]);
+  const out = masker.push(Buffer.from('aaaaa'));
+  t.is(out.length, 0);
+  t.is(masker.push(Buffer.from('b')).toString(), 'aaaaab');
+});
+
+test('patterns are unique, non-empty, longest first, with the lines of multi-line values', (t) => {
+  const patterns = maskPatterns([Buffer.from('ab\ncdef\n'), Buffer.from('cdef'), Buffer.from('')]).map(
+    String,
+  );
+  t.deepEqual(patterns, ['ab\ncdef\n', 'cdef']);
+});
+
+test('maskAll masks a whole buffer like the stream does', (t) => {
+  t.is(maskAll([Buffer.from('k3y')], Buffer.from('k3y k3 k3y')).toString(), '*** k3 ***');
+});
+
+/** A small deterministic PRNG, so a failure can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let x = s;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('randomly chunked streams mask exactly like the whole text', (t) => {
+  for (let seed = 1; seed <= 300; seed++) {
+    const random = prng(seed);
+    const alphabet = 'ab\nc';
+    const word = (min: number, max: number) =>
+      Array.from({ length: min + Math.floor(random() * (max - min + 1)) }, () =>
+        alphabet.charAt(Math.floor(random() * alphabet.length)),
+      ).join('');
+    const secrets = Array.from({ length: 1 + Math.floor(random() * 3) }, () => word(1, 7));
+    const pieces: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      pieces.push(random() < 0.4 ? secrets[Math.floor(random() * secrets.length)]! : word(0, 4));
+    }
+    const text = pieces.join('');
+    // The reference knows the patterns the masker derives (values plus long enough lines).
+    const patterns = maskPatterns(secrets.map((s) => Buffer.from(s))).map(String);
+    const expected = referenceMask(patterns, text);
+    const cuts: number[] = [];
+    for (let i = 1; i < text.length; i++) if (random() < 0.3) cuts.push(i);
+    const chunks = [0, ...cuts].map((start, i) => text.slice(start, cuts[i] ?? text.length));
+    const actual = streamed(secrets, chunks);
+    if (actual !== expected) {
+      t.fail(`seed ${seed}: secrets ${JSON.stringify(secrets)} chunks ${JSON.stringify(chunks)}`);
+      return;
+    }
+  }
+  t.pass();
+});
