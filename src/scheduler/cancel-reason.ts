@@ -1,0 +1,43 @@
+/**
+ * The reasons an AbortSignal carries through a run: always a CancelReason, so that whoever sees an
+ * aborted signal can tell an interrupt from a timeout and has a message to show.
+ */
+import type { CancelReason } from './types.js';
+
+const KINDS: ReadonlySet<string> = new Set<CancelReason['kind']>(['interrupt', 'timeout', 'fail-fast']);
+
+/** The message used when a run's signal is aborted without a CancelReason. */
+export const DEFAULT_CANCEL_MESSAGE = 'run cancelled';
+
+export function isCancelReason(value: unknown): value is CancelReason {
+  if (typeof value !== 'object' || value === null) return false;
+  const { kind, message } = value as { kind?: unknown; message?: unknown };
+  return typeof kind === 'string' && KINDS.has(kind) && typeof message === 'string';
+}
+
+/**
+ * A signal's `reason` as a CancelReason. A CancelReason is kept as it is; anything else (a bare
+ * `abort()`, a string, an Error) counts as an interrupt.
+ */
+export function toCancelReason(reason: unknown): CancelReason {
+  if (isCancelReason(reason)) return reason;
+  if (typeof reason === 'string' && reason !== '') return { kind: 'interrupt', message: reason };
+  if (reason instanceof Error && reason.name !== 'AbortError' && reason.message !== '') {
+    return { kind: 'interrupt', message: reason.message };
+  }
+  return { kind: 'interrupt', message: DEFAULT_CANCEL_MESSAGE };
+}
+
+/** The reason a job's signal aborts with when its `timeout` passes. */
+export function timeoutReason(job: string, timeoutMs: number): CancelReason {
+  return { kind: 'timeout', message: `job ${job} timed out after ${formatDuration(timeoutMs)}` };
+}
+
+/** A duration for people: `250ms`, `5s`, `1.5s`, `1m30s`, `2h`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor((ms % 3_600_000) / 60_000);
+  const seconds = Number(((ms % 60_000) / 1000).toFixed(3));
+  return `${hours ? `${hours}h` : ''}${minutes ? `${minutes}m` : ''}${seconds ? `${seconds}s` : ''}`;
+}

@@ -1,0 +1,354 @@
+/**
+ * runGraph: runs a BuildGraph's jobs over their `needs`. A job starts when every job it needs has
+ * passed; one p-queue holds the concurrency. Fail-fast (the default, as make) starts nothing new after
+ * the first failure and lets running jobs finish; keep-going runs every job whose needs passed. The
+ * run's signal cancels: nothing new starts, running jobs see their signal abort, the rest are skipped.
+ */
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import PQueue from 'p-queue';
+import { CancelledError, isKilnError, UsageError } from '../errors.js';
+import type { Emit, EventInput, Status } from '../events.js';
+import type { BuildGraph, CompiledJob } from '../graph/types.js';
+import { timeoutReason, toCancelReason } from './cancel-reason.js';
+import { indexDependencies, type DependencyIndex } from './dependency-index.js';
+import { newRunId } from './run-id.js';
+import { isFailure, runVerdict } from './run-status.js';
+import type { JobContext, JobExecutor, JobOutcome, RunResult } from './types.js';
+
+export { newRunId } from './run-id.js';
+
+export interface RunGraphOptions {
+  /** Runs one job (prepares its mounts, container and steps, and releases them). */
+  readonly executor: JobExecutor;
+  /** Receives every event of the run; also handed to the executor. */
+  readonly emit: Emit;
+  /** Most jobs running at once: a whole number >= 1, or Infinity. Default `os.availableParallelism()`. */
+  readonly concurrency?: number;
+  /** Run every job whose needs passed, even after a failure. Default false (fail-fast). */
+  readonly keepGoing?: boolean;
+  /**
+   * Cancels the whole run (SIGINT / SIGTERM). Its `reason` should be a CancelReason; any other reason
+   * counts as `{ kind: 'interrupt', message: 'run cancelled' }`. Default: never cancelled.
+   */
+  readonly signal?: AbortSignal;
+  /** A second interrupt: executors skip the rest of the grace period and kill. Default: never. */
+  readonly killSignal?: AbortSignal;
+  /** Between SIGTERM and SIGKILL when a job is cancelled or times out, in ms. Default 10_000. */
+  readonly graceMs?: number;
+  /** The run's id, on events and labels. Default `newRunId()`. */
+  readonly runId?: string;
+  /** Reuse mode for every job (`--reuse`), passed to the executor. Default false. */
+  readonly reuse?: boolean;
+}
+
+/** The grace period when none is given, in ms (design.md: 10 s). */
+export const DEFAULT_GRACE_MS = 10_000;
+
+/** Why jobs that never ran were skipped. */
+export const SkipReason = {
+  needs: (need: string, status: Status): string => `needs ${need}, which ${describeStatus(status)}`,
+  failFast: 'not started after a failure (fail-fast)',
+  cancelled: 'run cancelled',
+} as const;
+
+/**
+ * Runs the graph to its end and resolves with every job's outcome, only after every job that started has
+ * ended. Emits `run.start`, per job `job.start` / `job.end` (a job that never ran gets only `job.end`,
+ * status `skipped`, with the reason), and `run.end`. Throws before anything runs when the options or the
+ * graph are invalid (UsageError, DefinitionError). If an event listener throws, the run still goes to its
+ * end, and then the listener's first error is thrown.
+ */
+export async function runGraph(graph: BuildGraph, options: RunGraphOptions): Promise<RunResult> {
+  const settings = resolveOptions(options);
+  const index = indexDependencies(graph);
+  return new GraphRun(graph, index, settings).run();
+}
+
+interface Settings {
+  readonly executor: JobExecutor;
+  readonly emit: Emit;
+  readonly concurrency: number;
+  readonly keepGoing: boolean;
+  readonly signal: AbortSignal | undefined;
+  readonly killSignal: AbortSignal;
+  readonly graceMs: number;
+  readonly runId: string;
+  readonly reuse: boolean;
+}
+
+const NEVER_ABORTED = new AbortController().signal;
+
+function resolveOptions(options: RunGraphOptions): Settings {
+  const concurrency = options.concurrency ?? availableParallelism();
+  if (!(concurrency === Number.POSITIVE_INFINITY || (Number.isInteger(concurrency) && concurrency >= 1))) {
+    throw new UsageError(`concurrency must be a whole number of at least 1, got ${String(concurrency)}`);
+  }
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  if (!(Number.isFinite(graceMs) && graceMs >= 0)) {
+    throw new UsageError(`the grace period must be a number of milliseconds >= 0, got ${String(graceMs)}`);
+  }
+  return {
+    executor: options.executor,
+    emit: options.emit,
+    concurrency,
+    keepGoing: options.keepGoing ?? false,
+    signal: options.signal,
+    killSignal: options.killSignal ?? NEVER_ABORTED,
+    graceMs,
+    runId: options.runId ?? newRunId(),
+    reuse: options.reuse ?? false,
+  };
+}
+
+function describeStatus(status: Status): string {
+  switch (status) {
+    case 'failed':
+      return 'failed';
+    case 'timed-out':
+      return 'timed out';
+    case 'cancelled':
+      return 'was cancelled';
+    case 'skipped':
+      return 'was skipped';
+    case 'passed':
+      return 'passed';
+  }
+}
+
+/** Where a job stands. Every job moves forward only: waiting -> queued -> running -> ended. */
+const enum Phase {
+  /** Some job it needs has not passed yet. */
+  waiting,
+  /** In the p-queue, waiting for a free slot. */
+  queued,
+  running,
+  ended,
+}
+
+const SKIPPED: JobOutcome = Object.freeze({ status: 'skipped', steps: Object.freeze([]) }) as JobOutcome;
+
+/** One run of a graph: the state of every job, indexed by its position in `graph.order`. */
+class GraphRun {
+  readonly #graph: BuildGraph;
+  readonly #index: DependencyIndex;
+  readonly #settings: Settings;
+  readonly #queue: PQueue;
+  readonly #phase: Phase[];
+  /** Per job, how many of the jobs it needs have not passed yet. */
+  readonly #unmet: number[];
+  readonly #outcomes: (JobOutcome | undefined)[];
+  /** Each running job's own controller: aborted by a cancel of the run or by the job's timeout. */
+  readonly #running = new Map<number, AbortController>();
+  #ended = 0;
+  /** Set once no new job may start. */
+  #stopped: 'fail-fast' | 'cancelled' | undefined;
+  /** The first error thrown by an event listener or by the scheduler itself; thrown at the end. */
+  #fault: { error: unknown } | undefined;
+  #allEnded!: () => void;
+  readonly #allEndedPromise = new Promise<void>((resolve) => (this.#allEnded = resolve));
+
+  constructor(graph: BuildGraph, index: DependencyIndex, settings: Settings) {
+    this.#graph = graph;
+    this.#index = index;
+    this.#settings = settings;
+    this.#queue = new PQueue({ concurrency: settings.concurrency });
+    const count = index.names.length;
+    this.#phase = new Array<Phase>(count).fill(Phase.waiting);
+    this.#unmet = index.needs.map((needs) => needs.length);
+    this.#outcomes = new Array<JobOutcome | undefined>(count);
+  }
+
+  /** Events go through here: a listener that throws does not stop the run. */
+  readonly #emit: Emit = (event: EventInput) => {
+    try {
+      this.#settings.emit(event);
+    } catch (error) {
+      this.#fault ??= { error };
+    }
+  };
+
+  async run(): Promise<RunResult> {
+    const { signal, runId } = this.#settings;
+    const startedAt = performance.now();
+    let cancelled = false;
+    const onAbort = (): void => {
+      if (this.#ended === this.#index.names.length) return;
+      cancelled = true;
+      this.#cancel(signal!.reason);
+    };
+
+    this.#emit({ type: 'run.start', runId, project: this.#graph.project, jobs: [...this.#index.names] });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (signal?.aborted) onAbort();
+      else this.#index.names.forEach((_, i) => this.#unmet[i] === 0 && this.#enqueue(i));
+      this.#checkAllEnded();
+      await this.#allEndedPromise;
+      await this.#queue.onIdle();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+
+    const outcomes = new Map<string, JobOutcome>();
+    this.#index.names.forEach((name, i) => outcomes.set(name, this.#outcomes[i] ?? SKIPPED));
+    const { status, exitCode } = runVerdict(outcomes.values(), cancelled);
+    const durationMs = Math.round(performance.now() - startedAt);
+    this.#emit({ type: 'run.end', status, exitCode, durationMs });
+    if (this.#fault) throw this.#fault.error;
+    return { runId, status, exitCode, durationMs, jobs: outcomes };
+  }
+
+  #enqueue(i: number): void {
+    if (this.#stopped) {
+      this.#skip(i, this.#stopped === 'cancelled' ? SkipReason.cancelled : SkipReason.failFast);
+      return;
+    }
+    this.#phase[i] = Phase.queued;
+    this.#queue.add(() => this.#runJob(i)).catch((error: unknown) => (this.#fault ??= { error }));
+  }
+
+  async #runJob(i: number): Promise<void> {
+    // Skipped (fail-fast, cancel) while it waited for a slot.
+    if (this.#phase[i] !== Phase.queued) return;
+    this.#phase[i] = Phase.running;
+    const name = this.#index.names[i]!;
+    const job = this.#graph.jobs.get(name)!;
+    const controller = new AbortController();
+    this.#running.set(i, controller);
+    const context: JobContext = {
+      graph: this.#graph,
+      runId: this.#settings.runId,
+      emit: this.#emit,
+      signal: controller.signal,
+      killSignal: this.#settings.killSignal,
+      graceMs: this.#settings.graceMs,
+      reuse: this.#settings.reuse,
+    };
+
+    this.#emit({ type: 'job.start', job: name, image: job.image });
+    const startedAt = performance.now();
+    const timer =
+      job.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => controller.abort(timeoutReason(name, job.timeoutMs!)), job.timeoutMs);
+    let outcome: JobOutcome;
+    try {
+      outcome = await this.#execute(job, context);
+    } catch (error) {
+      outcome = this.#outcomeOfThrow(name, error, controller.signal);
+    } finally {
+      clearTimeout(timer);
+      this.#running.delete(i);
+    }
+    const durationMs = Math.round(performance.now() - startedAt);
+    this.#end(i, outcome, durationMs, reasonOf(outcome, controller.signal));
+  }
+
+  /** Calls the executor; an async function, so that a synchronous throw arrives as a rejection. */
+  async #execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
+    const outcome = await this.#settings.executor.execute(job, context);
+    if (typeof outcome !== 'object' || outcome === null || typeof outcome.status !== 'string') {
+      throw new Error(`the executor returned no outcome for job ${job.name}`);
+    }
+    return outcome;
+  }
+
+  /**
+   * What a job ends with when the executor throws. Throwing the abort reason (or an AbortError or a
+   * CancelledError) after the job's signal aborted is a way to stop, not a fault; anything else fails
+   * the job and is reported as an `error` event.
+   */
+  #outcomeOfThrow(job: string, thrown: unknown, signal: AbortSignal): JobOutcome {
+    const isStop =
+      signal.aborted &&
+      (thrown === signal.reason ||
+        thrown instanceof CancelledError ||
+        (thrown instanceof Error && thrown.name === 'AbortError'));
+    if (isStop) {
+      return {
+        status: toCancelReason(signal.reason).kind === 'timeout' ? 'timed-out' : 'cancelled',
+        steps: [],
+      };
+    }
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+    const code = isKilnError(error) ? error.code : 'E_INTERNAL';
+    this.#emit({ type: 'error', job, code, message: error.message });
+    return { status: 'failed', steps: [], error };
+  }
+
+  #end(i: number, outcome: JobOutcome, durationMs: number, reason: string | undefined): void {
+    const name = this.#index.names[i]!;
+    this.#record(i, outcome, {
+      type: 'job.end',
+      job: name,
+      status: outcome.status,
+      durationMs,
+      ...(reason === undefined ? {} : { reason }),
+    });
+    if (outcome.status === 'passed') {
+      for (const d of this.#index.dependants[i]!) {
+        this.#unmet[d]! -= 1;
+        if (this.#unmet[d] === 0 && this.#phase[d] === Phase.waiting) this.#enqueue(d);
+      }
+    } else {
+      this.#skipDependants(i);
+      if (!this.#settings.keepGoing && !this.#stopped && isFailure(outcome.status)) this.#stop('fail-fast');
+    }
+    this.#checkAllEnded();
+  }
+
+  /** Skips every job that needs job `i`, directly or not (iteratively: a chain may be long). */
+  #skipDependants(i: number): void {
+    const stack = [i];
+    while (stack.length > 0) {
+      const j = stack.pop()!;
+      const reason = SkipReason.needs(this.#index.names[j]!, this.#outcomes[j]!.status);
+      for (const d of this.#index.dependants[j]!) {
+        if (this.#phase[d] !== Phase.waiting) continue;
+        this.#skip(d, reason);
+        stack.push(d);
+      }
+    }
+  }
+
+  /** No job starts any more; every job not yet started is skipped, in graph order. */
+  #stop(why: 'fail-fast' | 'cancelled'): void {
+    this.#stopped = why;
+    const reason = why === 'cancelled' ? SkipReason.cancelled : SkipReason.failFast;
+    this.#phase.forEach((phase, i) => {
+      if (phase === Phase.waiting || phase === Phase.queued) this.#skip(i, reason);
+    });
+  }
+
+  #cancel(signalReason: unknown): void {
+    const reason = toCancelReason(signalReason);
+    this.#stop('cancelled');
+    for (const controller of this.#running.values()) controller.abort(reason);
+    this.#checkAllEnded();
+  }
+
+  #skip(i: number, reason: string): void {
+    this.#record(i, SKIPPED, { type: 'job.end', job: this.#index.names[i]!, status: 'skipped', reason });
+  }
+
+  #record(i: number, outcome: JobOutcome, event: EventInput): void {
+    this.#phase[i] = Phase.ended;
+    this.#outcomes[i] = outcome;
+    this.#ended += 1;
+    this.#emit(event);
+  }
+
+  #checkAllEnded(): void {
+    if (this.#ended === this.#index.names.length) this.#allEnded();
+  }
+}
+
+/** Why a job that ran ended as it did, when that is not a step's exit code. */
+function reasonOf(outcome: JobOutcome, signal: AbortSignal): string | undefined {
+  if (outcome.error) return outcome.error.message;
+  if ((outcome.status === 'timed-out' || outcome.status === 'cancelled') && signal.aborted) {
+    return toCancelReason(signal.reason).message;
+  }
+  return undefined;
+}
