@@ -1,0 +1,153 @@
+import test from 'ava';
+import { link, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { MountError } from '../../src/errors.js';
+import {
+  checkBindSource,
+  DEFAULT_DOCKER_SOCKET_PATHS,
+  dockerSocketPaths,
+  engineHostPath,
+} from '../../src/mounts/bind-sources.js';
+import { tempDir } from '../helpers/mounts-fixtures.js';
+
+const strict = { allowOutsideProject: false, allowDockerSocket: false };
+
+async function project(t: Parameters<typeof tempDir>[0]) {
+  const root = await tempDir(t);
+  const dir = join(root, 'project');
+  await mkdir(join(dir, 'src'), { recursive: true });
+  await mkdir(join(root, 'outside'));
+  await writeFile(join(root, 'outside', 'secret.txt'), 'x');
+  const context = {
+    job: 'build',
+    mount: 'bind ./src -> /src',
+    projectDir: dir,
+    dockerSocketPaths: DEFAULT_DOCKER_SOCKET_PATHS,
+  };
+  return { root, dir, context };
+}
+
+test('accepts a source inside the project folder', async (t) => {
+  const { dir, context } = await project(t);
+  const checked = await checkBindSource(join(dir, 'src'), strict, context);
+  t.is(checked.realPath, join(dir, 'src'));
+  t.is(checked.projectRealPath, dir);
+});
+
+test('accepts the project folder itself', async (t) => {
+  const { dir, context } = await project(t);
+  t.is((await checkBindSource(dir, strict, context)).realPath, dir);
+});
+
+test('accepts a symlink that stays inside the project folder, as its real path', async (t) => {
+  const { dir, context } = await project(t);
+  await symlink(join(dir, 'src'), join(dir, 'alias'));
+  t.is((await checkBindSource(join(dir, 'alias'), strict, context)).realPath, join(dir, 'src'));
+});
+
+test('refuses a missing source and shows where it resolved', async (t) => {
+  const { dir, context } = await project(t);
+  const error = await t.throwsAsync(checkBindSource(join(dir, 'x'), strict, context), {
+    instanceOf: MountError,
+  });
+  t.is(
+    error?.message,
+    `job build, mount bind ./src -> /src: bind source ./x does not exist (resolved ${join(dir, 'x')}); create it or fix the mount's source`,
+  );
+  t.is(error?.code, 'E_MOUNT');
+});
+
+const refusedOutside = test.macro({
+  async exec(t, makeSource: (root: string, dir: string) => Promise<string>) {
+    const { root, dir, context } = await project(t);
+    const source = await makeSource(root, dir);
+    const error = await t.throwsAsync(checkBindSource(source, strict, context), { instanceOf: MountError });
+    t.true(error!.message.startsWith('job build, mount bind ./src -> /src: '), error!.message);
+    t.true(error!.message.includes(`resolves to ${join(root, 'outside')}`), error!.message);
+    t.true(error!.message.includes('allow-outside-project: true'), error!.message);
+    const allowed = await checkBindSource(source, { ...strict, allowOutsideProject: true }, context);
+    t.is(allowed.realPath, join(root, 'outside'));
+  },
+  title: (provided = '') => `refuses ${provided} outside the project folder unless allow-outside-project`,
+});
+
+test('a ../ path', refusedOutside, async (_root, dir) => join(dir, '..', 'outside'));
+test('a symlink pointing', refusedOutside, async (root, dir) => {
+  await symlink(join(root, 'outside'), join(dir, 'link'));
+  return join(dir, 'link');
+});
+test('an absolute path', refusedOutside, async (root) => join(root, 'outside'));
+
+test('refuses a sibling folder whose name starts like the project folder', async (t) => {
+  const { root, context } = await project(t);
+  await mkdir(join(root, 'project-other'));
+  await t.throwsAsync(checkBindSource(join(root, 'project-other'), strict, context), {
+    message: /allow-outside-project/,
+  });
+});
+
+const outsideAllowed = { allowOutsideProject: true, allowDockerSocket: false };
+
+for (const socket of DEFAULT_DOCKER_SOCKET_PATHS) {
+  test(`refuses the Docker socket ${socket} unless allow-docker-socket`, async (t) => {
+    const { context } = await project(t);
+    const error = await t.throwsAsync(checkBindSource(socket, outsideAllowed, context), {
+      instanceOf: MountError,
+    });
+    t.regex(
+      error!.message,
+      /the Docker socket .*full control of the Docker engine; set allow-docker-socket: true/,
+    );
+    const allowed = await checkBindSource(
+      socket,
+      { allowOutsideProject: true, allowDockerSocket: true },
+      context,
+    );
+    t.truthy(allowed.realPath);
+  });
+}
+
+test('refuses the folder holding the Docker socket', async (t) => {
+  const { context } = await project(t);
+  await t.throwsAsync(checkBindSource('/var/run', outsideAllowed, context), {
+    message: /the folder holding the Docker socket.*allow-docker-socket: true/,
+  });
+});
+
+test('refuses a symlink in the project that points at the Docker socket', async (t) => {
+  const { dir, context } = await project(t);
+  await symlink('/var/run/docker.sock', join(dir, 'engine.sock'));
+  await t.throwsAsync(checkBindSource(join(dir, 'engine.sock'), outsideAllowed, context), {
+    message: /resolves to \/(var\/)?run\/docker\.sock, the Docker socket/,
+  });
+});
+
+test('refuses a hard link to a Docker socket (the same inode under another name)', async (t) => {
+  const { root, dir, context } = await project(t);
+  const socketPath = join(root, 'engine.sock');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await link(socketPath, join(dir, 'same.sock'));
+  const error = await t.throwsAsync(
+    checkBindSource(join(dir, 'same.sock'), strict, { ...context, dockerSocketPaths: [socketPath] }),
+  );
+  t.regex(error!.message, /the same file as the Docker socket/);
+});
+
+test('the unix path of DOCKER_HOST is a Docker socket too', (t) => {
+  t.deepEqual(dockerSocketPaths({ DOCKER_HOST: 'unix:///home/me/.docker/run/docker.sock' }), [
+    ...DEFAULT_DOCKER_SOCKET_PATHS,
+    '/home/me/.docker/run/docker.sock',
+  ]);
+  t.deepEqual(dockerSocketPaths({ DOCKER_HOST: 'tcp://10.0.0.1:2375' }), [...DEFAULT_DOCKER_SOCKET_PATHS]);
+});
+
+test('KILN_WORKSPACE_HOST_PATH rewrites sources inside the project folder only', (t) => {
+  const env = { KILN_WORKSPACE_HOST_PATH: '/home/me/app' };
+  t.is(engineHostPath('/workspace/src', '/workspace', env), '/home/me/app/src');
+  t.is(engineHostPath('/workspace', '/workspace', env), '/home/me/app');
+  t.is(engineHostPath('/etc/hosts', '/workspace', env), '/etc/hosts');
+  t.is(engineHostPath('/workspace/src', '/workspace', {}), '/workspace/src');
+});
