@@ -1,0 +1,263 @@
+/**
+ * Exclusive locks on cache volumes across the kiln processes of this machine, as lock files under
+ * `<stateDir>/locks/<volume>.lock` created with O_EXCL and holding who holds them
+ * (`{ pid, host, runId, job, since }`).
+ *
+ * A lock whose holder's process is gone (same host), or whose file stayed empty or unreadable for
+ * {@link LOCK_STALE_AFTER_MS}, is taken over. Taking over is itself guarded by a second O_EXCL file
+ * (`<lock>.takeover`), so that two waiters that both saw a dead holder cannot both end up holding it:
+ * under the guard the lock is read again and removed only if it is still the one seen dead.
+ */
+import { hostname } from 'node:os';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CancelledError } from '../errors.js';
+import { processIsAlive } from '../labels.js';
+
+/** An empty or unreadable lock file older than this is taken over (its writer died while creating it). */
+export const LOCK_STALE_AFTER_MS = 10_000;
+
+export interface LockOwner {
+  readonly pid: number;
+  readonly host: string;
+  readonly runId: string;
+  readonly job: string;
+}
+
+export interface LockHolder extends LockOwner {
+  /** ISO 8601 time the lock was taken. */
+  readonly since: string;
+}
+
+/** What a lock file says right now. */
+export type LockState =
+  | { readonly kind: 'free' }
+  /** Held by a live process, or by one on another host (whose liveness cannot be known). */
+  | { readonly kind: 'held'; readonly holder: LockHolder; readonly raw: string; readonly heldForMs: number }
+  /** The file is empty or unreadable but too young to be called stale: someone is writing it. */
+  | { readonly kind: 'unknown'; readonly raw: string; readonly mtimeMs: number; readonly heldForMs: number }
+  /** The holder is dead, or the file is empty or unreadable and old: it may be taken over. */
+  | { readonly kind: 'stale'; readonly raw: string; readonly mtimeMs: number };
+
+export interface AcquireLockOptions {
+  /** The lock file. */
+  readonly path: string;
+  readonly owner: LockOwner;
+  /** True: wait while someone else holds it. False: give up at once (returns undefined). */
+  readonly wait: boolean;
+  /** Waiting stops with a CancelledError when this is aborted. */
+  readonly signal?: AbortSignal;
+  /** Called when a wait starts and then every `reportEveryMs` while it lasts. */
+  readonly onWait?: (holder: string, heldForMs: number) => void;
+  /** Milliseconds between reports of a wait. Default 5000. */
+  readonly reportEveryMs?: number;
+  /** Shortest and longest pause between two attempts, in milliseconds (random in between). Default [100, 250]. */
+  readonly pollMs?: readonly [number, number];
+  /** See {@link LOCK_STALE_AFTER_MS}. */
+  readonly staleAfterMs?: number;
+}
+
+export interface CacheLock {
+  readonly path: string;
+  readonly holder: LockHolder;
+  /** Removes the lock file if it is still this lock's (never someone else's who took it over). */
+  release(): Promise<void>;
+}
+
+export function cacheLockPath(stateDirectory: string, volume: string): string {
+  return join(stateDirectory, 'locks', `${volume}.lock`);
+}
+
+/** "job build of run r-1 (pid 123)", plus the host when it is not this one. */
+export function describeHolder(holder: LockHolder): string {
+  const host = holder.host === hostname() ? '' : ` on ${holder.host}`;
+  return `job ${holder.job} of run ${holder.runId} (pid ${holder.pid}${host})`;
+}
+
+/** Reads the lock file at `path` and says whether it is free, held, or stale. */
+export async function readLockState(
+  path: string,
+  staleAfterMs: number = LOCK_STALE_AFTER_MS,
+  now: number = Date.now(),
+): Promise<LockState> {
+  let raw: string;
+  let mtimeMs: number;
+  try {
+    [raw, mtimeMs] = await Promise.all([readFile(path, 'utf8'), stat(path).then((s) => s.mtimeMs)]);
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return { kind: 'free' };
+    // Unreadable: judge by age alone.
+    try {
+      mtimeMs = (await stat(path)).mtimeMs;
+    } catch (statError) {
+      if (isCode(statError, 'ENOENT')) return { kind: 'free' };
+      throw statError;
+    }
+    raw = '';
+  }
+  const holder = parseHolder(raw);
+  if (holder === undefined) {
+    return now - mtimeMs > staleAfterMs
+      ? { kind: 'stale', raw, mtimeMs }
+      : { kind: 'unknown', raw, mtimeMs, heldForMs: Math.max(0, now - mtimeMs) };
+  }
+  if (holder.host === hostname() && !processIsAlive(holder.pid)) return { kind: 'stale', raw, mtimeMs };
+  const since = Date.parse(holder.since);
+  return { kind: 'held', holder, raw, heldForMs: Number.isNaN(since) ? 0 : Math.max(0, now - since) };
+}
+
+function parseHolder(raw: string): LockHolder | undefined {
+  try {
+    const value = JSON.parse(raw) as Partial<LockHolder>;
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      Number.isInteger(value.pid) &&
+      typeof value.host === 'string' &&
+      typeof value.runId === 'string' &&
+      typeof value.job === 'string' &&
+      typeof value.since === 'string'
+    ) {
+      return { pid: value.pid!, host: value.host, runId: value.runId, job: value.job, since: value.since };
+    }
+  } catch {
+    // not JSON: an unknown holder
+  }
+  return undefined;
+}
+
+/**
+ * Takes the lock at `options.path`. Waits while another holds it (when `wait`), taking over a stale
+ * one; returns undefined when it is held and `wait` is false.
+ */
+export async function acquireCacheLock(options: AcquireLockOptions): Promise<CacheLock | undefined> {
+  const { path, owner, signal } = options;
+  const staleAfterMs = options.staleAfterMs ?? LOCK_STALE_AFTER_MS;
+  const reportEveryMs = options.reportEveryMs ?? 5000;
+  const [minPoll, maxPoll] = options.pollMs ?? [100, 250];
+  let lastReport: number | undefined;
+
+  for (;;) {
+    throwIfAborted(signal);
+    const holder: LockHolder = { ...owner, since: new Date().toISOString() };
+    const raw = JSON.stringify(holder);
+    if (await createExclusive(path, raw)) return ownedLock(path, holder, raw);
+
+    const state = await readLockState(path, staleAfterMs);
+    if (state.kind === 'free') continue;
+    if (state.kind === 'stale') {
+      await takeOver(path, state, staleAfterMs);
+      continue;
+    }
+    if (!options.wait) return undefined;
+    const now = Date.now();
+    if (lastReport === undefined || now - lastReport >= reportEveryMs) {
+      lastReport = now;
+      const who =
+        state.kind === 'held' ? describeHolder(state.holder) : `an unknown holder (lock file ${path})`;
+      options.onWait?.(who, state.heldForMs);
+    }
+    await sleep(minPoll + Math.random() * (maxPoll - minPoll), signal);
+  }
+}
+
+function ownedLock(path: string, holder: LockHolder, raw: string): CacheLock {
+  let released = false;
+  return {
+    path,
+    holder,
+    async release() {
+      if (released) return;
+      released = true;
+      let current: string;
+      try {
+        current = await readFile(path, 'utf8');
+      } catch (error) {
+        if (isCode(error, 'ENOENT')) return;
+        throw error;
+      }
+      if (current === raw) await rm(path, { force: true });
+    },
+  };
+}
+
+/** Creates `path` with `content` only if it does not exist yet; false when it does. */
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, 'wx', 0o644);
+  } catch (error) {
+    if (isCode(error, 'EEXIST')) return false;
+    if (!isCode(error, 'ENOENT')) throw error;
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      handle = await open(path, 'wx', 0o644);
+    } catch (retryError) {
+      if (isCode(retryError, 'EEXIST')) return false;
+      throw retryError;
+    }
+  }
+  try {
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** Removes a stale lock, under the take-over guard, if it is still the one seen stale. */
+async function takeOver(
+  path: string,
+  seen: Extract<LockState, { kind: 'stale' }>,
+  staleAfterMs: number,
+): Promise<void> {
+  const guard = `${path}.takeover`;
+  if (!(await createExclusive(guard, String(process.pid)))) {
+    // Another waiter is taking it over; a guard left by a process that died meanwhile is removed.
+    try {
+      if (Date.now() - (await stat(guard)).mtimeMs > staleAfterMs) await rm(guard, { force: true });
+    } catch {
+      // gone already
+    }
+    await sleep(10);
+    return;
+  }
+  try {
+    const now = await readLockState(path, staleAfterMs);
+    if (now.kind === 'stale' && now.raw === seen.raw && now.mtimeMs === seen.mtimeMs) {
+      await rm(path, { force: true });
+    }
+  } finally {
+    await rm(guard, { force: true });
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw cancelledError(signal);
+}
+
+export function cancelledError(signal: AbortSignal): CancelledError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof CancelledError) return reason;
+  if (reason instanceof Error) return new CancelledError(reason.message);
+  return new CancelledError(typeof reason === 'string' ? reason : 'cancelled');
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(cancelledError(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(cancelledError(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === code;
+}
