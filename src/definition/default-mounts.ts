@@ -106,7 +106,7 @@ function parseMountForm(entry: string, env: DefaultMountsEnv): MountSpec {
   }
   if (type === 'secret' || type === 'ssh') {
     throw new EntryError(
-      `a ${type} mount cannot be a default mount (allowed: ${DEFAULT_MOUNT_TYPES.join(', ')}); ` +
+      `${type === 'ssh' ? 'an' : 'a'} ${type} mount cannot be a default mount (allowed: ${DEFAULT_MOUNT_TYPES.join(', ')}); ` +
         `declare it on the step that needs it`,
     );
   }

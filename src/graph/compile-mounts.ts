@@ -228,7 +228,7 @@ export function mergeStepMounts(
   const kept = mergeByTarget(job, placed, diagnostics);
   for (const entry of placed) {
     if (containerTargets.has(entry.mount.target)) {
-      diagnostics.add(
+      diagnostics.addOnce(
         `job '${job}', ${entry.name} (${describeMount(entry.mount)}): ${entry.mount.target} is also a mount of the job's ` +
           `container; give the ${entry.mount.type} another target`,
         entry.at,
@@ -255,7 +255,7 @@ function mergeByTarget<M extends CompiledMount>(
       continue;
     }
     if (first.entry.mount === entry.mount || first.key === JSON.stringify(entry.mount)) continue;
-    diagnostics.add(
+    diagnostics.addOnce(
       `job '${job}': two different mounts on ${entry.mount.target}: ${first.entry.name} ` +
         `(${describeMount(first.entry.mount)}) and ${entry.name} (${describeMount(entry.mount)}); ` +
         `keep one, or give one another target`,

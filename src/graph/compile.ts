@@ -149,7 +149,7 @@ function compileDefaults(definition: Definition, options: CompileOptions, contex
       ].filter((entry): entry is PlacedMount<CompiledContainerMount> => {
         if (!isStepMount(entry.mount)) return true;
         diagnostics.addOnce(
-          `${entry.name}: a ${entry.mount.type} mount cannot be a default for every job; ` +
+          `${entry.name}: ${entry.mount.type === 'ssh' ? 'an' : 'a'} ${entry.mount.type} mount cannot be a default for every job; ` +
             `declare it on the job or the step that needs it`,
           entry.at,
         );

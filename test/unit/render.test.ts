@@ -1,0 +1,100 @@
+import test from 'ava';
+import type { Definition } from '../../src/definition/types.js';
+import { compile, renderGraph } from '../../src/graph/index.js';
+
+const definition: Definition = {
+  version: 1,
+  projectDir: '/home/me/app',
+  defaults: { image: 'kiln-fixture/busybox:latest' },
+  secrets: { token: { env: 'TOKEN' } },
+  jobs: {
+    build: {
+      mounts: [
+        { type: 'bind', source: '.', target: '/src', readonly: true },
+        { type: 'tmpfs', target: '/build', size: '1m' },
+      ],
+      steps: [
+        { name: 'compile', run: 'make' },
+        { name: 'check', run: 'make check' },
+      ],
+    },
+    'say "hi"': { image: 'x\\y', needs: ['build'], steps: [{ run: 'echo hi' }] },
+    publish: {
+      needs: ['build', 'say "hi"'],
+      steps: [{ run: './publish.sh', mounts: [{ type: 'secret', id: 'token' }] }],
+    },
+  },
+};
+const graph = compile(definition);
+
+test('dot shows each job with its image and step count, and edges from need to dependant', (t) => {
+  t.is(
+    renderGraph(graph, 'dot'),
+    [
+      'digraph kiln {',
+      '  rankdir=LR;',
+      '  node [shape=box];',
+      '  "build" [label="build\\nkiln-fixture/busybox:latest\\n2 steps"];',
+      '  "say \\"hi\\"" [label="say \\"hi\\"\\nx\\\\y\\n1 step"];',
+      '  "publish" [label="publish\\nkiln-fixture/busybox:latest\\n1 step"];',
+      '  "build" -> "say \\"hi\\"";',
+      '  "build" -> "publish";',
+      '  "say \\"hi\\"" -> "publish";',
+      '}',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('mermaid uses safe node ids and escapes labels', (t) => {
+  t.is(
+    renderGraph(graph, 'mermaid'),
+    [
+      'flowchart LR',
+      '  job0["build<br/>kiln-fixture/busybox:latest<br/>2 steps"]',
+      '  job1["say #34;hi#34;<br/>x\\y<br/>1 step"]',
+      '  job2["publish<br/>kiln-fixture/busybox:latest<br/>1 step"]',
+      '  job0 --> job1',
+      '  job0 --> job2',
+      '  job1 --> job2',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('json lists jobs with image, needs, step names and mounts, and no secret values', (t) => {
+  const text = renderGraph(graph, 'json');
+  t.deepEqual(JSON.parse(text), {
+    project: graph.project,
+    jobs: [
+      {
+        name: 'build',
+        image: 'kiln-fixture/busybox:latest',
+        needs: [],
+        steps: ['compile', 'check'],
+        mounts: [
+          {
+            type: 'bind',
+            source: '/home/me/app',
+            target: '/src',
+            readonly: true,
+            allowOutsideProject: false,
+            allowDockerSocket: false,
+          },
+          { type: 'tmpfs', target: '/build', sizeBytes: 1048576, mode: 0o1777 },
+        ],
+      },
+      { name: 'say "hi"', image: 'x\\y', needs: ['build'], steps: ['step-1'], mounts: [] },
+      {
+        name: 'publish',
+        image: 'kiln-fixture/busybox:latest',
+        needs: ['build', 'say "hi"'],
+        steps: ['step-1'],
+        mounts: [],
+      },
+    ],
+  });
+  t.true(text.startsWith('{\n  "project": '));
+  t.true(text.endsWith('}\n'));
+  t.false(text.includes('TOKEN'));
+});
