@@ -1,0 +1,22 @@
+/**
+ * `--json`: every event as one JSON object on its own line, exactly as emitted, and nothing else.
+ */
+import type { KilnEvent } from '../events.js';
+import { StreamOutput } from './output.js';
+import type { OutputStream, Reporter } from './types.js';
+
+export class JsonReporter implements Reporter {
+  readonly #out: StreamOutput;
+
+  constructor(stream: OutputStream) {
+    this.#out = new StreamOutput(stream);
+  }
+
+  onEvent(event: KilnEvent): void {
+    this.#out.write(JSON.stringify(event) + '\n');
+  }
+
+  close(): Promise<void> {
+    return this.#out.flush();
+  }
+}

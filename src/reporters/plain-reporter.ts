@@ -1,0 +1,211 @@
+/**
+ * Plain lines, for pipes and CI logs. Every line of step output is printed whole, prefixed
+ * `[job/step] `: output is buffered per job, step and stream until a newline arrives, so that concurrent
+ * jobs never mix within a line; what is left is printed at step.end. Steps starting and ending, jobs
+ * ending or skipped, warnings and errors get their own lines, and the summary closes the run.
+ */
+import type { KilnEvent, StepEndEvent, StepOutputEvent } from '../events.js';
+import { StreamOutput } from './output.js';
+import { createRunState, reduceRun, type RunState } from './run-state.js';
+import { createStyle, type Colors, type Style } from './style.js';
+import { renderSummary } from './summary.js';
+import { formatDuration, padEndWidth, stripEscapes, widthOf } from './text.js';
+import type { OutputStream, Reporter, RunPlan } from './types.js';
+
+/** An unfinished line longer than this is printed anyway, so a step that never prints `\n` cannot fill memory. */
+export const MAX_PENDING_LINE = 64 * 1024;
+
+export interface PlainReporterOptions {
+  readonly stream: OutputStream;
+  /** Colors and symbols; off means no escape code at all, step output included. */
+  readonly color: boolean;
+  /** The steps of each job, for the summary's totals and the prefix width. Default: none. */
+  readonly steps?: RunPlan;
+  /** The run's log folder, once known, for the summary. Default: none. */
+  readonly logsDir?: () => string | undefined;
+}
+
+const JOB_COLORS = ['cyan', 'magenta', 'blue', 'yellow', 'green'] as const;
+
+/** The command on one line: a multi-line script shows its first line. */
+export function commandLine(command: string): string {
+  const lines = command.trim().split('\n');
+  return lines.length > 1 ? `${lines[0]!.trimEnd()} …` : (lines[0] ?? '');
+}
+
+export class PlainReporter implements Reporter {
+  readonly #out: StreamOutput;
+  readonly #style: Style;
+  readonly #logsDir: () => string | undefined;
+  #state: RunState;
+  #width = 0;
+  readonly #pending = new Map<string, string>();
+  readonly #jobColors = new Map<string, Colors['cyan']>();
+  #summarised = false;
+  #closed = false;
+
+  constructor(options: PlainReporterOptions) {
+    this.#out = new StreamOutput(options.stream);
+    this.#style = createStyle(options.color);
+    this.#logsDir = options.logsDir ?? (() => undefined);
+    this.#state = createRunState(options.steps);
+    for (const [job, steps] of Object.entries(options.steps ?? {})) {
+      this.#widen(`[${job}]`);
+      for (const step of steps) this.#widen(`[${job}/${step}]`);
+    }
+  }
+
+  onEvent(event: KilnEvent): void {
+    this.#state = reduceRun(this.#state, event);
+    const s = this.#style;
+    switch (event.type) {
+      case 'run.start':
+        event.jobs.forEach((job) => this.#widen(`[${job}]`));
+        return;
+      case 'step.start':
+        this.#line(event.job, `${s.start} ${event.step}: ${commandLine(event.command)}`);
+        return;
+      case 'step.output':
+        this.#output(event);
+        return;
+      case 'step.end':
+        this.#flushStep(event.job, event.step);
+        this.#line(event.job, this.#stepEnd(event));
+        return;
+      case 'mount.wait':
+        this.#line(
+          event.job,
+          `waiting for cache ${event.cache}, held by ${event.holder} for ${formatDuration(event.heldForMs)}`,
+        );
+        return;
+      case 'job.end': {
+        const took = event.durationMs === undefined ? '' : ` (${formatDuration(event.durationMs)})`;
+        const why = event.reason ? `: ${event.reason}` : '';
+        if (event.status === 'passed') this.#line(event.job, `${s.ok} job passed${took}`);
+        else if (event.status === 'skipped') this.#line(event.job, `${s.skip} job skipped${why}`);
+        else this.#line(event.job, `${s.fail} job ${event.status}${why}${took}`);
+        return;
+      }
+      case 'warning':
+        this.#out.write(
+          `${s.c.yellow('warning:')} ${event.job ? `[${event.job}] ` : ''}${this.#clean(event.message)}\n`,
+        );
+        return;
+      case 'error':
+        this.#out.write(
+          `${s.c.red('error:')} ${event.job ? `[${event.job}] ` : ''}${this.#clean(event.message)}\n`,
+        );
+        return;
+      case 'run.end':
+        this.#summarise();
+        return;
+      default:
+        return;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      if (this.#state.startedAt !== undefined) this.#summarise();
+    }
+    await this.#out.flush();
+  }
+
+  #summarise(): void {
+    if (this.#summarised) return;
+    this.#summarised = true;
+    for (const key of [...this.#pending.keys()]) {
+      const [job, step] = key.split('\0') as [string, string];
+      this.#flushStep(job, step);
+    }
+    this.#out.write(renderSummary(this.#state, { color: this.#style.color, logsDir: this.#logsDir() }));
+  }
+
+  #stepEnd(event: StepEndEvent): string {
+    const s = this.#style;
+    const took = ` (${formatDuration(event.durationMs)})`;
+    switch (event.status) {
+      case 'passed':
+        return `${s.ok} ${event.step}${took}`;
+      case 'skipped':
+        return `${s.skip} ${event.step} skipped`;
+      case 'failed': {
+        const how = event.exitCode === null ? 'failed' : `exited ${event.exitCode}`;
+        return event.allowFailure
+          ? `${s.c.yellow(s.color ? '✖' : 'FAIL')} ${event.step} ${how}, allowed to fail${took}`
+          : `${s.fail} ${event.step} ${how}${took}`;
+      }
+      case 'timed-out':
+        return `${s.fail} ${event.step} timed out${took}`;
+      case 'cancelled':
+        return `${s.fail} ${event.step} cancelled${took}`;
+    }
+  }
+
+  #widen(prefix: string): void {
+    this.#width = Math.max(this.#width, widthOf(prefix));
+  }
+
+  #prefix(job: string, step?: string): string {
+    const text = step === undefined ? `[${job}]` : `[${job}/${step}]`;
+    this.#widen(text);
+    const padded = padEndWidth(text, this.#width) + ' ';
+    if (!this.#style.color) return padded;
+    let color = this.#jobColors.get(job);
+    if (!color) {
+      color = this.#style.c[JOB_COLORS[this.#jobColors.size % JOB_COLORS.length]!];
+      this.#jobColors.set(job, color);
+    }
+    return color(padded);
+  }
+
+  #line(job: string, text: string): void {
+    this.#out.write(this.#prefix(job) + text + '\n');
+  }
+
+  #clean(text: string): string {
+    const flat = text.replace(/\r?\n/g, ' ');
+    return this.#style.color ? flat : stripEscapes(flat);
+  }
+
+  #output(event: StepOutputEvent): void {
+    const key = `${event.job}\0${event.step}\0${event.stream}`;
+    const data = event.data;
+    const last = data.lastIndexOf('\n');
+    if (last === -1) {
+      const pending = (this.#pending.get(key) ?? '') + data;
+      if (pending.length >= MAX_PENDING_LINE) {
+        this.#pending.delete(key);
+        this.#lines(event.job, event.step, pending);
+      } else if (pending !== '') {
+        this.#pending.set(key, pending);
+      }
+      return;
+    }
+    const pending = this.#pending.get(key);
+    const complete = data.slice(0, last);
+    this.#lines(event.job, event.step, pending === undefined ? complete : pending + complete);
+    const rest = data.slice(last + 1);
+    if (rest === '') this.#pending.delete(key);
+    else this.#pending.set(key, rest);
+  }
+
+  /** Prints `text` (one or more lines, without the final newline), each line prefixed. */
+  #lines(job: string, step: string, text: string): void {
+    let body = this.#style.color ? text : stripEscapes(text);
+    if (body.includes('\r')) body = body.replace(/\r+(?=\n|$)/g, '');
+    const prefix = this.#prefix(job, step);
+    this.#out.write(prefix + body.replaceAll('\n', '\n' + prefix) + '\n');
+  }
+
+  #flushStep(job: string, step: string): void {
+    for (const stream of ['stdout', 'stderr']) {
+      const key = `${job}\0${step}\0${stream}`;
+      const pending = this.#pending.get(key);
+      if (pending === undefined) continue;
+      this.#pending.delete(key);
+      this.#lines(job, step, pending);
+    }
+  }
+}

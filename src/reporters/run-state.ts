@@ -1,0 +1,291 @@
+/**
+ * A pure reducer of a run's events into what the live view and the summary draw: jobs, their steps,
+ * statuses, times, and the last lines each step printed. Only the tail of each output chunk is looked
+ * at, so a step printing hundreds of megabytes costs a scan for newlines and nothing more.
+ */
+import type { KilnEvent, Status, StepOutputEvent } from '../events.js';
+import { MAX_DISPLAY_LINE, sanitizeLine } from './text.js';
+import type { RunPlan } from './types.js';
+
+/** How many of a step's last output lines the state keeps (the summary prints them for failed steps). */
+export const TAIL_LINES = 20;
+
+export type JobStatus = 'waiting' | 'running' | Status;
+export type StepStatus = 'running' | Status;
+/** What a running job is doing: preparing its mounts, getting its container, running steps, releasing. */
+export type JobPhase = 'mounts' | 'container' | 'steps' | 'release';
+
+export interface StepState {
+  readonly name: string;
+  /** 0-based position in the job. */
+  readonly index: number;
+  readonly command: string;
+  readonly status: StepStatus;
+  readonly exitCode: number | null;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  readonly durationMs?: number;
+  readonly allowFailure: boolean;
+  /** The last TAIL_LINES complete lines (stdout and stderr as they came), sanitised for display. */
+  readonly tail: readonly string[];
+  /** The unfinished last line of each stream (its tail, when very long). */
+  readonly partial: { readonly stdout: string; readonly stderr: string };
+  /** Complete lines printed so far. */
+  readonly lineCount: number;
+}
+
+export interface JobState {
+  readonly name: string;
+  readonly status: JobStatus;
+  readonly phase?: JobPhase;
+  readonly image?: string;
+  /** Epoch ms. */
+  readonly startedAt?: number;
+  readonly endedAt?: number;
+  readonly durationMs?: number;
+  /** Why the job was skipped, cancelled or failed outside a step. */
+  readonly reason?: string;
+  /** The job's step names when the plan is known. */
+  readonly plannedSteps?: readonly string[];
+  /** Steps that started, in the order they started. */
+  readonly steps: readonly StepState[];
+  /** Set while the job waits for a locked cache. */
+  readonly waitingFor?: { readonly cache: string; readonly holder: string; readonly since: number };
+  readonly container?: {
+    readonly id: string;
+    readonly name?: string;
+    readonly how: 'create' | 'reuse' | 'recreate';
+  };
+}
+
+export interface RunState {
+  readonly runId?: string;
+  readonly project?: string;
+  readonly startedAt?: number;
+  readonly endedAt?: number;
+  readonly status?: Status;
+  readonly exitCode?: number;
+  readonly durationMs?: number;
+  /** Job names in the order run.start gave them (jobs first seen later are appended). */
+  readonly jobOrder: readonly string[];
+  readonly jobs: Readonly<Record<string, JobState>>;
+  readonly warnings: readonly { readonly job?: string; readonly message: string }[];
+  readonly errors: readonly { readonly job?: string; readonly code: string; readonly message: string }[];
+}
+
+/** The state before any event; `plan` pre-fills jobs and their step totals. */
+export function createRunState(plan?: RunPlan): RunState {
+  const jobs: Record<string, JobState> = {};
+  for (const [name, steps] of Object.entries(plan ?? {})) {
+    jobs[name] = { name, status: 'waiting', plannedSteps: steps, steps: [] };
+  }
+  return { jobOrder: Object.keys(jobs), jobs, warnings: [], errors: [] };
+}
+
+/** The number of steps of a job, when known (from the plan, or once the job ended). */
+export function stepTotal(job: JobState): number | undefined {
+  if (job.plannedSteps) return Math.max(job.plannedSteps.length, job.steps.length);
+  if (job.status !== 'waiting' && job.status !== 'running') return job.steps.length;
+  return undefined;
+}
+
+/** The step currently running in a job, if any. */
+export function currentStep(job: JobState): StepState | undefined {
+  for (let i = job.steps.length - 1; i >= 0; i--) {
+    const step = job.steps[i]!;
+    if (step.status === 'running') return step;
+  }
+  return undefined;
+}
+
+/** The last `count` lines a step printed, its unfinished lines included. */
+export function lastLines(step: StepState, count: number = TAIL_LINES): string[] {
+  const lines = [...step.tail];
+  if (step.partial.stdout) lines.push(sanitizeLine(step.partial.stdout));
+  if (step.partial.stderr) lines.push(sanitizeLine(step.partial.stderr));
+  return lines.slice(-count);
+}
+
+function timeOf(event: KilnEvent): number {
+  const ms = Date.parse(event.time);
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+function withJob(state: RunState, name: string, update: (job: JobState) => JobState): RunState {
+  const existing = state.jobs[name];
+  const job = existing ?? { name, status: 'waiting', steps: [] };
+  const next = update(job);
+  if (next === existing) return state;
+  return {
+    ...state,
+    jobOrder: existing ? state.jobOrder : [...state.jobOrder, name],
+    jobs: { ...state.jobs, [name]: next },
+  };
+}
+
+function withStep(job: JobState, name: string, update: (step: StepState) => StepState): JobState {
+  for (let i = job.steps.length - 1; i >= 0; i--) {
+    const step = job.steps[i]!;
+    if (step.name !== name) continue;
+    const steps = job.steps.slice();
+    steps[i] = update(step);
+    return { ...job, steps };
+  }
+  return job;
+}
+
+/** The longest unfinished line kept; beyond it only its tail is kept. */
+const MAX_PARTIAL = MAX_DISPLAY_LINE * 4;
+
+function clipPartial(text: string): string {
+  return text.length > MAX_PARTIAL ? text.slice(-MAX_PARTIAL) : text;
+}
+
+function countNewlines(text: string, end: number): number {
+  let count = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i <= end; i = text.indexOf('\n', i + 1)) count++;
+  return count;
+}
+
+/** Adds one chunk of output to a step: its last complete lines go to the tail, the rest to `partial`. */
+export function appendOutput(step: StepState, stream: StepOutputEvent['stream'], data: string): StepState {
+  const before = step.partial[stream];
+  const lastNewline = data.lastIndexOf('\n');
+  if (lastNewline === -1) {
+    return { ...step, partial: { ...step.partial, [stream]: clipPartial(before + data) } };
+  }
+  // Find where the last TAIL_LINES complete lines of this chunk begin, scanning backwards only.
+  let start = lastNewline;
+  let found = 0;
+  while (found < TAIL_LINES && start > 0) {
+    const previous = data.lastIndexOf('\n', start - 1);
+    if (previous === -1) break;
+    start = previous;
+    found++;
+  }
+  let fresh: string[];
+  if (found === TAIL_LINES) {
+    fresh = data.slice(start + 1, lastNewline).split('\n');
+  } else {
+    // The chunk has fewer lines than the tail holds: its first line completes the unfinished one.
+    fresh = (clipPartial(before) + data.slice(0, lastNewline)).split('\n');
+  }
+  const tail = step.tail.concat(fresh.map(sanitizeLine)).slice(-TAIL_LINES);
+  return {
+    ...step,
+    tail,
+    lineCount: step.lineCount + countNewlines(data, lastNewline),
+    partial: { ...step.partial, [stream]: clipPartial(data.slice(lastNewline + 1)) },
+  };
+}
+
+/** Folds one event into the run state. Pure: `state` is never modified. */
+export function reduceRun(state: RunState, event: KilnEvent): RunState {
+  const at = timeOf(event);
+  switch (event.type) {
+    case 'run.start': {
+      const jobs: Record<string, JobState> = { ...state.jobs };
+      for (const name of event.jobs) jobs[name] ??= { name, status: 'waiting', steps: [] };
+      const order = [...event.jobs, ...state.jobOrder.filter((name) => !event.jobs.includes(name))];
+      return { ...state, runId: event.runId, project: event.project, startedAt: at, jobOrder: order, jobs };
+    }
+    case 'job.start':
+      return withJob(state, event.job, (job) => ({
+        ...job,
+        status: 'running',
+        phase: 'mounts',
+        image: event.image,
+        startedAt: at,
+      }));
+    case 'mount.prepare':
+      return state;
+    case 'mount.wait':
+      return withJob(state, event.job, (job) => ({
+        ...job,
+        waitingFor: { cache: event.cache, holder: event.holder, since: at - event.heldForMs },
+      }));
+    case 'container.create':
+    case 'container.reuse':
+    case 'container.recreate': {
+      const how =
+        event.type === 'container.create'
+          ? 'create'
+          : event.type === 'container.reuse'
+            ? 'reuse'
+            : 'recreate';
+      return withJob(state, event.job, (job) => ({
+        ...job,
+        phase: job.phase === 'mounts' ? 'container' : job.phase,
+        waitingFor: undefined,
+        container: { id: event.container, name: event.name, how },
+      }));
+    }
+    case 'step.start':
+      return withJob(state, event.job, (job) => ({
+        ...job,
+        status: 'running',
+        phase: 'steps',
+        waitingFor: undefined,
+        steps: [
+          ...job.steps,
+          {
+            name: event.step,
+            index: event.index,
+            command: event.command,
+            status: 'running',
+            exitCode: null,
+            startedAt: at,
+            allowFailure: false,
+            tail: [],
+            partial: { stdout: '', stderr: '' },
+            lineCount: 0,
+          },
+        ],
+      }));
+    case 'step.output':
+      if (event.data === '') return state;
+      return withJob(state, event.job, (job) =>
+        withStep(job, event.step, (step) => appendOutput(step, event.stream, event.data)),
+      );
+    case 'step.end':
+      return withJob(state, event.job, (job) =>
+        withStep(job, event.step, (step) => ({
+          ...step,
+          status: event.status,
+          exitCode: event.exitCode,
+          durationMs: event.durationMs,
+          allowFailure: event.allowFailure ?? false,
+        })),
+      );
+    case 'release':
+      if (!event.job) return state;
+      return withJob(state, event.job, (job) =>
+        job.status === 'running' && job.phase !== 'release' ? { ...job, phase: 'release' } : job,
+      );
+    case 'job.end':
+      return withJob(state, event.job, (job) => ({
+        ...job,
+        status: event.status,
+        phase: undefined,
+        waitingFor: undefined,
+        endedAt: at,
+        durationMs: event.durationMs ?? (job.startedAt === undefined ? undefined : at - job.startedAt),
+        reason: event.reason,
+      }));
+    case 'run.end':
+      return {
+        ...state,
+        status: event.status,
+        exitCode: event.exitCode,
+        durationMs: event.durationMs,
+        endedAt: at,
+      };
+    case 'warning':
+      return { ...state, warnings: [...state.warnings, { job: event.job, message: event.message }] };
+    case 'error':
+      return {
+        ...state,
+        errors: [...state.errors, { job: event.job, code: event.code, message: event.message }],
+      };
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Text helpers shared by the reporters: escape-code stripping, display sanitising of step output,
+ * durations, and padding by terminal width.
+ */
+import stringWidth from 'string-width';
+
+/**
+ * ANSI escape sequences: OSC (titles, links; up to the first terminator) and CSI and the other
+ * escape-introduced sequences (colors, cursor moves, screen clears).
+ */
+const ANSI_PATTERN =
+  /\u001B\][^\u0007\u001B\u009C\n]*(?:\u0007|\u001B\u005C|\u009C)|[\u001B\u009B][[\]()#;?]*(?:\d{1,4}(?:[;:]\d{0,4})*)?[\dA-PR-TZcf-nq-uy=><~]/g;
+
+/** Control characters other than tab, newline and carriage return (ESC included). */
+const CONTROL_PATTERN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g;
+
+/** Removes every ANSI escape sequence and any stray control character (tab, `\n` and `\r` are kept). */
+export function stripEscapes(text: string): string {
+  return text.replace(ANSI_PATTERN, '').replace(CONTROL_PATTERN, '');
+}
+
+/** The longest line, in characters, that the run state and the live view keep of a step's output. */
+export const MAX_DISPLAY_LINE = 1024;
+
+/**
+ * One line of step output as a terminal would finally show it, safe to draw inside the live view:
+ * a trailing `\r` dropped, only what follows the last `\r` kept (progress bars), escapes and control
+ * characters removed, tabs expanded, and clipped to MAX_DISPLAY_LINE characters.
+ */
+export function sanitizeLine(line: string): string {
+  let text = line.endsWith('\r') ? line.slice(0, -1) : line;
+  const cr = text.lastIndexOf('\r');
+  if (cr !== -1) text = text.slice(cr + 1);
+  if (text.length > MAX_DISPLAY_LINE * 4) text = text.slice(0, MAX_DISPLAY_LINE * 4);
+  text = stripEscapes(text);
+  if (text.includes('\t')) text = text.replace(/\t/g, '    ');
+  if (text.length > MAX_DISPLAY_LINE) text = text.slice(0, MAX_DISPLAY_LINE - 1) + '…';
+  return text;
+}
+
+/** `0.3s`, `12.3s`, `2m05s`, `1h02m`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  if (ms < 60_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
+  const totalSeconds = Math.floor(ms / 1000);
+  if (totalSeconds < 3600) {
+    return `${Math.floor(totalSeconds / 60)}m${String(totalSeconds % 60).padStart(2, '0')}s`;
+  }
+  const totalMinutes = Math.floor(totalSeconds / 60);
+  return `${Math.floor(totalMinutes / 60)}h${String(totalMinutes % 60).padStart(2, '0')}m`;
+}
+
+/** Pads `text` with spaces to `width` terminal columns (escape codes and wide characters counted right). */
+export function padEndWidth(text: string, width: number): string {
+  const missing = width - stringWidth(text);
+  return missing > 0 ? text + ' '.repeat(missing) : text;
+}
+
+/** The terminal width of `text`. */
+export function widthOf(text: string): number {
+  return stringWidth(text);
+}

@@ -1,0 +1,194 @@
+/**
+ * One frame of the live view, as a pure function of the run state: a line per job (state, name, current
+ * step `n/N name`, elapsed) and, under each running job, its last output lines. Never wider than the
+ * terminal, never taller than `rows - 1` lines (so a redraw never scrolls).
+ */
+import cliTruncate from 'cli-truncate';
+import pc from 'picocolors';
+import {
+  currentStep,
+  lastLines,
+  stepTotal,
+  type JobState,
+  type RunState,
+  type StepState,
+} from './run-state.js';
+import { formatDuration, padEndWidth, widthOf } from './text.js';
+
+/** Output lines shown under each running job. */
+export const OUTPUT_LINES_PER_JOB = 3;
+/** Below this width only job lines are drawn. */
+export const NARROW_COLUMNS = 40;
+export const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'] as const;
+
+export interface FrameOptions {
+  readonly columns: number;
+  readonly rows: number;
+  readonly color: boolean;
+  /** Epoch ms, for elapsed times of what still runs. */
+  readonly now: number;
+  /** Animation counter of the spinner. */
+  readonly tick: number;
+}
+
+type Colors = ReturnType<typeof pc.createColors>;
+
+function stepLabel(job: JobState, step: StepState): string {
+  return `${step.index + 1}/${stepTotal(job) ?? '?'} ${step.name}`;
+}
+
+function lastEnded(job: JobState): StepState | undefined {
+  for (let i = job.steps.length - 1; i >= 0; i--) {
+    const step = job.steps[i]!;
+    if (step.status !== 'passed' && step.status !== 'running' && !step.allowFailure) return step;
+  }
+  return job.steps[job.steps.length - 1];
+}
+
+function icon(job: JobState, c: Colors, tick: number): string {
+  switch (job.status) {
+    case 'running':
+      return c.cyan(SPINNER[tick % SPINNER.length]!);
+    case 'waiting':
+      return c.dim('·');
+    case 'passed':
+      return c.green('✔');
+    case 'failed':
+    case 'timed-out':
+      return c.red('✖');
+    case 'cancelled':
+      return c.yellow('✖');
+    case 'skipped':
+      return c.dim('-');
+  }
+}
+
+function detail(job: JobState, c: Colors, now: number): string {
+  switch (job.status) {
+    case 'waiting':
+      return c.dim('waiting');
+    case 'running': {
+      if (job.waitingFor) {
+        const held = formatDuration(now - job.waitingFor.since);
+        return c.yellow(
+          `waiting for cache ${job.waitingFor.cache} (held by ${job.waitingFor.holder}, ${held})`,
+        );
+      }
+      const step = currentStep(job);
+      if (step) return stepLabel(job, step);
+      if (job.phase === 'container') return c.dim('starting container');
+      if (job.phase === 'release') return c.dim('releasing');
+      if (job.phase === 'steps') return c.dim('between steps');
+      return c.dim('preparing mounts');
+    }
+    case 'passed': {
+      const passed = job.steps.filter((step) => step.status === 'passed').length;
+      return c.green(`passed`) + c.dim(` ${passed}/${stepTotal(job) ?? job.steps.length} steps`);
+    }
+    case 'skipped':
+      return c.dim(job.reason ? `skipped: ${job.reason}` : 'skipped');
+    case 'failed':
+    case 'timed-out':
+    case 'cancelled': {
+      const step = lastEnded(job);
+      const word = job.status === 'timed-out' ? 'timed out' : job.status;
+      const paint = job.status === 'cancelled' ? c.yellow : c.red;
+      if (step && step.status !== 'passed') {
+        const exit = step.exitCode === null ? '' : ` (exit ${step.exitCode})`;
+        return paint(`${word} at ${stepLabel(job, step)}${exit}`);
+      }
+      return paint(job.reason ? `${word}: ${job.reason}` : word);
+    }
+  }
+}
+
+function elapsed(job: JobState, now: number): number | undefined {
+  if (job.durationMs !== undefined) return job.durationMs;
+  if (job.startedAt === undefined) return undefined;
+  return Math.max(0, (job.endedAt ?? now) - job.startedAt);
+}
+
+/** Which jobs get a line when they do not all fit: running first, then failures, waiting, the rest. */
+function pickVisible(jobs: readonly JobState[], room: number): Set<JobState> {
+  if (jobs.length <= room) return new Set(jobs);
+  const rank = (job: JobState): number =>
+    job.status === 'running'
+      ? 0
+      : job.status === 'failed' || job.status === 'timed-out'
+        ? 1
+        : job.status === 'waiting'
+          ? 2
+          : 3;
+  const ranked = jobs.map((job, i) => ({ job, i })).sort((a, b) => rank(a.job) - rank(b.job) || a.i - b.i);
+  return new Set(ranked.slice(0, Math.max(0, room - 1)).map(({ job }) => job));
+}
+
+function fit(line: string, columns: number): string {
+  return widthOf(line) > columns ? cliTruncate(line, columns) : line;
+}
+
+/** The frame as lines joined by `\n` (no trailing newline). */
+export function renderFrame(state: RunState, options: FrameOptions): string {
+  const c = pc.createColors(options.color);
+  const columns = Math.max(10, options.columns);
+  const room = Math.max(1, options.rows - 1);
+  const jobs = state.jobOrder
+    .map((name) => state.jobs[name])
+    .filter((job): job is JobState => job !== undefined);
+  const visible = pickVisible(jobs, room);
+  const hidden = jobs.filter((job) => !visible.has(job));
+  const nameWidth = Math.min(
+    Math.max(0, ...jobs.map((job) => widthOf(job.name))),
+    Math.max(8, Math.floor(columns / 3)),
+  );
+
+  // Output lines: shared out one at a time among running jobs, up to OUTPUT_LINES_PER_JOB each.
+  const outputs = new Map<JobState, string[]>();
+  if (columns >= NARROW_COLUMNS) {
+    let budget = room - visible.size - (hidden.length > 0 ? 1 : 0);
+    const candidates = jobs
+      .filter((job) => visible.has(job) && job.status === 'running')
+      .map((job) => {
+        const step = currentStep(job);
+        return { job, lines: step ? lastLines(step, OUTPUT_LINES_PER_JOB) : [] };
+      })
+      .filter(({ lines }) => lines.length > 0);
+    for (let round = 0; round < OUTPUT_LINES_PER_JOB && budget > 0; round++) {
+      for (const { job, lines } of candidates) {
+        if (budget === 0) break;
+        const shown = outputs.get(job) ?? [];
+        if (round >= lines.length) continue;
+        shown.push('');
+        outputs.set(job, shown);
+        budget--;
+      }
+    }
+    for (const { job, lines } of candidates) {
+      const count = outputs.get(job)?.length ?? 0;
+      if (count > 0) outputs.set(job, lines.slice(-count));
+    }
+  }
+
+  const out: string[] = [];
+  for (const job of jobs) {
+    if (!visible.has(job)) continue;
+    const name =
+      widthOf(job.name) > nameWidth ? cliTruncate(job.name, nameWidth) : padEndWidth(job.name, nameWidth);
+    const time = elapsed(job, options.now);
+    const timeText = time === undefined ? '' : `  ${c.dim(formatDuration(time))}`;
+    out.push(
+      fit(
+        `${icon(job, c, options.tick)} ${c.bold(name)}  ${detail(job, c, options.now)}${timeText}`,
+        columns,
+      ),
+    );
+    for (const line of outputs.get(job) ?? []) out.push(fit(`  ${c.dim('│')} ${line}`, columns));
+  }
+  if (hidden.length > 0) {
+    const counts = new Map<string, number>();
+    for (const job of hidden) counts.set(job.status, (counts.get(job.status) ?? 0) + 1);
+    const tally = [...counts].map(([status, count]) => `${count} ${status}`).join(', ');
+    out.push(fit(c.dim(`… ${hidden.length} more job${hidden.length === 1 ? '' : 's'} (${tally})`), columns));
+  }
+  return out.slice(0, room).join('\n');
+}
