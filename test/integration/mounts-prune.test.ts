@@ -1,0 +1,125 @@
+/** listCaches and removeCaches (for `kiln prune`) against the real engine. */
+import test from 'ava';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ReleaseStack } from '../../src/release.js';
+import { listCaches, prepareMounts, removeCaches } from '../../src/mounts/index.js';
+import { cacheVolumeName } from '../../src/mounts/cache-volume-name.js';
+import { cacheUsagePath } from '../../src/mounts/cache-usage.js';
+import type { CompiledCacheMount } from '../../src/graph/types.js';
+import {
+  engine,
+  execIn,
+  graph,
+  job,
+  recorder,
+  removeProjectVolumes,
+  startContainer,
+  tempDir,
+  uniqueProject,
+} from '../helpers/mounts-fixtures.js';
+
+const docker = engine();
+
+test('lists caches with size, last use and use, and removes only those not in use', async (t) => {
+  const dir = await tempDir(t);
+  const project = uniqueProject();
+  t.teardown(() => removeProjectVolumes(docker, project));
+  const env = { KILN_STATE_DIR: join(dir, '.state') };
+  const cache = (id: string, sharing: CompiledCacheMount['sharing']): CompiledCacheMount => ({
+    type: 'cache',
+    id,
+    target: `/${id}`,
+    sharing,
+    readonly: false,
+  });
+  const prepare = async (name: string, mounts: CompiledCacheMount[]) => {
+    const stack = new ReleaseStack();
+    t.teardown(() => stack.release());
+    const j = job(name, mounts);
+    const prepared = await prepareMounts(j, {
+      docker,
+      graph: graph(dir, project, [j]),
+      runId: 'run-prune',
+      emit: recorder().emit,
+      stack,
+      signal: new AbortController().signal,
+      env,
+    });
+    return { prepared, stack };
+  };
+
+  // idle: used once, 64 KiB written, released
+  const idle = await prepare('fill', [cache('idle', 'shared')]);
+  const filler = await startContainer(t, docker, idle.prepared);
+  await execIn(filler, ['dd', 'if=/dev/zero', 'of=/idle/blob', 'bs=1024', 'count=64']);
+  await filler.remove({ force: true });
+  await idle.stack.release();
+  // locked: its lock is held by a job of this process
+  await prepare('holder', [cache('locked', 'locked')]);
+  // mounted: a running container uses it
+  const mounted = await prepare('runner', [cache('mounted', 'shared')]);
+  await startContainer(t, docker, mounted.prepared);
+
+  const caches = (await listCaches(docker, { env })).filter((c) => c.project === project);
+  const byId = Object.fromEntries(caches.map((c) => [c.id, c]));
+  t.deepEqual(Object.keys(byId).sort(), ['idle', 'locked', 'mounted']);
+  t.like(byId.idle, { name: cacheVolumeName(project, 'idle'), inUse: false });
+  t.true(byId.idle!.sizeBytes! >= 64 * 1024, `size ${byId.idle!.sizeBytes}`);
+  t.true(Date.now() - Date.parse(byId.idle!.lastUsed!) < 60_000);
+  t.like(byId.locked, { inUse: true, usedBy: `job holder of run run-prune (pid ${process.pid})` });
+  t.like(byId.mounted, { inUse: true, usedBy: '1 container(s)' });
+
+  const dry = await removeCaches(docker, caches, { dryRun: true, env });
+  t.deepEqual(
+    dry.removed.map((c) => c.id),
+    ['idle'],
+  );
+  await t.notThrowsAsync(docker.getVolume(cacheVolumeName(project, 'idle')).inspect());
+
+  const done = await removeCaches(docker, caches, { env });
+  t.deepEqual(
+    done.removed.map((c) => c.id),
+    ['idle'],
+  );
+  t.deepEqual(done.kept.map((k) => [k.cache.id, k.reason]).sort(), [
+    ['locked', `in use by job holder of run run-prune (pid ${process.pid})`],
+    ['mounted', 'in use by 1 container(s)'],
+  ]);
+  await t.throwsAsync(docker.getVolume(cacheVolumeName(project, 'idle')).inspect(), {
+    message: /no such volume/,
+  });
+  await t.throwsAsync(access(cacheUsagePath(env.KILN_STATE_DIR, cacheVolumeName(project, 'idle'))));
+});
+
+test('a cache that became busy after it was listed is kept', async (t) => {
+  const dir = await tempDir(t);
+  const project = uniqueProject();
+  t.teardown(() => removeProjectVolumes(docker, project));
+  const env = { KILN_STATE_DIR: join(dir, '.state') };
+  const stack = new ReleaseStack();
+  t.teardown(() => stack.release());
+  const j = job('late', []);
+  const base = {
+    docker,
+    graph: graph(dir, project, [j]),
+    runId: 'r',
+    emit: recorder().emit,
+    signal: new AbortController().signal,
+    env,
+  };
+  await prepareMounts(
+    job('late', [{ type: 'cache', id: 'c', target: '/c', sharing: 'shared', readonly: false }]),
+    { ...base, stack: new ReleaseStack() },
+  );
+  const listed = (await listCaches(docker, { env })).filter((c) => c.project === project);
+  t.is(listed.length, 1);
+  // now a locked user takes it
+  await prepareMounts(
+    job('late', [{ type: 'cache', id: 'c', target: '/c', sharing: 'locked', readonly: false }]),
+    { ...base, stack },
+  );
+  const result = await removeCaches(docker, listed, { env });
+  t.deepEqual(result.removed, []);
+  t.regex(result.kept[0]!.reason, /^in use by job late of run r/);
+});
