@@ -104,6 +104,8 @@ export function compile(definition: Definition, options: CompileOptions = {}): B
   });
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** The defaults every job starts from. */
 interface Base {
   readonly image?: string;
@@ -197,7 +199,10 @@ function compileJob(
     );
   }
   const workdir = posix.resolve(base.workdir, stringOr(spec.workdir, base.workdir));
-  const env = { ...base.env, ...compileEnv(spec.env, label, `${at}/env`, diagnostics) };
+  const env =
+    spec.env === undefined
+      ? base.env
+      : { ...base.env, ...compileEnv(spec.env, label, `${at}/env`, diagnostics) };
   const user = spec.user ?? base.user;
   const shell =
     spec.shell === undefined
@@ -209,6 +214,7 @@ function compileJob(
 
   const needs: number[] = [];
   const needNames: string[] = [];
+  const seen = new Set<number>();
   if (spec.needs !== undefined && !Array.isArray(spec.needs)) {
     diagnostics.add(`${label}: needs must be a list of job names`, `${at}/needs`);
   }
@@ -226,7 +232,8 @@ function compileJob(
         needAt,
         [name],
       );
-    } else if (!needs.includes(number)) {
+    } else if (!seen.has(number)) {
+      seen.add(number);
       needs.push(number);
       needNames.push(need);
     }
@@ -254,7 +261,7 @@ function compileJob(
   }
   const stepNames = new Map<string, number>();
   const ownStepMounts: PlacedMount<CompiledStepMount>[][] = [];
-  const partialSteps = stepSpecs.map((step, index) => {
+  const steps = stepSpecs.map((step, index): Mutable<CompiledStep> => {
     const stepAt = `${at}/steps/${index}`;
     if (step === null || typeof step !== 'object') {
       diagnostics.add(`${label}, step ${index + 1}: a step must be an object with run`, stepAt);
@@ -289,32 +296,35 @@ function compileJob(
     ownStepMounts.push(own);
 
     const { argv, display } = command(step.run, shell, stepLabel, `${stepAt}/run`, diagnostics);
-    const stepEnv = { ...env, ...compileEnv(step.env, stepLabel, `${stepAt}/env`, diagnostics) };
+    const stepEnv =
+      step.env === undefined
+        ? env
+        : { ...env, ...compileEnv(step.env, stepLabel, `${stepAt}/env`, diagnostics) };
     const stepUser = step.user ?? user;
     const stepTimeout =
       step.timeout === undefined
         ? undefined
         : timeout(step.timeout, stepLabel, `${stepAt}/timeout`, diagnostics);
-    return {
+    const compiled: Mutable<CompiledStep> = {
       index,
       name: stepName,
       argv,
       display,
       env: stepEnv,
       workdir: stepWorkdir,
-      ...(stepUser !== undefined ? { user: stepUser } : {}),
-      ...(stepTimeout !== undefined ? { timeoutMs: stepTimeout } : {}),
+      mounts: [],
       allowFailure: step.allowFailure === true,
     };
+    if (stepUser !== undefined) compiled.user = stepUser;
+    if (stepTimeout !== undefined) compiled.timeoutMs = stepTimeout;
+    return compiled;
   });
 
   const mounts = mergeContainerMounts(name, container, diagnostics);
   const containerTargets = new Set(mounts.map((m) => m.target));
-  const steps: CompiledStep[] = partialSteps.map((step, index) => {
+  steps.forEach((step, index) => {
     const declared = [...jobStepMounts, ...ownStepMounts[index]!];
-    const stepMounts =
-      declared.length === 0 ? [] : mergeStepMounts(name, declared, containerTargets, diagnostics);
-    return { ...step, mounts: stepMounts };
+    if (declared.length > 0) step.mounts = mergeStepMounts(name, declared, containerTargets, diagnostics);
   });
 
   const job: CompiledJob = {
