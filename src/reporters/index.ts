@@ -3,6 +3,7 @@
  * stream (live on a terminal, plain lines in a pipe, JSON lines on request) and adds the step logs on
  * disk and the trace file.
  */
+import { join } from 'node:path';
 import type { KilnEvent } from '../events.js';
 import { stateDir } from '../state-dir.js';
 import { JsonReporter } from './json-reporter.js';
@@ -12,7 +13,6 @@ import { shouldColor } from './style.js';
 import { TraceReporter } from './trace-reporter.js';
 import { TtyReporter } from './tty-reporter.js';
 import type { OutputStream, ProgressMode, Reporter, ReporterOptions } from './types.js';
-import { join } from 'node:path';
 
 export type { OutputStream, ProgressMode, Reporter, ReporterOptions, RunPlan } from './types.js';
 export { JsonReporter } from './json-reporter.js';

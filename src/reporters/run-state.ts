@@ -184,10 +184,17 @@ export function reduceRun(state: RunState, event: KilnEvent): RunState {
   const at = timeOf(event);
   switch (event.type) {
     case 'run.start': {
-      const jobs: Record<string, JobState> = { ...state.jobs };
-      for (const name of event.jobs) jobs[name] ??= { name, status: 'waiting', steps: [] };
-      const order = [...event.jobs, ...state.jobOrder.filter((name) => !event.jobs.includes(name))];
-      return { ...state, runId: event.runId, project: event.project, startedAt: at, jobOrder: order, jobs };
+      // The run's jobs are those run.start names; the plan may hold more (a run of selected jobs).
+      const jobs: Record<string, JobState> = {};
+      for (const name of event.jobs) jobs[name] = state.jobs[name] ?? { name, status: 'waiting', steps: [] };
+      return {
+        ...state,
+        runId: event.runId,
+        project: event.project,
+        startedAt: at,
+        jobOrder: [...event.jobs],
+        jobs,
+      };
     }
     case 'job.start':
       return withJob(state, event.job, (job) => ({

@@ -75,7 +75,7 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
       lines.push(
         `${style.fail} ${c.bold(`${job.name} / ${step.name}`)}: ${endedWith(step.exitCode, step.status)}${duration}`,
       );
-      lines.push(`  ${c.dim('$')} ${step.command}`);
+      lines.push(`  ${c.dim('$')} ${step.command.trimEnd().replace(/\r?\n/g, '\n    ')}`);
       const output = lastLines(step, TAIL_LINES);
       for (const line of output) lines.push(`  ${style.bar} ${line}`);
       const total = step.lineCount + (step.partial.stdout ? 1 : 0) + (step.partial.stderr ? 1 : 0);

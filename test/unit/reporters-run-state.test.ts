@@ -40,6 +40,13 @@ test('jobs go from waiting to running to their end status', (t) => {
   t.is(currentStep(done.jobs.build!), undefined);
 });
 
+test('jobs of the plan that the run does not include are left out', (t) => {
+  const state = fold([begin[0]], createRunState({ a: ['s'], b: ['t'], other: ['u'] }));
+  t.deepEqual(state.jobOrder, ['a', 'b']);
+  t.deepEqual(Object.keys(state.jobs).sort(), ['a', 'b']);
+  t.deepEqual(state.jobs.a?.plannedSteps, ['s']);
+});
+
 test('a job is preparing mounts, then getting its container, then releasing', (t) => {
   const base = [begin[0], begin[1]];
   t.is(fold(base).jobs.a?.phase, 'mounts');

@@ -65,6 +65,13 @@ test('a timed-out step and a job that failed outside its steps are explained', (
   t.true(text.includes('FAIL broken: image nope:1 is not present'));
 });
 
+test('a multi-line command is printed indented under the failed step', (t) => {
+  const events = sampleRun().map((event) =>
+    event.type === 'step.start' && event.step === 'unit' ? { ...event, command: 'make\nmake test\n' } : event,
+  );
+  t.true(renderSummary(stateOf(events), { color: false }).includes('\n  $ make\n    make test\n'));
+});
+
 test('the logs folder is named when logs are kept, with the failed step log', (t) => {
   const text = renderSummary(stateOf(sampleRun()), { color: false, logsDir: '/state/runs/r1' });
   t.true(text.endsWith('\nlogs: /state/runs/r1\n'));
