@@ -33,13 +33,14 @@ export async function pruneCommand(options: { all?: boolean; dryRun?: boolean; d
       for (const c of caches) {
         const lastUsed = c.lastUsed ? new Date(c.lastUsed).toISOString().replace('T', ' ').slice(0, 16) : '?';
         process.stdout.write(
-          `  ${c.name}  ${formatBytes(c.sizeBytes)}  last used ${lastUsed}${c.inUse ? '  (in use)' : ''}\n`,
+          `  ${c.name}  ${formatBytes(c.sizeBytes)}  last used ${lastUsed}${c.inUse ? `  (in use: ${c.usedBy ?? '?'})` : ''}\n`,
         );
       }
     }
     if (chosen.length > 0) {
-      const removed = await removeCaches(engine.docker, chosen, { dryRun: options.dryRun ?? false });
-      for (const c of removed) process.stdout.write(`${verb} cache ${c.name}\n`);
+      const result = await removeCaches(engine.docker, chosen, { dryRun: options.dryRun ?? false });
+      for (const c of result.removed) process.stdout.write(`${verb} cache ${c.name}\n`);
+      for (const k of result.kept) process.stdout.write(`kept cache ${k.cache.name}: ${k.reason}\n`);
     } else if (caches.length > 0) {
       process.stdout.write('caches are kept; kiln prune --all removes those not in use\n');
     }

@@ -1,5 +1,6 @@
 /** `kiln run`: load, compile, run with a reporter, and turn Ctrl-C into a graceful cancellation. */
 import { ExitCode } from '../errors.js';
+import { selectJobs } from '../graph/index.js';
 import { createReporter, type ProgressMode } from '../reporters/index.js';
 import { runBuildGraph, defaultGraceMs } from '../scheduler/run-definition.js';
 import type { CancelReason } from '../scheduler/types.js';
@@ -23,12 +24,15 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
   let graph;
   try {
     ({ graph } = await loadGraph(options.file));
+    if (jobs.length > 0) selectJobs(graph, [...jobs]);
   } catch (error) {
     return reportError(error, options.debug ?? false);
   }
 
+  const planned = jobs.length > 0 ? selectJobs(graph, [...jobs]) : graph;
   const reporter = createReporter({
     mode: options.json ? 'json' : options.progress,
+    steps: Object.fromEntries([...planned.jobs].map(([name, job]) => [name, job.steps.map((s) => s.name)])),
     ...(options.trace ? { tracePath: options.trace } : {}),
     ...(options.logs === false ? { logDir: false as const } : {}),
   });

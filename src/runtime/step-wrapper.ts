@@ -7,8 +7,11 @@
  *
  * 1. exports the environment variables that carry secrets, reading them from their files on the tmpfs
  *    (so a secret's value is never in an exec's config or argv);
- * 2. starts the step in the background with stdin from /dev/null, and traps TERM/INT/HUP itself so that
- *    it survives the signals it relays and can report the step's own exit code;
+ * 2. starts the step in the background with stdin from /dev/null, and only then traps TERM/INT/HUP
+ *    itself, so that it survives the signals it relays and can report the step's own exit code. (Trapping
+ *    before the fork would let a TERM that arrives between fork and exec hit the inherited handler and
+ *    be lost when exec resets it; this way the step has the default disposition from the start.) The
+ *    watcher below starts after the trap, so the wrapper is protected before any signal is relayed;
  * 3. runs a watcher that reads control lines from the exec's stdin, which kiln keeps open:
  *    `TERM` sends SIGTERM to the group, `KILL` sends SIGKILL to it (the wrapper dies too: exit 137).
  *    When stdin reaches EOF, kiln is gone (the engine closes an exec's stdin when its client
@@ -27,9 +30,9 @@ while [ "$n" -gt 0 ]; do
   shift; n=$((n - 1))
 done
 exec 3<&0
-trap : TERM INT HUP
 "$@" </dev/null &
 child=$!
+trap : TERM INT HUP
 (
   trap '' TERM INT HUP
   while IFS= read -r cmd; do

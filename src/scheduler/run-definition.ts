@@ -47,10 +47,16 @@ export function defaultGraceMs(env: NodeJS.ProcessEnv = process.env): number {
 /** Runs an already compiled graph on Docker. */
 export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {}): Promise<RunResult> {
   const engine = options.engine ?? createEngine();
-  const emit = createEmitter(options.onEvent ?? (() => {}));
+  const listener = options.onEvent ?? (() => {});
   const info = await checkEngine(engine);
-  const warning = runcWarning(info);
-  if (warning) emit({ type: 'warning', message: warning });
+  // Warnings about the engine are told once the run has started, so that run.start stays the first event.
+  const pending = [runcWarning(info)].filter((w): w is string => w !== undefined);
+  const emit = createEmitter((event) => {
+    listener(event);
+    if (event.type === 'run.start') {
+      for (const message of pending.splice(0)) listener({ type: 'warning', time: event.time, message });
+    }
+  });
   await sweepOrphans(engine);
   const selected = options.jobs && options.jobs.length > 0 ? selectJobs(graph, [...options.jobs]) : graph;
   return runGraph(selected, {
