@@ -109,11 +109,15 @@ export async function sweepProjects(): Promise<void> {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until `predicate` holds, polling; fails after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  describe: () => string = () => '',
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (await predicate()) return;
     await sleep(50);
   }
-  throw new Error('condition not met in time');
+  throw new Error(`condition not met in ${timeoutMs} ms${describe() ? `; saw:\n${describe()}` : ''}`);
 }

@@ -87,7 +87,7 @@ jobs:
     steps:
       - { name: sleepy, run: "sleep 30", timeout: 1s }
   slow-job:
-    timeout: 2s
+    timeout: 6s
     steps:
       - { name: first, run: "echo first" }
       - { name: long, run: "sleep 30" }

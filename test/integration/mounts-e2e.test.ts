@@ -42,7 +42,7 @@ jobs:
   const { child, done } = startKiln(project, ['run', '--json'], { KILN_TEST_TOKEN: SECRET });
   let seen = '';
   child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-  await waitFor(() => seen.includes('in-use'));
+  await waitFor(() => seen.includes('in-use'), 60_000, () => seen);
   // While the step runs: the container, every exec, and the container's filesystem.
   const [info] = await containersOf(project);
   const container = docker.getContainer(info!.Id);
@@ -187,7 +187,7 @@ jobs:
 `);
   const run = await kiln(project, ['run', '--json', '--keep-going'], { KILN_TEST_TOKEN: SECRET });
   const releases = (job: string) => eventsOf(run, 'release').filter((e) => e.job === job).map((e) => e.resource);
-  t.deepEqual(releases('ok'), ['secret', 'container', 'lock', 'lock']);
+  t.deepEqual(releases('ok'), ['secret', 'container', 'lock', 'lock'], run.stdout + run.stderr);
   t.deepEqual(releases('fails'), ['secret', 'container', 'lock']);
   const locks = eventsOf(run, 'release').filter((e) => e.job === 'ok' && e.resource === 'lock').map((e) => e.id as string);
   t.true(locks[0]!.includes('order-b') && locks[1]!.includes('order-a'), `locks released last-taken first: ${locks}`);
