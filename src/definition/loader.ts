@@ -1,0 +1,206 @@
+/**
+ * The step-file loader: reads `kiln.yaml`, parses it keeping source positions, validates it against
+ * `schema/kiln.schema.json`, and converts it to a Definition. Every problem found (YAML syntax, duplicate
+ * keys, schema faults) is reported at once in one DefinitionError, each diagnostic positioned at the
+ * offending key (unknown keys, invalid names) or value (wrong types and values).
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseDocument, type YAMLError } from 'yaml';
+import { DefinitionError, type Diagnostic, type SourcePosition } from '../errors.js';
+import { deepFreeze, documentToDefinition } from './convert.js';
+import { describeContainer, splitPointer } from './pointer.js';
+import { parseSimpleYaml } from './fast-parse.js';
+import { collectOffsets, LineIndex, PositionFinder, type SourceOffsets } from './source-positions.js';
+import type { Definition } from './types.js';
+import { validateDocument } from './validate.js';
+
+/** The step file kiln reads when none is given. */
+export const DEFAULT_STEP_FILE = 'kiln.yaml';
+
+/** Aliases a file may expand, against YAML "billion laughs" documents. */
+const MAX_ALIAS_COUNT = 1000;
+
+/**
+ * Reads and loads a step file. Throws a DefinitionError when the file is missing, unreadable, not a
+ * step file, or invalid; never another error for a bad file.
+ */
+export async function loadDefinitionFile(file: string): Promise<Definition> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    throw new DefinitionError([{ message: unreadableMessage(file, error) }], { cause: error });
+  }
+  if (looksBinary(bytes)) throw new DefinitionError([{ message: binaryMessage(file) }]);
+  return loadDefinitionText(new TextDecoder('utf-8').decode(bytes), file);
+}
+
+/**
+ * Loads a step file's text. `file` names it in positions (as given) and sets `projectDir` (its folder)
+ * and `file` (absolute) of the Definition.
+ */
+export function loadDefinitionText(text: string, file: string): Definition {
+  if (text.includes('\u0000')) throw new DefinitionError([{ message: binaryMessage(file) }]);
+  const lines = new LineIndex(text);
+  const { data, offsets, diagnostics } = parseSimpleYaml(text) ?? parseWithYaml(text, file, lines);
+  const positions = new PositionFinder(lines, file, offsets);
+  for (const problem of validateDocument(data)) {
+    const job = jobOf(problem.pointer);
+    diagnostics.push({
+      message: problem.message,
+      position: problem.at === 'key' ? positions.key(problem.pointer) : positions.value(problem.pointer),
+      pointer: problem.pointer,
+      ...(job === undefined ? {} : { jobs: [job] }),
+    });
+  }
+  if (diagnostics.length > 0) throw failure(diagnostics);
+
+  const absolute = resolve(file);
+  return deepFreeze({
+    ...documentToDefinition(data),
+    projectDir: dirname(absolute),
+    file: absolute,
+    sourceMap: positions.sourceMap(),
+  });
+}
+
+/** What a reader found: the data, its offsets, and problems that do not stop validation (duplicate keys). */
+interface ParsedText {
+  readonly data: unknown;
+  readonly offsets: SourceOffsets;
+  readonly diagnostics: Diagnostic[];
+}
+
+/**
+ * Reads any YAML with the `yaml` package. Throws a DefinitionError with every syntax problem and
+ * unresolved alias, or saying that the text is not a step file; returns duplicate keys as diagnostics.
+ */
+function parseWithYaml(text: string, file: string, lines: LineIndex): ParsedText {
+  const document = parseDocument(text, { uniqueKeys: false, merge: true, prettyErrors: false });
+  const { offsets, duplicates, unresolvedAliases } = collectOffsets(document);
+  const positions = new PositionFinder(lines, file, offsets);
+  const diagnostics: Diagnostic[] = [];
+
+  for (const error of document.errors) diagnostics.push(syntaxDiagnostic(error, positions));
+  for (const duplicate of duplicates) {
+    const first = positions.at(duplicate.firstOffset);
+    diagnostics.push({
+      message: `duplicate key '${duplicate.key}' ${describeContainer(duplicate.mapPointer)} (first at line ${first.line})`,
+      position: positions.at(duplicate.offset),
+      pointer: duplicate.mapPointer,
+    });
+  }
+  for (const alias of unresolvedAliases) {
+    diagnostics.push({
+      message: `alias '*${alias.name}' has no anchor '&${alias.name}' before it`,
+      position: positions.at(alias.offset),
+      pointer: alias.pointer,
+    });
+  }
+  if (document.errors.length > 0 || unresolvedAliases.length > 0) throw failure(diagnostics);
+
+  const root = document.contents;
+  if (root === null) {
+    diagnostics.push({
+      message: `${file} is empty; a step file needs at least 'version: 1' and 'jobs'`,
+      position: { file, line: 1, column: 1 },
+    });
+    throw failure(diagnostics);
+  }
+  let data: unknown;
+  try {
+    data = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    diagnostics.push({ message: `${file}: ${(error as Error).message}`, position: positions.value('') });
+    throw failure(diagnostics, error);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    diagnostics.push({
+      message:
+        `${file} is not a step file: it holds ${kindOf(data)}, ` +
+        `where a step file is a map with 'version: 1' and 'jobs'`,
+      position: positions.value(''),
+    });
+    throw failure(diagnostics);
+  }
+  return { data, offsets, diagnostics };
+}
+
+/**
+ * The position of `pointer` in the file a definition came from, or of its nearest ancestor that has
+ * one (`/jobs/a/steps/0/run` falls back to `/jobs/a/steps/0`, then `/jobs/a`...). `undefined` for a
+ * definition built in code.
+ */
+export function locate(definition: Definition, pointer: string): SourcePosition | undefined {
+  const map = definition.sourceMap;
+  if (map === undefined) return undefined;
+  for (let p = pointer; ; p = p.slice(0, p.lastIndexOf('/'))) {
+    const position = map.get(p);
+    if (position !== undefined) return position;
+    if (p === '') return undefined;
+  }
+}
+
+function failure(diagnostics: Diagnostic[], cause?: unknown): DefinitionError {
+  const order = (d: Diagnostic): number =>
+    d.position === undefined ? -1 : d.position.line * 1_000_000 + d.position.column;
+  const sorted = diagnostics
+    .map((d, i) => [d, i] as const)
+    .sort(([a, i], [b, j]) => order(a) - order(b) || i - j)
+    .map(([d]) => d);
+  return new DefinitionError(sorted, cause === undefined ? {} : { cause });
+}
+
+const SYNTAX_MESSAGES: Readonly<Record<string, string>> = {
+  MULTIPLE_DOCS: "a step file holds one YAML document, but another one starts here (remove the '---')",
+};
+
+function syntaxDiagnostic(error: YAMLError, positions: PositionFinder): Diagnostic {
+  const message =
+    SYNTAX_MESSAGES[error.code] ??
+    `invalid YAML: ${error.message.replace(/ at line \d+, column \d+.*$/s, '')}`;
+  return { message, position: positions.at(error.pos[0]) };
+}
+
+function jobOf(pointer: string): string | undefined {
+  const tokens = splitPointer(pointer);
+  return tokens[0] === 'jobs' && tokens.length >= 2 ? tokens[1] : undefined;
+}
+
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return 'text';
+  if (typeof value === 'number') return 'a number';
+  if (typeof value === 'boolean') return 'a boolean';
+  return 'nothing';
+}
+
+function unreadableMessage(file: string, error: unknown): string {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return `${file}: no such step file; create one or pass -f`;
+    case 'EISDIR':
+      return `${file} is a folder, not a step file; pass -f with the step file's path`;
+    case 'EACCES':
+    case 'EPERM':
+      return `${file}: permission denied; make the step file readable`;
+    default:
+      return `${file}: cannot read the step file (${(error as Error).message})`;
+  }
+}
+
+function binaryMessage(file: string): string {
+  return `${file} is not a step file: it holds binary data, not YAML text`;
+}
+
+/** NUL bytes, or bytes that are not UTF-8. */
+function looksBinary(bytes: Uint8Array): boolean {
+  if (bytes.subarray(0, 8192).includes(0)) return true;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return false;
+  } catch {
+    return true;
+  }
+}
