@@ -1,0 +1,345 @@
+/**
+ * The builder API: the same graph as a step file, written in TypeScript. Every builder is an immutable
+ * value (immer underneath): each `with...` returns a new builder and leaves the old one as it was, so a
+ * builder can be shared and specialised freely.
+ *
+ * ```ts
+ * const build = job('build')
+ *   .withImage('kiln-fixture/busybox:latest')
+ *   .withMount(cache('ccache', '/root/.ccache', { sharing: 'locked' }))
+ *   .withStep(step('compile', 'make -j2').withWorkdir('/build'))
+ *   .withStep('echo done');
+ * const publish = job('publish').withNeeds(build).withStep(step('ship', ['./publish.sh']).withMount(secret('npm-token')));
+ * const definition = pipeline({ projectDir: '/abs/path' })
+ *   .withSecret('npm-token', { env: 'NPM_TOKEN' })
+ *   .withJob(publish) // `build` comes along: it is needed by `publish`
+ *   .toDefinition();
+ * ```
+ *
+ * `toDefinition()` validates the result against the step file's schema and throws a DefinitionError that
+ * lists every problem (a job without steps, an invalid name, a `needs` naming a job that is not there).
+ */
+import { resolve } from 'node:path';
+import { castDraft, freeze, produce, type Draft } from 'immer';
+import { DefinitionError, type Diagnostic } from '../errors.js';
+import { deepFreeze, definitionToDocument, documentToDefinition } from './convert.js';
+import { escapeToken } from './pointer.js';
+import type {
+  BindMountSpec,
+  CacheMountSpec,
+  Defaults,
+  Definition,
+  JobSpec,
+  MountSpec,
+  ReuseSpec,
+  RunCommand,
+  SecretMountSpec,
+  SecretSource,
+  SshMountSpec,
+  StepSpec,
+  TmpfsMountSpec,
+} from './types.js';
+import { closest, validateDocument } from './validate.js';
+
+/** A duration: `90s`, `10m`, `1h30m`, or a number of seconds. */
+export type Duration = string | number;
+
+/** Environment variables: one name and value, or a map of them (merged over those set before). */
+type EnvArguments = [name: string, value: string] | [variables: Readonly<Record<string, string>>];
+
+function mergeEnv(
+  current: Readonly<Record<string, string>> | undefined,
+  args: EnvArguments,
+): Record<string, string> {
+  const added = args.length === 2 ? { [args[0]]: args[1] } : args[0];
+  return { ...current, ...added };
+}
+
+/** Drops keys whose value is undefined, so that a built spec has only what was set. */
+function defined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Mounts
+
+/** A host path mounted into the job's container. Relative sources resolve against the project folder. */
+export function bind(
+  source: string,
+  target: string,
+  options: Omit<BindMountSpec, 'type' | 'source' | 'target'> = {},
+): BindMountSpec {
+  return Object.freeze(defined<BindMountSpec>({ type: 'bind', source, target, ...options }));
+}
+
+/** A named volume kept across runs. Options: `sharing` (default `shared`), `readonly`. */
+export function cache(
+  id: string,
+  target: string,
+  options: Omit<CacheMountSpec, 'type' | 'id' | 'target'> = {},
+): CacheMountSpec {
+  return Object.freeze(defined<CacheMountSpec>({ type: 'cache', id, target, ...options }));
+}
+
+/** A folder in memory. Options: `size` (`256m`, or bytes), `mode` (default `1777`). */
+export function tmpfs(target: string, options: Omit<TmpfsMountSpec, 'type' | 'target'> = {}): TmpfsMountSpec {
+  return Object.freeze(defined<TmpfsMountSpec>({ type: 'tmpfs', target, ...options }));
+}
+
+/** A secret of the pipeline (see `withSecret`), as a file at `/run/secrets/<id>` (default) for one step. */
+export function secret(id: string, options: Omit<SecretMountSpec, 'type' | 'id'> = {}): SecretMountSpec {
+  return Object.freeze(defined<SecretMountSpec>({ type: 'secret', id, ...options }));
+}
+
+/** The host's SSH agent for one step. Options: `id` (default `default`), `target`, `required`. */
+export function ssh(options: Omit<SshMountSpec, 'type'> = {}): SshMountSpec {
+  return Object.freeze(defined<SshMountSpec>({ type: 'ssh', ...options }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Steps
+
+/** A step: a StepBuilder, or just its command (an unnamed step). */
+export type StepInput = StepBuilder | RunCommand;
+
+export class StepBuilder {
+  /** Use `step(...)`. */
+  constructor(private readonly spec: StepSpec) {}
+
+  private with(recipe: (draft: Draft<StepSpec>) => void): StepBuilder {
+    return new StepBuilder(produce(this.spec, recipe));
+  }
+
+  withName(name: string): StepBuilder {
+    return this.with((d) => void (d.name = name));
+  }
+  /** A string runs through the job's shell; a list is the argv itself. */
+  withRun(run: RunCommand): StepBuilder {
+    return this.with((d) => void (d.run = castDraft(copyRun(run))));
+  }
+  /** Sets variables for this step, over those of its job. */
+  withEnv(...args: EnvArguments): StepBuilder {
+    return this.with((d) => void (d.env = mergeEnv(d.env, args)));
+  }
+  withWorkdir(workdir: string): StepBuilder {
+    return this.with((d) => void (d.workdir = workdir));
+  }
+  withUser(user: string): StepBuilder {
+    return this.with((d) => void (d.user = user));
+  }
+  /** Adds mounts: secret and ssh ones exist only while this step runs. */
+  withMount(...mounts: MountSpec[]): StepBuilder {
+    return this.with((d) => void (d.mounts = [...(d.mounts ?? []), ...castDraft(mounts)]));
+  }
+  withTimeout(timeout: Duration): StepBuilder {
+    return this.with((d) => void (d.timeout = timeout));
+  }
+  /** When true (the default of this call), the step's failure does not fail its job. */
+  withAllowFailure(allow = true): StepBuilder {
+    return this.with((d) => void (d.allowFailure = allow));
+  }
+
+  toSpec(): StepSpec {
+    return this.spec;
+  }
+}
+
+function copyRun(run: RunCommand): RunCommand {
+  return typeof run === 'string' ? run : [...run];
+}
+
+/** An unnamed step running `run`. */
+export function step(run: RunCommand): StepBuilder;
+/** A named step running `run`. */
+export function step(name: string, run: RunCommand): StepBuilder;
+export function step(first: RunCommand, second?: RunCommand): StepBuilder {
+  if (second === undefined) return new StepBuilder(freeze({ run: copyRun(first) }, true));
+  return new StepBuilder(freeze({ name: first as string, run: copyRun(second) }, true));
+}
+
+function toStepSpec(input: StepInput): StepSpec {
+  return input instanceof StepBuilder ? input.toSpec() : freeze({ run: copyRun(input) }, true);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Jobs
+
+/** A job while it is being built: like JobSpec, but it may not have steps yet. */
+type JobState = Omit<JobSpec, 'steps'> & { readonly steps: readonly StepSpec[] };
+
+export class JobBuilder {
+  /**
+   * Use `job(name)`. `dependencies` are the builders given to `withNeeds`; a pipeline adds those it
+   * does not hold yet.
+   */
+  constructor(
+    readonly name: string,
+    private readonly spec: JobState,
+    readonly dependencies: readonly JobBuilder[] = [],
+  ) {}
+
+  private with(recipe: (draft: Draft<JobState>) => void): JobBuilder {
+    return new JobBuilder(this.name, produce(this.spec, recipe), this.dependencies);
+  }
+
+  /** The same job under another name. */
+  withName(name: string): JobBuilder {
+    return new JobBuilder(name, this.spec, this.dependencies);
+  }
+  withImage(image: string): JobBuilder {
+    return this.with((d) => void (d.image = image));
+  }
+  withWorkdir(workdir: string): JobBuilder {
+    return this.with((d) => void (d.workdir = workdir));
+  }
+  /** Sets variables for the job's steps, over the defaults'. */
+  withEnv(...args: EnvArguments): JobBuilder {
+    return this.with((d) => void (d.env = mergeEnv(d.env, args)));
+  }
+  withUser(user: string): JobBuilder {
+    return this.with((d) => void (d.user = user));
+  }
+  /** The shell of string commands, e.g. `['/bin/bash', '-c']`. Default `['/bin/sh', '-c']`. */
+  withShell(shell: string | readonly string[]): JobBuilder {
+    return this.with((d) => void (d.shell = typeof shell === 'string' ? shell : [...shell]));
+  }
+  withNetwork(network: string): JobBuilder {
+    return this.with((d) => void (d.network = network));
+  }
+  /**
+   * Jobs that must pass before this one. Prefer the builders themselves: a pipeline that does not hold
+   * a needed job adds it. A name must be the name of a job of the pipeline.
+   */
+  withNeeds(...jobs: readonly (JobBuilder | string)[]): JobBuilder {
+    const names = jobs.map((j) => (typeof j === 'string' ? j : j.name));
+    const spec = produce(this.spec, (d) => {
+      const needs = d.needs ?? [];
+      for (const name of names) if (!needs.includes(name)) needs.push(name);
+      d.needs = needs;
+    });
+    const builders = jobs.filter((j): j is JobBuilder => typeof j !== 'string');
+    return new JobBuilder(this.name, spec, [...this.dependencies, ...builders]);
+  }
+  /** Adds mounts to the job's container (secret and ssh mounts: to each of its steps). */
+  withMount(...mounts: MountSpec[]): JobBuilder {
+    return this.with((d) => void (d.mounts = [...(d.mounts ?? []), ...castDraft(mounts)]));
+  }
+  /** The longest the whole job may run. */
+  withTimeout(timeout: Duration): JobBuilder {
+    return this.with((d) => void (d.timeout = timeout));
+  }
+  /** Keep the container across runs: `true` (the default of this call) or `{ name }`. */
+  withReuse(reuse: ReuseSpec = true): JobBuilder {
+    return this.with((d) => void (d.reuse = typeof reuse === 'boolean' ? reuse : { name: reuse.name }));
+  }
+  /** Whether the default mounts apply to this job. Default true. */
+  withDefaultMounts(enabled: boolean): JobBuilder {
+    return this.with((d) => void (d.defaultMounts = enabled));
+  }
+  /** Appends a step: a StepBuilder, or a command (string or argv) for an unnamed step. */
+  withStep(input: StepInput): JobBuilder {
+    const spec = toStepSpec(input);
+    return this.with((d) => void d.steps.push(castDraft(spec)));
+  }
+
+  /** The job as declared so far. */
+  toSpec(): JobSpec {
+    return this.spec;
+  }
+}
+
+/** A new job, without steps yet. Names: letters, digits, `_`, `.` and `-`, starting with a letter or digit. */
+export function job(name: string): JobBuilder {
+  return new JobBuilder(name, freeze({ steps: [] } as JobState, true));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pipelines
+
+export interface PipelineOptions {
+  /** The folder relative paths (bind sources, secret files) resolve against. Default: `process.cwd()`. */
+  readonly projectDir?: string;
+}
+
+interface PipelineState {
+  readonly defaults?: Defaults;
+  readonly secrets?: Readonly<Record<string, SecretSource>>;
+  /** In the order added; a job added again under the same name replaces the first, in its place. */
+  readonly jobs: Readonly<Record<string, JobBuilder>>;
+}
+
+export class PipelineBuilder {
+  /** Use `pipeline(...)`. */
+  constructor(
+    readonly projectDir: string,
+    private readonly state: PipelineState,
+  ) {}
+
+  private with(recipe: (draft: Draft<PipelineState>) => void): PipelineBuilder {
+    return new PipelineBuilder(this.projectDir, produce(this.state, recipe));
+  }
+
+  /** Sets defaults; fields given replace those set before (`env` is merged). */
+  withDefaults(defaults: Defaults): PipelineBuilder {
+    return this.with((d) => {
+      const env = defaults.env === undefined ? d.defaults?.env : { ...d.defaults?.env, ...defaults.env };
+      d.defaults = castDraft(defined({ ...d.defaults, ...structuredClone(defaults), env }));
+    });
+  }
+  /** Declares where secret `id`'s value comes from: `{ env: 'NAME' }` or `{ file: 'path' }`. */
+  withSecret(id: string, source: SecretSource): PipelineBuilder {
+    return this.with((d) => void (d.secrets = { ...d.secrets, [id]: { ...source } }));
+  }
+  /** Adds jobs (with the jobs they need that the pipeline does not hold, when it is built). */
+  withJob(...jobs: JobBuilder[]): PipelineBuilder {
+    return this.with((d) => {
+      for (const j of jobs) d.jobs[j.name] = castDraft(j);
+    });
+  }
+
+  /**
+   * The definition: frozen, validated against the step file's schema, with the jobs needed through
+   * builders added. Throws a DefinitionError listing every problem.
+   */
+  toDefinition(): Definition {
+    const builders = new Map<string, JobBuilder>(Object.entries(this.state.jobs));
+    const pending = [...builders.values()];
+    for (let next = pending.shift(); next !== undefined; next = pending.shift()) {
+      for (const dependency of next.dependencies) {
+        if (builders.has(dependency.name)) continue;
+        builders.set(dependency.name, dependency);
+        pending.push(dependency);
+      }
+    }
+    const jobs: Record<string, JobSpec> = {};
+    for (const [name, builder] of builders) jobs[name] = builder.toSpec();
+
+    const diagnostics: Diagnostic[] = [];
+    for (const [name, spec] of Object.entries(jobs)) {
+      (spec.needs ?? []).forEach((needed, index) => {
+        if (Object.hasOwn(jobs, needed)) return;
+        const guess = closest(needed, Object.keys(jobs));
+        diagnostics.push({
+          message:
+            `job '${name}' needs '${needed}', which is not in the pipeline` +
+            (guess === undefined ? '' : `; did you mean '${guess}'?`),
+          pointer: `/jobs/${escapeToken(name)}/needs/${index}`,
+          jobs: [name, needed],
+        });
+      });
+    }
+    const document = definitionToDocument(
+      defined({ version: 1, defaults: this.state.defaults, secrets: this.state.secrets, jobs }),
+    );
+    for (const problem of validateDocument(document)) {
+      diagnostics.push({ message: problem.message, pointer: problem.pointer });
+    }
+    if (diagnostics.length > 0) throw new DefinitionError(diagnostics);
+    return deepFreeze({ ...documentToDefinition(document), projectDir: this.projectDir });
+  }
+}
+
+/** A new, empty pipeline. */
+export function pipeline(options: PipelineOptions = {}): PipelineBuilder {
+  return new PipelineBuilder(resolve(options.projectDir ?? process.cwd()), { jobs: {} });
+}
