@@ -2,7 +2,7 @@
 import { renderGraph } from '../graph/index.js';
 import { ExitCode } from '../errors.js';
 import { loadGraph } from './load.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 
 export async function validateCommand(options: { file: string; debug?: boolean }): Promise<number> {
   try {
@@ -14,7 +14,11 @@ export async function validateCommand(options: { file: string; debug?: boolean }
   }
 }
 
-export async function graphCommand(options: { file: string; format: 'dot' | 'mermaid' | 'json'; debug?: boolean }): Promise<number> {
+export async function graphCommand(options: {
+  file: string;
+  format: 'dot' | 'mermaid' | 'json';
+  debug?: boolean;
+}): Promise<number> {
   try {
     const { graph } = await loadGraph(options.file);
     const text = renderGraph(graph, options.format);

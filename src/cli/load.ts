@@ -1,15 +1,44 @@
-/** Loads and compiles the step file named on the command line. */
+/** Loads and compiles the step file named on the command line, and checks the jobs named on it. */
 import { resolve } from 'node:path';
 import { parseDefaultMounts } from '../definition/default-mounts.js';
 import { loadDefinitionFile } from '../definition/loader.js';
 import type { Definition } from '../definition/types.js';
-import { compile } from '../graph/index.js';
+import { UsageError } from '../errors.js';
+import { compile, selectJobs } from '../graph/index.js';
+import { closestName } from '../graph/suggest.js';
 import type { BuildGraph } from '../graph/types.js';
 
-export async function loadGraph(file: string, env: NodeJS.ProcessEnv = process.env): Promise<{ definition: Definition; graph: BuildGraph }> {
+export async function loadGraph(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ definition: Definition; graph: BuildGraph }> {
   const definition = await loadDefinitionFile(resolve(file));
   const raw = env.KILN_DEFAULT_MOUNTS;
   const defaultMounts = raw ? parseDefaultMounts(raw, { projectDir: definition.projectDir }) : [];
   const graph = compile(definition, { defaultMounts });
   return { definition, graph };
+}
+
+/** How many job names an "unknown job" message lists at most. */
+const LISTED_JOBS = 12;
+
+/**
+ * The jobs named on the command line and what they need (the whole graph when none is named). An unknown
+ * name is a UsageError (exit 2) suggesting the closest job, or listing the jobs when none is close.
+ */
+export function selectNamedJobs(graph: BuildGraph, names: readonly string[], file: string): BuildGraph {
+  const unknown = [...new Set(names.filter((name) => !graph.jobs.has(name)))];
+  if (unknown.length > 0) {
+    const all = [...graph.jobs.keys()];
+    const listed =
+      all.slice(0, LISTED_JOBS).join(', ') + (all.length > LISTED_JOBS ? `, ... (${all.length} jobs)` : '');
+    const lines = unknown.map((name) => {
+      const closest = closestName(name, all);
+      return closest !== undefined
+        ? `no job named '${name}' in ${file}. Did you mean ${closest}?`
+        : `no job named '${name}' in ${file}; its jobs are: ${listed || '(none)'}`;
+    });
+    throw new UsageError(lines.join('\nkiln: '));
+  }
+  return selectJobs(graph, names);
 }

@@ -2,22 +2,45 @@
  * The `kiln` command line: parses arguments, calls the API, maps errors to exit codes. Thin by design.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ExitCode, isKilnError, UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { KILN_VERSION } from '../runtime/version.js';
 import { runCommand } from './run-command.js';
 import { validateCommand, graphCommand } from './graph-commands.js';
 import { pruneCommand } from './prune-command.js';
+import { reportError } from './report-error.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of at least 1');
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError('Allowed values are whole numbers from 1 up (e.g. --concurrency 4).');
+  }
   return n;
 }
 
 function seconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of seconds (0 or more)');
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(
+      'Allowed values are numbers of seconds, 0 or more (e.g. --grace-period 30).',
+    );
+  }
   return n;
+}
+
+const EXIT_CODES =
+  'Exit codes: 0 passed, 1 a step failed, 2 bad usage or definition, 3 Docker unreachable or another\n' +
+  'infrastructure fault, 130 interrupted.';
+
+/** Examples as an aligned two-column block, for `addHelpText('after', ...)`. */
+function examples(rows: ReadonlyArray<readonly [string, string]>, footer?: string): string {
+  const width = Math.max(...rows.map(([command]) => command.length));
+  const lines = rows.map(([command, what]) => `  ${command.padEnd(width)}  ${what}`);
+  return `\nExamples:\n${lines.join('\n')}\n${footer ? `\n${footer}\n` : ''}`;
+}
+
+/** A subcommand whose usage errors point at its own help. */
+function subcommand(program: Command, name: string): Command {
+  return program.command(name).showHelpAfterError(`(run kiln ${name} --help for usage)`);
 }
 
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -28,96 +51,148 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .showSuggestionAfterError(true)
     .showHelpAfterError('(run kiln --help for usage)')
     .configureOutput({ outputError: (str, write) => write(`kiln: ${str.replace(/^error: /, '')}`) })
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      'after',
+      examples(
+        [
+          ['kiln run', 'run every job of ./kiln.yaml'],
+          ['kiln run test', 'run job "test" and the jobs it needs'],
+          ['kiln validate -f ci/kiln.yaml', 'check a step file'],
+          ['kiln graph --format mermaid', 'print the job graph'],
+          ['kiln prune --dry-run', "list what kiln's dead runs left"],
+          ['kiln help run', 'the options of one command'],
+        ],
+        EXIT_CODES,
+      ),
+    );
+  const debug = () => program.opts().debug === true;
 
-  program
-    .command('run')
+  subcommand(program, 'run')
     .description('run the jobs of a step file (all, or the named ones and what they need)')
     .argument('[jobs...]', 'jobs to run; their needs run too')
     .option('-f, --file <file>', 'the step file', 'kiln.yaml')
-    .addOption(new Option('--progress <mode>', 'how to show progress').choices(['auto', 'tty', 'plain', 'json']).default('auto'))
+    .addOption(
+      new Option('--progress <mode>', 'how to show progress')
+        .choices(['auto', 'tty', 'plain', 'json'])
+        .default('auto'),
+    )
     .option('--json', 'print the events as JSON lines (same as --progress json)')
     .option('--concurrency <n>', 'jobs at once (default: the number of cores)', positiveInt)
     .option('--keep-going', 'after a failure, still run every job whose needs passed')
     .option('--reuse', 'reuse every job container across runs (see README: file state persists)')
-    .option('--grace-period <seconds>', 'on cancellation, seconds between SIGTERM and SIGKILL (default KILN_CANCEL_GRACE_PERIOD or 10)', seconds)
+    .option(
+      '--grace-period <seconds>',
+      'on cancellation, seconds between SIGTERM and SIGKILL (default KILN_CANCEL_GRACE_PERIOD or 10)',
+      seconds,
+    )
     .option('--trace <file>', 'write the run as Chrome trace-event JSON (open in Perfetto)')
     .option('--no-logs', 'do not keep the full output of each step on disk')
     .addHelpText(
       'after',
-      `
-Examples:
-  kiln run                      run every job of ./kiln.yaml
-  kiln run test -f ci/kiln.yaml run job "test" and the jobs it needs
-  kiln run --json > events.jsonl  machine-readable events, one per line
-  kiln run --keep-going --concurrency 4 --trace run.trace.json
-
-Exit codes: 0 passed, 1 a step failed, 2 bad usage or definition, 3 Docker unreachable or another
-infrastructure fault, 130 interrupted.`,
+      examples(
+        [
+          ['kiln run', 'run every job of ./kiln.yaml'],
+          ['kiln run test -f ci/kiln.yaml', 'run job "test" and the jobs it needs'],
+          ['kiln run --json > events.jsonl', 'machine-readable events, one per line'],
+          ['kiln run --keep-going --concurrency 4', 'run all that can run, four jobs at once'],
+          ['kiln run --trace run.trace.json', 'record a trace to open in Perfetto'],
+        ],
+        EXIT_CODES,
+      ),
     )
-    .action(async (jobs: string[], opts) => setExit(await runCommand(jobs, { ...opts, debug: program.opts().debug })));
+    .action(async (jobs: string[], opts) => setExit(await runCommand(jobs, { ...opts, debug: debug() })));
 
-  program
-    .command('validate')
+  subcommand(program, 'validate')
     .description('check a step file; prints FILE:LINE:COL: message for each problem')
     .option('-f, --file <file>', 'the step file', 'kiln.yaml')
-    .addHelpText('after', '\nExamples:\n  kiln validate\n  kiln validate -f ci/kiln.yaml')
-    .action(async (opts) => setExit(await validateCommand(opts)));
+    .addHelpText(
+      'after',
+      examples(
+        [
+          ['kiln validate', 'check ./kiln.yaml'],
+          ['kiln validate -f ci/kiln.yaml', 'check another step file'],
+        ],
+        'Exit codes: 0 valid, 2 invalid (every problem is printed).',
+      ),
+    )
+    .action(async (opts) => setExit(await validateCommand({ ...opts, debug: debug() })));
 
-  program
-    .command('graph')
+  subcommand(program, 'graph')
     .description('print the job graph')
     .option('-f, --file <file>', 'the step file', 'kiln.yaml')
-    .addOption(new Option('--format <format>', 'output format').choices(['dot', 'mermaid', 'json']).default('dot'))
-    .addHelpText('after', '\nExamples:\n  kiln graph | dot -Tsvg > graph.svg\n  kiln graph --format mermaid')
-    .action(async (opts) => setExit(await graphCommand(opts)));
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['dot', 'mermaid', 'json']).default('dot'),
+    )
+    .addHelpText(
+      'after',
+      examples([
+        ['kiln graph | dot -Tsvg > graph.svg', 'draw the graph with Graphviz'],
+        ['kiln graph --format mermaid', 'a Mermaid flowchart, for Markdown'],
+      ]),
+    )
+    .action(async (opts) => setExit(await graphCommand({ ...opts, debug: debug() })));
 
-  program
-    .command('prune')
+  subcommand(program, 'prune')
     .description("remove kiln's containers, unused run volumes and caches")
     .option('--all', 'also remove reused containers and every unused cache')
     .option('--dry-run', 'only list what would be removed')
-    .addHelpText('after', '\nExamples:\n  kiln prune --dry-run\n  kiln prune --all')
-    .action(async (opts) => setExit(await pruneCommand(opts)));
+    .addHelpText(
+      'after',
+      examples([
+        ['kiln prune --dry-run', 'list what would be removed'],
+        ['kiln prune --all', 'also reused containers and unused caches'],
+      ]),
+    )
+    .action(async (opts) => setExit(await pruneCommand({ ...opts, debug: debug() })));
 
   return program;
 }
 
+/**
+ * `kiln graph | head` closes the pipe before kiln is done writing: that is the reader's choice, not a fault,
+ * so writes to a closed stdout or stderr are dropped instead of crashing with a stack trace.
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
+  }
+}
+
+/** Runs the command line `argv` (without node and the script); resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  ignoreClosedPipes();
   let code: number = ExitCode.passed;
   const program = buildProgram((c) => {
     code = c;
   });
   const debug = argv.includes('--debug');
+  // `kiln help CMD` is `kiln CMD --help`; a mistyped CMD gets the same "did you mean" as `kiln CMD`.
+  const known = new Set(program.commands.map((c) => c.name()));
+  const args =
+    argv[0] === 'help' && argv.length === 2
+      ? known.has(argv[1]!)
+        ? [argv[1]!, '--help']
+        : [argv[1]!]
+      : [...argv];
   try {
-    if (argv.length === 0) {
-      program.outputHelp();
+    if (args.filter((a) => a !== '--debug').length === 0) {
+      // No command: the help, on stderr, as a usage error.
+      program.outputHelp({ error: true });
       return ExitCode.usage;
     }
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(args, { from: 'user' });
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
-        return ExitCode.passed;
-      }
-      return ExitCode.usage;
+      // --help, --version: 0. Help shown because something was missing, and every parse error: 2.
+      return error.exitCode === 0 ? ExitCode.passed : ExitCode.usage;
     }
     return reportError(error, debug);
   }
 }
 
-/** Prints an error for a person: the message, a stack only with --debug. Returns the exit code. */
-export function reportError(error: unknown, debug: boolean): number {
-  if (isKilnError(error)) {
-    process.stderr.write(`kiln: ${error.message}\n`);
-    if (debug && error.stack) process.stderr.write(`${error.stack}\n`);
-    return error.exitCode;
-  }
-  process.stderr.write(`kiln: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-  if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-  else process.stderr.write('(run again with --debug for details)\n');
-  return ExitCode.infrastructure;
-}
-
-export { UsageError };
+export { reportError, UsageError };

@@ -3,7 +3,7 @@ import { ExitCode } from '../errors.js';
 import { listCaches, removeCaches } from '../mounts/index.js';
 import { checkEngine, createEngine } from '../runtime/engine.js';
 import { pruneContainers } from '../runtime/sweep.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 
 function formatBytes(n: number | undefined): string {
   if (n === undefined || n < 0) return '?';
@@ -17,12 +17,19 @@ function formatBytes(n: number | undefined): string {
   return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
-export async function pruneCommand(options: { all?: boolean; dryRun?: boolean; debug?: boolean }): Promise<number> {
+export async function pruneCommand(options: {
+  all?: boolean;
+  dryRun?: boolean;
+  debug?: boolean;
+}): Promise<number> {
   try {
     const engine = createEngine();
     await checkEngine(engine);
     const verb = options.dryRun ? 'would remove' : 'removed';
-    const containers = await pruneContainers(engine, { all: options.all ?? false, dryRun: options.dryRun ?? false });
+    const containers = await pruneContainers(engine, {
+      all: options.all ?? false,
+      dryRun: options.dryRun ?? false,
+    });
     for (const r of containers) {
       process.stdout.write(`${verb} ${r.kind} ${r.name}${r.scope ? ` (${r.scope})` : ''}\n`);
     }

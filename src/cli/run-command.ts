@@ -1,11 +1,10 @@
 /** `kiln run`: load, compile, run with a reporter, and turn Ctrl-C into a graceful cancellation. */
 import { ExitCode } from '../errors.js';
-import { selectJobs } from '../graph/index.js';
 import { createReporter, type ProgressMode } from '../reporters/index.js';
 import { runBuildGraph, defaultGraceMs } from '../scheduler/run-definition.js';
 import type { CancelReason } from '../scheduler/types.js';
-import { loadGraph } from './load.js';
-import { reportError } from './main.js';
+import { loadGraph, selectNamedJobs } from './load.js';
+import { reportError } from './report-error.js';
 
 export interface RunCommandOptions {
   readonly file: string;
@@ -22,14 +21,14 @@ export interface RunCommandOptions {
 
 export async function runCommand(jobs: readonly string[], options: RunCommandOptions): Promise<number> {
   let graph;
+  let planned;
   try {
     ({ graph } = await loadGraph(options.file));
-    if (jobs.length > 0) selectJobs(graph, [...jobs]);
+    planned = selectNamedJobs(graph, jobs, options.file);
   } catch (error) {
     return reportError(error, options.debug ?? false);
   }
 
-  const planned = jobs.length > 0 ? selectJobs(graph, [...jobs]) : graph;
   const reporter = createReporter({
     mode: options.json ? 'json' : options.progress,
     steps: Object.fromEntries([...planned.jobs].map(([name, job]) => [name, job.steps.map((s) => s.name)])),
@@ -43,7 +42,11 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
     interrupts += 1;
     if (interrupts === 1) {
       const reason: CancelReason = { kind: 'interrupt', message: `interrupted by ${signal}` };
-      reporter.onEvent({ type: 'warning', time: new Date().toISOString(), message: `${signal}: cancelling (again to kill at once)` });
+      reporter.onEvent({
+        type: 'warning',
+        time: new Date().toISOString(),
+        message: `${signal}: cancelling (again to kill at once)`,
+      });
       cancel.abort(reason);
     } else {
       kill.abort({ kind: 'interrupt', message: `${signal} again: killing` } satisfies CancelReason);
