@@ -20,35 +20,100 @@ export function statusOf(error: unknown): number | undefined {
   return (error as DockerodeError | undefined)?.statusCode;
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'EPERM', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ERR_SOCKET_CLOSED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
 
 /** Is this error the engine being unreachable (socket missing, refused, permission denied, gone)? */
 export function isUnreachable(error: unknown): boolean {
-  const code = (error as DockerodeError | undefined)?.code;
-  return code !== undefined && UNREACHABLE.has(code);
+  const e = error as DockerodeError | undefined;
+  if (e === undefined || e === null || e.statusCode !== undefined) return false;
+  if (e.code !== undefined && UNREACHABLE.has(e.code)) return true;
+  // Node's HTTP client reports a connection closed under a request without a code.
+  return e instanceof Error && /^(socket hang up|aborted)$/.test(e.message);
 }
 
-export function unreachableError(endpoint: string, error: unknown): EngineUnavailableError {
-  const code = (error as DockerodeError).code;
+/** Endpoints that answered in this process: once one has, losing it means the engine went away. */
+const answered = new Set<string>();
+
+/** Records that the engine at `endpoint` answered (called once the engine is checked). */
+export function markAnswered(endpoint: string): void {
+  answered.add(endpoint);
+}
+
+/** Has the engine at `endpoint` answered before in this process? */
+export function hasAnswered(endpoint: string): boolean {
+  return answered.has(endpoint);
+}
+
+function what(code: string | undefined, endpoint: string): string {
+  switch (code) {
+    case 'ENOENT':
+      return `there is no socket at ${endpoint.replace(/^unix:\/\//, '')}`;
+    case 'ECONNREFUSED':
+      return 'the connection was refused';
+    case 'ETIMEDOUT':
+      return 'it did not answer in time';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'the host name does not resolve';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'the host is unreachable';
+    default:
+      return 'the connection failed';
+  }
+}
+
+export interface UnreachableOptions {
+  /**
+   * Whether the engine answered earlier, so that it went away rather than never was there. Default: whether
+   * it answered before in this process (see markAnswered).
+   */
+  readonly answeredBefore?: boolean;
+}
+
+/** The error for an engine kiln cannot talk to: missing, refused, permission denied, or gone mid-run. */
+export function unreachableError(
+  endpoint: string,
+  error: unknown,
+  options: UnreachableOptions = {},
+): EngineUnavailableError {
+  const e = error as DockerodeError | undefined;
+  const code = e?.code ?? (e instanceof Error ? e.message : undefined);
   if (code === 'EACCES' || code === 'EPERM') {
     return new EngineUnavailableError(
-      `permission denied on the Docker socket ${endpoint}. Run kiln as a user in the 'docker' group ` +
-        `(sudo usermod -aG docker $USER, then log in again), or as root.`,
+      `permission denied on the Docker socket ${endpoint} (${code}). Run kiln as a user in the 'docker' group ` +
+        `(sudo usermod -aG docker $USER, then log in again), as root, or point DOCKER_HOST at an engine you may use.`,
       endpoint,
       error,
     );
   }
-  if (code === 'ECONNRESET' || code === 'EPIPE') {
+  if (options.answeredBefore ?? answered.has(endpoint)) {
     return new EngineUnavailableError(
-      `the Docker engine at ${endpoint} went away during the run (${code}). Check that dockerd is still running ` +
-        `(docker info), then run again.`,
+      `the Docker engine at ${endpoint} went away during the run (${code ?? 'connection closed'}). ` +
+        `Check that it is still running (docker info; sudo systemctl status docker), then run again: ` +
+        `the next run (or kiln prune) removes the containers this run left.`,
       endpoint,
       error,
     );
   }
   return new EngineUnavailableError(
-    `cannot reach a Docker engine at ${endpoint} (${code ?? dockerMessage(error)}). Start one ` +
-      `(as root: bash scripts/ensure-engine.sh, or sudo systemctl start docker), or point DOCKER_HOST at a running engine.`,
+    `cannot reach a Docker engine at ${endpoint}: ${what(code, endpoint)} (${code ?? dockerMessage(error)}). ` +
+      `Start the engine (sudo systemctl start docker, or run dockerd), or point DOCKER_HOST at a running one ` +
+      `(e.g. DOCKER_HOST=unix:///var/run/docker.sock or tcp://HOST:2375).`,
     endpoint,
     error,
   );

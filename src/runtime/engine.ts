@@ -2,7 +2,8 @@
  * The connection to a Docker engine: which endpoint, whether it answers, and what it runs.
  */
 import Docker from 'dockerode';
-import { translate, unreachableError } from './docker-errors.js';
+import { EngineUnavailableError } from '../errors.js';
+import { markAnswered, translate, unreachableError } from './docker-errors.js';
 
 export interface EngineOptions {
   /** Defaults to DOCKER_HOST, else the local socket /var/run/docker.sock. */
@@ -31,18 +32,44 @@ export function createEngine(options: EngineOptions = {}): Engine {
   const host = options.dockerHost ?? process.env.DOCKER_HOST;
   let docker: Docker;
   if (host && host.startsWith('unix://')) docker = new Docker({ socketPath: host.slice('unix://'.length) });
-  else if (host) docker = new Docker(); // dockerode reads DOCKER_HOST (tcp, ssh) and DOCKER_TLS_VERIFY itself
+  else if (host)
+    docker = new Docker(); // dockerode reads DOCKER_HOST (tcp, ssh) and DOCKER_TLS_VERIFY itself
   else docker = new Docker({ socketPath: '/var/run/docker.sock' });
   return { docker, endpoint: describeEndpoint(host) };
 }
 
+export interface CheckEngineOptions {
+  /** How long to wait for the engine's first answer, ms. Default 15 000. */
+  readonly timeoutMs?: number;
+}
+
 /** Pings the engine; throws EngineUnavailableError (exit 3) with what to do when it does not answer. */
-export async function checkEngine(engine: Engine): Promise<EngineInfo> {
+export async function checkEngine(engine: Engine, options: CheckEngineOptions = {}): Promise<EngineInfo> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await engine.docker.ping();
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new EngineUnavailableError(
+              `the Docker engine at ${engine.endpoint} did not answer within ${timeoutMs / 1000} s. ` +
+                `Check that it runs and is not overloaded (docker info), or point DOCKER_HOST at another engine.`,
+              engine.endpoint,
+            ),
+          ),
+        timeoutMs,
+      );
+      timer.unref();
+    });
+    await Promise.race([engine.docker.ping(), timedOut]);
   } catch (error) {
-    throw unreachableError(engine.endpoint, error);
+    if (error instanceof EngineUnavailableError) throw error;
+    throw unreachableError(engine.endpoint, error, { answeredBefore: false });
+  } finally {
+    clearTimeout(timer);
   }
+  markAnswered(engine.endpoint);
   try {
     const v = (await engine.docker.version()) as unknown as {
       Version: string;
