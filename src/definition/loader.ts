@@ -10,7 +10,7 @@ import { parseDocument, type YAMLError } from 'yaml';
 import { DefinitionError, type Diagnostic, type SourcePosition } from '../errors.js';
 import { deepFreeze, documentToDefinition } from './convert.js';
 import { describeContainer, splitPointer } from './pointer.js';
-import { parseSimpleYaml } from './fast-parse.js';
+import { LazySourceMap, readFast } from './fast-read.js';
 import { collectOffsets, LineIndex, PositionFinder, type SourceOffsets } from './source-positions.js';
 import type { Definition } from './types.js';
 import { validateDocument } from './validate.js';
@@ -42,8 +42,21 @@ export async function loadDefinitionFile(file: string): Promise<Definition> {
  */
 export function loadDefinitionText(text: string, file: string): Definition {
   if (text.includes('\u0000')) throw new DefinitionError([{ message: binaryMessage(file) }]);
+  const absolute = resolve(file);
+  const fast = readFast(text);
+  if (fast !== undefined && validateDocument(fast).length === 0) {
+    return deepFreeze({
+      ...documentToDefinition(fast),
+      projectDir: dirname(absolute),
+      file: absolute,
+      sourceMap: new LazySourceMap(() => {
+        const lines = new LineIndex(text);
+        return new PositionFinder(lines, file, parseWithYaml(text, file, lines).offsets).sourceMap();
+      }),
+    });
+  }
   const lines = new LineIndex(text);
-  const { data, offsets, diagnostics } = parseSimpleYaml(text) ?? parseWithYaml(text, file, lines);
+  const { data, offsets, diagnostics } = parseWithYaml(text, file, lines);
   const positions = new PositionFinder(lines, file, offsets);
   for (const problem of validateDocument(data)) {
     const job = jobOf(problem.pointer);
@@ -56,7 +69,6 @@ export function loadDefinitionText(text: string, file: string): Definition {
   }
   if (diagnostics.length > 0) throw failure(diagnostics);
 
-  const absolute = resolve(file);
   return deepFreeze({
     ...documentToDefinition(data),
     projectDir: dirname(absolute),
