@@ -71,12 +71,21 @@ export function startKiln(
   return { child, done };
 }
 
-export function kiln(project: Project, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<KilnRun> {
+export function kiln(
+  project: Project,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<KilnRun> {
   return startKiln(project, args, env).done;
 }
 
 /** The concatenated output of one step's stream. */
-export function outputOf(run: KilnRun, job: string, step: string, stream: 'stdout' | 'stderr' = 'stdout'): string {
+export function outputOf(
+  run: KilnRun,
+  job: string,
+  step: string,
+  stream: 'stdout' | 'stderr' = 'stdout',
+): string {
   return run.events
     .filter((e) => e.type === 'step.output' && e.job === job && e.step === step && e.stream === stream)
     .map((e) => e.data as string)
@@ -96,13 +105,34 @@ export async function containersOf(project: Project, all = true): Promise<Docker
 
 /** Removes every container and volume the test projects made, and their folders. */
 export async function sweepProjects(): Promise<void> {
-  const containers = await docker.listContainers({ all: true, filters: { label: ['dev.kiln.managed=true'] } });
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: ['dev.kiln.managed=true'] },
+  });
   const volumes = (await docker.listVolumes({ filters: { label: ['dev.kiln.managed=true'] } })).Volumes ?? [];
   const bases = made.map((d) => d.split('/').pop()!.toLowerCase());
   const ours = (labels: Record<string, string> | undefined) =>
     bases.some((b) => (labels?.['dev.kiln.project'] ?? '').startsWith(b));
-  await Promise.all(containers.filter((c) => ours(c.Labels)).map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-  await Promise.all(volumes.filter((v) => ours(v.Labels)).map((v) => docker.getVolume(v.Name).remove().catch(() => {})));
+  await Promise.all(
+    containers
+      .filter((c) => ours(c.Labels))
+      .map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
+  );
+  await Promise.all(
+    volumes
+      .filter((v) => ours(v.Labels))
+      .map((v) =>
+        docker
+          .getVolume(v.Name)
+          .remove()
+          .catch(() => {}),
+      ),
+  );
   await Promise.all(made.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 }
 
@@ -120,4 +150,22 @@ export async function waitFor(
     await sleep(50);
   }
   throw new Error(`condition not met in ${timeoutMs} ms${describe() ? `; saw:\n${describe()}` : ''}`);
+}
+
+/** Starts kiln and resolves once its stdout shows `marker` (e.g. a step's output in --json mode). */
+export async function startKilnUntil(
+  project: Project,
+  args: readonly string[],
+  marker: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; done: Promise<KilnRun> }> {
+  const started = startKiln(project, args, env);
+  let seen = '';
+  started.child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+  await waitFor(
+    () => seen.includes(marker),
+    60_000,
+    () => seen,
+  );
+  return started;
 }

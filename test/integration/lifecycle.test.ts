@@ -15,6 +15,7 @@ import {
   outputOf,
   sleep,
   startKiln,
+  startKilnUntil,
   sweepProjects,
   waitFor,
 } from '../helpers/kiln-cli.js';
@@ -38,10 +39,11 @@ jobs:
         run: 'trap "echo cleaning up; exit 0" TERM; echo ready; while :; do sleep 0.2; done'
       - { name: later, run: "echo later" }
 `);
-  const { child, done } = startKiln(project, ['run', '--json', '--grace-period', '5']);
-  let seen = '';
-  child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-  await waitFor(() => seen.includes('"data":"ready'));
+  const { child, done } = await startKilnUntil(
+    project,
+    ['run', '--json', '--grace-period', '5'],
+    '"data":"ready',
+  );
   child.kill('SIGTERM');
   const run = await done;
   t.is(outputOf(run, 'graceful', 'trap'), 'ready\ncleaning up\n', run.stdout + run.stderr);
@@ -63,10 +65,11 @@ jobs:
       - name: ignore
         run: 'trap "" TERM; echo ready; exec sleep 300 # ${marker}'
 `);
-  const { child, done } = startKiln(project, ['run', '--json', '--grace-period', '2']);
-  let seen = '';
-  child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-  await waitFor(() => seen.includes('"data":"ready'));
+  const { child, done } = await startKilnUntil(
+    project,
+    ['run', '--json', '--grace-period', '2'],
+    '"data":"ready',
+  );
   const sent = Date.now();
   child.kill('SIGINT');
   const run = await done;
@@ -96,10 +99,23 @@ jobs:
   const run = await kiln(project, ['run', '--json', '--keep-going', '--grace-period', '1']);
   t.true(Date.now() - started < 20_000);
   const ends = eventsOf(run, 'step.end');
-  t.like(ends.find((e) => e.step === 'sleepy'), { status: 'timed-out', exitCode: 143 }, run.stdout.slice(0, 3000) + run.stderr);
-  t.like(ends.find((e) => e.step === 'long'), { status: 'timed-out' });
-  t.like(eventsOf(run, 'job.end').find((e) => e.job === 'slow'), { status: 'timed-out' });
-  t.like(eventsOf(run, 'job.end').find((e) => e.job === 'slow-job'), { status: 'timed-out' });
+  t.like(
+    ends.find((e) => e.step === 'sleepy'),
+    { status: 'timed-out', exitCode: 143 },
+    run.stdout.slice(0, 3000) + run.stderr,
+  );
+  t.like(
+    ends.find((e) => e.step === 'long'),
+    { status: 'timed-out' },
+  );
+  t.like(
+    eventsOf(run, 'job.end').find((e) => e.job === 'slow'),
+    { status: 'timed-out' },
+  );
+  t.like(
+    eventsOf(run, 'job.end').find((e) => e.job === 'slow-job'),
+    { status: 'timed-out' },
+  );
   t.is(run.code, 1);
 });
 
@@ -113,10 +129,9 @@ jobs:
     steps:
       - { name: forever, run: 'echo ready; exec sleep 300 # ${marker}' }
 `);
-  const { child, done } = startKiln(project, ['run', '--json'], { KILN_CANCEL_GRACE_PERIOD: '1' });
-  let seen = '';
-  child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-  await waitFor(() => seen.includes('"data":"ready'));
+  const { child, done } = await startKilnUntil(project, ['run', '--json'], '"data":"ready', {
+    KILN_CANCEL_GRACE_PERIOD: '1',
+  });
   t.true(processesWith(marker).length > 0, 'the step runs under its wrapper');
   child.kill('SIGKILL');
   await done;
@@ -157,20 +172,39 @@ jobs:
   const [live] = await containersOf(project);
   t.truthy(live, 'the reused container survives the run');
   const top = await docker.getContainer(live!.Id).top();
-  t.false(JSON.stringify(top.Processes).includes('sleep 60'), 'no process of a run outlives it in a reused container');
-  t.false(JSON.stringify((await docker.getContainer(live!.Id).inspect()).Config.Labels).includes('dev.kiln.run'));
+  t.false(
+    JSON.stringify(top.Processes).includes('sleep 60'),
+    'no process of a run outlives it in a reused container',
+  );
+  t.false(
+    JSON.stringify((await docker.getContainer(live!.Id).inspect()).Config.Labels).includes('dev.kiln.run'),
+  );
 
   // A different image (same files, another ID) recreates the container with a visible warning.
-  const c = await docker.createContainer({ Image: BUSYBOX, Cmd: ['true'], Labels: { 'dev.kiln.test': 'reuse' } });
+  const c = await docker.createContainer({
+    Image: BUSYBOX,
+    Cmd: ['true'],
+    Labels: { 'dev.kiln.test': 'reuse' },
+  });
   await c.commit({ repo: tag.split(':')[0], tag: tag.split(':')[1], changes: ['LABEL dev.kiln.variant=2'] });
   await c.remove();
-  t.teardown(() => docker.getImage(tag).remove({ force: true }).catch(() => {}));
+  t.teardown(() =>
+    docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => {}),
+  );
   const { writeFileSync } = await import('node:fs');
   writeFileSync(project.file, yaml(tag));
   const third = await kiln(project, ['run', '--json']);
   t.is(third.code, 0, third.stderr);
   t.is(eventsOf(third, 'container.recreate').length, 1);
-  t.regex(eventsOf(third, 'warning').map((w) => w.message).join('\n'), /recreated: its image changed/);
+  t.regex(
+    eventsOf(third, 'warning')
+      .map((w) => w.message)
+      .join('\n'),
+    /recreated: its image changed/,
+  );
   t.is(outputOf(third, 'keep', 'count'), 'run 1\n');
 
   const prune = await kiln(project, ['prune', '--all']);

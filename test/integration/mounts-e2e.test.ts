@@ -14,7 +14,7 @@ import {
   makeProject,
   outputOf,
   sleep,
-  startKiln,
+  startKilnUntil,
   sweepProjects,
   waitFor,
 } from '../helpers/kiln-cli.js';
@@ -39,10 +39,9 @@ jobs:
         run: 'test -e /run/secrets/token && echo still-there || echo gone; echo "env=[$TOKEN]"'
 `);
   const since = Math.floor(Date.now() / 1000) - 1;
-  const { child, done } = startKiln(project, ['run', '--json'], { KILN_TEST_TOKEN: SECRET });
-  let seen = '';
-  child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-  await waitFor(() => seen.includes('in-use'), 60_000, () => seen);
+  const { child, done } = await startKilnUntil(project, ['run', '--json'], 'in-use', {
+    KILN_TEST_TOKEN: SECRET,
+  });
   // While the step runs: the container, every exec, and the container's filesystem.
   const [info] = await containersOf(project);
   const container = docker.getContainer(info!.Id);
@@ -58,9 +57,21 @@ jobs:
     });
   });
   const run = await done;
-  const events = execFileSync('docker', ['events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000)), '--format', '{{json .}}'], {
-    encoding: 'utf8',
-  });
+  const events = execFileSync(
+    'docker',
+    [
+      'events',
+      '--since',
+      String(since),
+      '--until',
+      String(Math.ceil(Date.now() / 1000)),
+      '--format',
+      '{{json .}}',
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
 
   t.is(run.code, 0, run.stderr);
   t.is(outputOf(run, 'deploy', 'use'), '***\nenv=***\n-r--------\nin-use\n');
@@ -93,7 +104,11 @@ jobs:
   const error = eventsOf(run, 'error').find((e) => e.job === 'strict');
   t.regex(error?.message ?? '', /strict.*missing.*KILN_TEST_NOT_SET/s);
   t.is(outputOf(run, 'lenient', 's'), 'absent\n');
-  t.deepEqual(eventsOf(run, 'container.create').map((e) => e.job), ['lenient'], 'no container for the refused job');
+  t.deepEqual(
+    eventsOf(run, 'container.create').map((e) => e.job),
+    ['lenient'],
+    'no container for the refused job',
+  );
 });
 
 test('a bind through a symlink out of the project, or onto the Docker socket, is refused before any container', async (t) => {
@@ -111,7 +126,9 @@ jobs:
   symlinkSync('/etc', join(project.dir, 'outside'));
   const run = await kiln(project, ['run', '--json', '--keep-going']);
   t.is(run.code, 2);
-  const messages = eventsOf(run, 'error').map((e) => `${e.job}: ${e.message}`).join('\n');
+  const messages = eventsOf(run, 'error')
+    .map((e) => `${e.job}: ${e.message}`)
+    .join('\n');
   t.regex(messages, /escape: .*outside.*allow-outside-project/s);
   t.regex(messages, /socket: .*docker\.sock.*allow-docker-socket/s);
   t.is(eventsOf(run, 'container.create').length, 0);
@@ -158,7 +175,9 @@ jobs:${job('one')}${job('two')}
 `);
   const run = await kiln(project, ['run', '--json', '--concurrency', '2']);
   t.is(run.code, 0, run.stderr);
-  const log = [outputOf(run, 'one', 'write'), outputOf(run, 'two', 'write')].sort((a, b) => a.length - b.length)[1]!;
+  const log = [outputOf(run, 'one', 'write'), outputOf(run, 'two', 'write')].sort(
+    (a, b) => a.length - b.length,
+  )[1]!;
   const lines = log.trim().split('\n');
   t.is(lines.length, 4);
   // Each job's start is followed by its own end: no interleaving.
@@ -186,11 +205,19 @@ jobs:
       - { name: s, run: "exit 3", mounts: [{ type: secret, id: token }] }
 `);
   const run = await kiln(project, ['run', '--json', '--keep-going'], { KILN_TEST_TOKEN: SECRET });
-  const releases = (job: string) => eventsOf(run, 'release').filter((e) => e.job === job).map((e) => e.resource);
+  const releases = (job: string) =>
+    eventsOf(run, 'release')
+      .filter((e) => e.job === job)
+      .map((e) => e.resource);
   t.deepEqual(releases('ok'), ['secret', 'container', 'lock', 'lock'], run.stdout + run.stderr);
   t.deepEqual(releases('fails'), ['secret', 'container', 'lock']);
-  const locks = eventsOf(run, 'release').filter((e) => e.job === 'ok' && e.resource === 'lock').map((e) => e.id as string);
-  t.true(locks[0]!.includes('order-b') && locks[1]!.includes('order-a'), `locks released last-taken first: ${locks}`);
+  const locks = eventsOf(run, 'release')
+    .filter((e) => e.job === 'ok' && e.resource === 'lock')
+    .map((e) => e.id as string);
+  t.true(
+    locks[0]!.includes('order-b') && locks[1]!.includes('order-a'),
+    `locks released last-taken first: ${locks}`,
+  );
 
   const interrupted = await makeProject(`
 version: 1
@@ -203,10 +230,12 @@ jobs:
     steps:
       - { name: s, run: "echo ready; sleep 30", mounts: [{ type: secret, id: token }] }
 `);
-  const { child, done } = startKiln(interrupted, ['run', '--json', '--grace-period', '1'], { KILN_TEST_TOKEN: SECRET });
-  let seen = '';
-  child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-  await waitFor(() => seen.includes('"data":"ready'));
+  const { child, done } = await startKilnUntil(
+    interrupted,
+    ['run', '--json', '--grace-period', '1'],
+    '"data":"ready',
+    { KILN_TEST_TOKEN: SECRET },
+  );
   child.kill('SIGINT');
   const cancelled = await done;
   t.is(cancelled.code, 130);
