@@ -8,7 +8,14 @@ export type * from './graph/types.js';
 export { parseDefaultMounts } from './definition/default-mounts.js';
 export { run, runBuildGraph, defaultGraceMs, type RunOptions } from './scheduler/run-definition.js';
 export { runGraph, newRunId, type RunGraphOptions } from './scheduler/run-graph.js';
-export type { JobExecutor, JobContext, JobOutcome, StepResult, RunResult, CancelReason } from './scheduler/types.js';
+export type {
+  JobExecutor,
+  JobContext,
+  JobOutcome,
+  StepResult,
+  RunResult,
+  CancelReason,
+} from './scheduler/types.js';
 export { DockerJobExecutor } from './scheduler/docker-job-executor.js';
 export { createEngine, checkEngine, type Engine, type EngineInfo } from './runtime/engine.js';
 export { sweepOrphans, pruneContainers } from './runtime/sweep.js';

@@ -25,7 +25,9 @@ const MAY_HAVE_NULL_KEY = /(^|[\s{,?-])(null|Null|NULL|~)?\s*:(\s|$)|(^|[\s{[,-]
 
 /** The data of a plain step file, or undefined when the careful path must read it. */
 export function readFast(text: string): Record<string, unknown> | undefined {
-  if ([MAY_HAVE_ALIAS, MAY_HAVE_MERGE, MAY_HAVE_COLLECTION_KEY, MAY_HAVE_NULL_KEY].some((r) => r.test(text))) {
+  if (
+    [MAY_HAVE_ALIAS, MAY_HAVE_MERGE, MAY_HAVE_COLLECTION_KEY, MAY_HAVE_NULL_KEY].some((r) => r.test(text))
+  ) {
     return undefined;
   }
   let data: unknown;
@@ -57,7 +59,10 @@ export class LazySourceMap implements ReadonlyMap<string, SourcePosition> {
   has(key: string): boolean {
     return this.#inner.has(key);
   }
-  forEach(fn: (value: SourcePosition, key: string, map: ReadonlyMap<string, SourcePosition>) => void, thisArg?: unknown): void {
+  forEach(
+    fn: (value: SourcePosition, key: string, map: ReadonlyMap<string, SourcePosition>) => void,
+    thisArg?: unknown,
+  ): void {
     this.#inner.forEach((v, k) => fn.call(thisArg, v, k, this));
   }
   entries(): MapIterator<[string, SourcePosition]> {

@@ -88,7 +88,11 @@ function pump(stream: Duplex, onOutput: ChunkListener | undefined): Promise<void
 }
 
 /** Runs a plain exec to its end (kiln's own housekeeping commands, secret writes). */
-export async function runExec(container: Docker.Container, options: ExecOptions, endpoint: string): Promise<number> {
+export async function runExec(
+  container: Docker.Container,
+  options: ExecOptions,
+  endpoint: string,
+): Promise<number> {
   const { exec, stream } = await startExec(container, options, endpoint);
   const done = pump(stream, options.onOutput);
   if (options.stdin) stream.write(options.stdin);
@@ -106,7 +110,10 @@ export async function runStepExec(
   endpoint: string,
 ): Promise<ExecResult> {
   const graceMs = options.graceMs ?? 10_000;
-  const argv = wrapStep({ argv: options.argv, ...(options.envFromFiles ? { envFromFiles: options.envFromFiles } : {}) });
+  const argv = wrapStep({
+    argv: options.argv,
+    ...(options.envFromFiles ? { envFromFiles: options.envFromFiles } : {}),
+  });
   const env = { ...options.env, KILN_GRACE_S: String(Math.max(1, Math.ceil(graceMs / 1000))) };
   const { exec, stream } = await startExec(container, { ...options, argv, env }, endpoint);
   const done = pump(stream, options.onOutput);

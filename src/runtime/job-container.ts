@@ -17,7 +17,8 @@ import { describeFingerprint, fingerprint, reuseName, type FingerprintInput } fr
 import { KILN_VERSION } from './version.js';
 
 /** PID 1 of a job container: makes the workdirs, then sleeps until stopped (TERM ends it at once). */
-const KEEPALIVE = 'mkdir -p "$@" 2>/dev/null; trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done';
+const KEEPALIVE =
+  'mkdir -p "$@" 2>/dev/null; trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done';
 
 export interface JobContainerSpec {
   readonly project: string;
@@ -119,7 +120,9 @@ export async function startJobContainer(
     ...(spec.user ? { user: spec.user } : {}),
   };
   const fp = fingerprint(fpInput);
-  const name = spec.reuse ? (spec.reuse.name ?? reuseName(spec.project, spec.job, spec.reuse.worker)) : undefined;
+  const name = spec.reuse
+    ? (spec.reuse.name ?? reuseName(spec.project, spec.job, spec.reuse.worker))
+    : undefined;
 
   const labels: Record<string, string> = spec.reuse
     ? {
@@ -147,10 +150,16 @@ export async function startJobContainer(
         );
       }
       if (!existing.State.Running) recreateReason = 'it was not running';
-      else if (existing.Image !== imageId) recreateReason = `its image changed (${existing.Image.slice(7, 19)} -> ${imageId.slice(7, 19)})`;
-      else if (theirs[Label.fingerprint] !== fp) recreateReason = 'its mounts, network, user or kiln version changed';
+      else if (existing.Image !== imageId)
+        recreateReason = `its image changed (${existing.Image.slice(7, 19)} -> ${imageId.slice(7, 19)})`;
+      else if (theirs[Label.fingerprint] !== fp)
+        recreateReason = 'its mounts, network, user or kiln version changed';
       if (recreateReason) {
-        emit({ type: 'warning', job: spec.job, message: `reused container ${name} is recreated: ${recreateReason}` });
+        emit({
+          type: 'warning',
+          job: spec.job,
+          message: `reused container ${name} is recreated: ${recreateReason}`,
+        });
         await docker
           .getContainer(existing.Id)
           .remove({ force: true, v: true })
@@ -186,7 +195,8 @@ export async function startJobContainer(
         },
       });
     } catch (error) {
-      if (statusOf(error) === 404 && /image/i.test(dockerMessage(error))) throw new ImageNotFoundError(spec.image, spec.job, error);
+      if (statusOf(error) === 404 && /image/i.test(dockerMessage(error)))
+        throw new ImageNotFoundError(spec.image, spec.job, error);
       throw translate(error, `creating the container of job ${spec.job}`, endpoint);
     }
   }
@@ -197,7 +207,9 @@ export async function startJobContainer(
   if (spec.reuse) {
     stack.push('container', name ?? shortId, async () => {
       // Reused containers live on, but no process of this run may outlive it.
-      await runExec(c, { argv: ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'] }, endpoint).catch(() => {});
+      await runExec(c, { argv: ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'] }, endpoint).catch(
+        () => {},
+      );
     });
   } else {
     stack.push('container', shortId, async () => {
@@ -217,7 +229,11 @@ export async function startJobContainer(
     }
   } else {
     // A kiln that died may have left processes behind: none of them lives into this run.
-    await runExec(c, { argv: ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; mkdir -p "$@"', 'kiln', ...spec.workdirs] }, endpoint);
+    await runExec(
+      c,
+      { argv: ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; mkdir -p "$@"', 'kiln', ...spec.workdirs] },
+      endpoint,
+    );
   }
   emit({
     type: reused ? 'container.reuse' : recreateReason ? 'container.recreate' : 'container.create',
@@ -235,28 +251,56 @@ export async function startJobContainer(
     name: name ?? shortId,
     reused,
     runStep: (options) =>
-      runStepExec(c, { ...options, onStuck: options.onStuck ?? (() => c.stop({ t: 1 }).then(() => undefined)) }, endpoint),
+      runStepExec(
+        c,
+        { ...options, onStuck: options.onStuck ?? (() => c.stop({ t: 1 }).then(() => undefined)) },
+        endpoint,
+      ),
     exec,
     async writeSecret(secret, step) {
-      const onTmpfs = secretDirs.includes(posix.dirname(secret.target)) || secret.target.startsWith(`${KILN_RUN_DIR}/`);
-      const path = onTmpfs ? secret.target : `${KILN_SECRETS_DIR}/${step}-${secret.id.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+      const onTmpfs =
+        secretDirs.includes(posix.dirname(secret.target)) || secret.target.startsWith(`${KILN_RUN_DIR}/`);
+      const path = onTmpfs
+        ? secret.target
+        : `${KILN_SECRETS_DIR}/${step}-${secret.id.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
       const link = onTmpfs ? '' : secret.target;
       // The value travels on stdin only; argv holds paths and modes, nothing secret.
       const script =
         'umask 077; mkdir -p "$(dirname "$1")" && cat > "$1" && chown "$2" "$1" && chmod "$3" "$1" || exit 1; ' +
         'if [ -n "$4" ]; then mkdir -p "$(dirname "$4")" && ln -sfn "$1" "$4"; fi';
       const code = await exec(
-        ['/bin/sh', '-c', script, 'kiln-secret', path, `${secret.uid}:${secret.gid}`, secret.mode.toString(8), link],
+        [
+          '/bin/sh',
+          '-c',
+          script,
+          'kiln-secret',
+          path,
+          `${secret.uid}:${secret.gid}`,
+          secret.mode.toString(8),
+          link,
+        ],
         secret.value,
       );
       if (code !== 0) {
-        throw new InfrastructureError(`job ${spec.job}: could not write secret ${secret.id} to ${secret.target} (exit ${code})`);
+        throw new InfrastructureError(
+          `job ${spec.job}: could not write secret ${secret.id} to ${secret.target} (exit ${code})`,
+        );
       }
       return {
         path,
         remove: async () => {
-          const rc = await exec(['/bin/sh', '-c', 'rm -f "$1"; [ -z "$2" ] || rm -f "$2"', 'kiln-secret-rm', path, link]);
-          if (rc !== 0) throw new InfrastructureError(`job ${spec.job}: could not remove secret ${secret.id} (exit ${rc})`);
+          const rc = await exec([
+            '/bin/sh',
+            '-c',
+            'rm -f "$1"; [ -z "$2" ] || rm -f "$2"',
+            'kiln-secret-rm',
+            path,
+            link,
+          ]);
+          if (rc !== 0)
+            throw new InfrastructureError(
+              `job ${spec.job}: could not remove secret ${secret.id} (exit ${rc})`,
+            );
         },
       };
     },

@@ -18,7 +18,9 @@ export interface SweptResource {
   readonly project?: string;
 }
 
-async function listManaged(docker: Docker): Promise<{ containers: Docker.ContainerInfo[]; volumes: Docker.VolumeInspectInfo[] }> {
+async function listManaged(
+  docker: Docker,
+): Promise<{ containers: Docker.ContainerInfo[]; volumes: Docker.VolumeInspectInfo[] }> {
   const filters = { label: [`${Label.managed}=true`] };
   const [containers, volumes] = await Promise.all([
     docker.listContainers({ all: true, filters }),

@@ -82,7 +82,14 @@ export class DockerJobExecutor implements JobExecutor {
           status = cancelStatus(reasonOf(context.signal));
           break;
         }
-        const result = await this.#runStep(job, step, container, prepared.steps[step.index], prepared, context);
+        const result = await this.#runStep(
+          job,
+          step,
+          container,
+          prepared.steps[step.index],
+          prepared,
+          context,
+        );
         results.push(result);
         if (result.status === 'passed' || (result.status === 'failed' && result.allowFailure)) continue;
         status = result.status;
@@ -103,7 +110,13 @@ export class DockerJobExecutor implements JobExecutor {
       await stack.release();
     }
     for (const step of job.steps.slice(results.length)) {
-      results.push({ name: step.name, status: 'skipped', exitCode: null, durationMs: 0, allowFailure: step.allowFailure });
+      results.push({
+        name: step.name,
+        status: 'skipped',
+        exitCode: null,
+        durationMs: 0,
+        allowFailure: step.allowFailure,
+      });
     }
     return { status, steps: results, ...(error && !(error instanceof CancelledError) ? { error } : {}) };
   }
@@ -159,8 +172,12 @@ export class DockerJobExecutor implements JobExecutor {
     const stepTimeout = step.timeoutMs !== undefined ? AbortSignal.timeout(step.timeoutMs) : undefined;
     const signal = stepTimeout ? AbortSignal.any([context.signal, stepTimeout]) : context.signal;
     const channels: Record<OutputStream, OutputChannel> = {
-      stdout: new OutputChannel(prepared.secretValues, (data) => emit({ type: 'step.output', ...base, stream: 'stdout', data })),
-      stderr: new OutputChannel(prepared.secretValues, (data) => emit({ type: 'step.output', ...base, stream: 'stderr', data })),
+      stdout: new OutputChannel(prepared.secretValues, (data) =>
+        emit({ type: 'step.output', ...base, stream: 'stdout', data }),
+      ),
+      stderr: new OutputChannel(prepared.secretValues, (data) =>
+        emit({ type: 'step.output', ...base, stream: 'stderr', data }),
+      ),
     };
 
     let exitCode: number | null = null;
@@ -188,7 +205,10 @@ export class DockerJobExecutor implements JobExecutor {
       exitCode = result.exitCode;
       if (exitCode === 0) status = 'passed';
       else if (result.cancelled !== 'no') {
-        status = stepTimeout?.aborted && !context.signal.aborted ? 'timed-out' : cancelStatus(reasonOf(context.signal));
+        status =
+          stepTimeout?.aborted && !context.signal.aborted
+            ? 'timed-out'
+            : cancelStatus(reasonOf(context.signal));
       } else status = 'failed';
     } finally {
       channels.stdout.end();

@@ -74,6 +74,8 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
 
 /** Compiles a definition (from a step file or the builder) and runs it on Docker. */
 export async function run(definition: Definition, options: RunOptions = {}): Promise<RunResult> {
-  const graph = compile(definition, { ...(options.defaultMounts ? { defaultMounts: options.defaultMounts } : {}) });
+  const graph = compile(definition, {
+    ...(options.defaultMounts ? { defaultMounts: options.defaultMounts } : {}),
+  });
   return runBuildGraph(graph, options);
 }

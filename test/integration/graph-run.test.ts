@@ -5,7 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { BUSYBOX, eventsOf, kiln, makeProject, outputOf, sweepProjects, type KilnRun } from '../helpers/kiln-cli.js';
+import {
+  BUSYBOX,
+  eventsOf,
+  kiln,
+  makeProject,
+  outputOf,
+  sweepProjects,
+  type KilnRun,
+} from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
 
@@ -41,7 +49,10 @@ test('independent jobs overlap in time; a failure skips its dependants, reports 
   const [ls, le] = span(run, 'left');
   const [rs, re] = span(run, 'right');
   t.true(ls < re && rs < le, 'left and right ran at the same time');
-  t.like(eventsOf(run, 'step.end').find((e) => e.job === 'broken'), { exitCode: 7, status: 'failed' });
+  t.like(
+    eventsOf(run, 'step.end').find((e) => e.job === 'broken'),
+    { exitCode: 7, status: 'failed' },
+  );
   const status = Object.fromEntries(eventsOf(run, 'job.end').map((e) => [e.job, e.status]));
   t.deepEqual(status, {
     left: 'passed',

@@ -3,7 +3,15 @@
  * argv vs shell, exit codes, output order, and nothing left behind.
  */
 import test from 'ava';
-import { BUSYBOX, containersOf, eventsOf, kiln, makeProject, outputOf, sweepProjects } from '../helpers/kiln-cli.js';
+import {
+  BUSYBOX,
+  containersOf,
+  eventsOf,
+  kiln,
+  makeProject,
+  outputOf,
+  sweepProjects,
+} from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
 
@@ -95,7 +103,8 @@ jobs:
     t.is(run.code, expected === 0 ? 0 : 1);
     t.like(eventsOf(run, 'job.end')[0], { status: expected === 0 ? 'passed' : 'failed' });
   },
-  title: (_t, command: string, expected: number) => `a step's exit code ${expected} is reported exactly (${command})`,
+  title: (_t, command: string, expected: number) =>
+    `a step's exit code ${expected} is reported exactly (${command})`,
 });
 test(exitCodes, 'exit 1', 1);
 test(exitCodes, 'exit 42', 42);
@@ -171,6 +180,9 @@ jobs:
 `);
   const run = await kiln(project, ['run', '--progress', 'plain']);
   t.is(run.code, 3, run.stdout + run.stderr);
-  t.regex(run.stdout + run.stderr, /kiln-fixture\/not-there:never.*job lost|job lost.*kiln-fixture\/not-there:never/s);
+  t.regex(
+    run.stdout + run.stderr,
+    /kiln-fixture\/not-there:never.*job lost|job lost.*kiln-fixture\/not-there:never/s,
+  );
   t.notRegex(run.stderr, /\n\s+at /);
 });
