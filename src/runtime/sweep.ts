@@ -6,7 +6,7 @@
  */
 import type Docker from 'dockerode';
 import { Label, ownerIsGone } from '../labels.js';
-import { statusOf, translate } from './docker-errors.js';
+import { dockerMessage, statusOf, translate } from './docker-errors.js';
 import type { Engine } from './engine.js';
 
 export interface SweptResource {
@@ -57,7 +57,10 @@ async function removeContainer(docker: Docker, id: string): Promise<void> {
   try {
     await docker.getContainer(id).remove({ force: true, v: true });
   } catch (error) {
-    if (statusOf(error) !== 404) throw error;
+    // Gone already, or another kiln is removing it at this moment (409 "removal already in progress").
+    const status = statusOf(error);
+    if (status === 404 || (status === 409 && /already in progress/i.test(dockerMessage(error)))) return;
+    throw error;
   }
 }
 
