@@ -42,7 +42,10 @@ const givesUp = test.macro({
 });
 
 test(sameAsYaml, 'version: 1\njobs:\n  a:\n    steps:\n      - run: make\n');
-test(sameAsYaml, '# lead\n\nversion: 1   # trailing\njobs:\n  a:\n    steps:\n    - run: make # c\n      name: x\n');
+test(
+  sameAsYaml,
+  '# lead\n\nversion: 1   # trailing\njobs:\n  a:\n    steps:\n    - run: make # c\n      name: x\n',
+);
 test(sameAsYaml, 'a: { b: [1, "two", \'three\'], c: {} , d: [] }\n');
 test(sameAsYaml, 'a:\n  - { type: cache, id: c, target: /c }\n  -   x: 1\n      y: true\n');
 test(sameAsYaml, "a: \"esc \\\" \\\\ \\n \\t \\u00e9\"\nb: 'it''s'\n\"c d\": x\n'e': y\n");
@@ -149,7 +152,11 @@ function quoted(value: string, next: () => number): string {
   // A plain scalar only where it stays a string in both readers' eyes is the test's business: render
   // plain when it looks safe, else single or double quoted, at random.
   const style = Math.floor(next() * 3);
-  if (style === 0 && /^[A-Za-z/][A-Za-z0-9/._ -]*$/.test(value) && !/^(true|false|null|yes|no|on|off|y|n)$/i.test(value)) {
+  if (
+    style === 0 &&
+    /^[A-Za-z/][A-Za-z0-9/._ -]*$/.test(value) &&
+    !/^(true|false|null|yes|no|on|off|y|n)$/i.test(value)
+  ) {
     return value;
   }
   if (style === 1) return `'${value.replace(/'/g, "''")}'`;
@@ -165,11 +172,17 @@ function renderStepFile(next: () => number): string {
   for (let j = 0; j < jobs; j++) {
     lines.push(`  job-${j}:${next() < 0.2 ? '   # a job' : ''}`);
     lines.push(`    image: ${value()}`);
-    if (j > 0 && next() < 0.5) lines.push(next() < 0.5 ? `    needs: [job-${j - 1}]` : `    needs:\n      - job-${j - 1}`);
+    if (j > 0 && next() < 0.5)
+      lines.push(next() < 0.5 ? `    needs: [job-${j - 1}]` : `    needs:\n      - job-${j - 1}`);
     if (next() < 0.5) {
-      lines.push(next() < 0.5 ? `    env: { A: ${value()}, B_2: ${value()} }` : `    env:\n      A: ${value()}\n      B_2: ${value()}`);
+      lines.push(
+        next() < 0.5
+          ? `    env: { A: ${value()}, B_2: ${value()} }`
+          : `    env:\n      A: ${value()}\n      B_2: ${value()}`,
+      );
     }
-    if (next() < 0.4) lines.push(`    mounts:\n      - { type: cache, id: c${j}, target: /c, sharing: locked }`);
+    if (next() < 0.4)
+      lines.push(`    mounts:\n      - { type: cache, id: c${j}, target: /c, sharing: locked }`);
     lines.push('    steps:');
     const steps = 1 + Math.floor(next() * 3);
     for (let k = 0; k < steps; k++) {
@@ -177,7 +190,10 @@ function renderStepFile(next: () => number): string {
       if (roll < 0.3) lines.push(`      - { name: s${k}, run: ${value()} }`);
       else if (roll < 0.6) lines.push(`      - name: s${k}\n        run: ${value()}`);
       else if (roll < 0.8) lines.push(`      - name: s${k}\n        run: [${value()}, ${value()}]`);
-      else lines.push(`      - name: s${k}\n        run: |\n          ${pick(VALUES).replace(/^\s+/, '')}\n          second line`);
+      else
+        lines.push(
+          `      - name: s${k}\n        run: |\n          ${pick(VALUES).replace(/^\s+/, '')}\n          second line`,
+        );
     }
   }
   return `${lines.join('\n')}\n`;
