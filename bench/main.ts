@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     .catch(() => {
       throw new Error(`the image ${BENCH_IMAGE} is missing: run bash scripts/build-fixtures.sh`);
     });
-  await removeBenchResources(engine.docker);
+  await removeBenchResources(engine.docker, { orphans: true });
 
   const loadAtStart = loadavg()[0]!;
   const idleMark = markCpu();

@@ -2,7 +2,7 @@
  * Output throughput: a step that prints N bytes (`head -c N /dev/zero | tr "\0" x`) through kiln, against
  * the same command as a raw exec read to its end. kiln runs through the API (an onEvent that counts the
  * bytes of step.output) and through the CLI (`--progress plain --no-logs > /dev/null`), whose peak
- * resident memory is taken for N bytes and for N/4: flat memory means both peaks are about the same.
+ * resident memory is taken for N bytes and for N/2: flat memory means both peaks are about the same.
  * The CPU this process spends reading the output (kiln's API, or the raw read) is taken too, since the
  * wall time is bounded by the engine's copying on a small machine.
  */
@@ -20,7 +20,7 @@ import { formatNumber } from './stats.js';
 
 const MB = 1_000_000;
 /** The reference run prints this share of N: its peak memory is the reference for "flat". */
-const REFERENCE_SHARE = 0.25;
+const REFERENCE_SHARE = 0.5;
 const MEMORY_POLL_MS = 20;
 
 function printCommand(bytes: number): string {
@@ -128,7 +128,7 @@ export async function benchOutputThroughput(context: BenchContext): Promise<Case
       samplesOf(samples, 'cli.wallMbps'),
     );
     const cliMarginal = metric(
-      `kiln CLI, marginal: (N − N/4) / (wall(N) − wall(N/4))`,
+      `kiln CLI, marginal: (N − N/2) / (wall(N) − wall(N/2))`,
       'MB/s',
       samplesOf(samples, 'cli.marginalMbps'),
     );

@@ -1,14 +1,20 @@
 /**
  * The raw ways, straight on dockerode: what a user would write without kiln. Everything they create is
  * labelled `dev.kiln.managed=true` and `dev.kiln.bench=1`, and removeBenchResources removes it all.
+ *
+ * They also carry the owner labels of a run-scoped resource (this process's pid and host, scope `run`):
+ * a `kiln prune` or a kiln run's sweep elsewhere on the machine then leaves them alone while the bench
+ * runs (it would otherwise remove them mid-measurement), and sweeps them if the bench dies.
  */
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
+import { Label, ownerIsGone, ownerLabels } from '../src/labels.js';
 
 export const BENCH_IMAGE = 'kiln-fixture/busybox:latest';
 
 export const BENCH_LABELS: Readonly<Record<string, string>> = {
-  'dev.kiln.managed': 'true',
+  ...ownerLabels(`bench-${process.pid}`),
+  [Label.scope]: 'run',
   'dev.kiln.bench': '1',
 };
 
@@ -113,15 +119,24 @@ export async function ensureVolume(docker: Docker, name: string): Promise<void> 
   await docker.createVolume({ Name: name, Labels: { ...BENCH_LABELS } });
 }
 
-/** Removes every container and volume the baselines made (this run's, or those of an interrupted one). */
-export async function removeBenchResources(docker: Docker): Promise<number> {
-  const filters = { label: ['dev.kiln.bench=1'] };
-  const containers = await docker.listContainers({ all: true, filters });
+/**
+ * Removes the containers and volumes the baselines of this process made; with `orphans`, instead those
+ * that benches which died left behind (their owner process is gone).
+ */
+export async function removeBenchResources(
+  docker: Docker,
+  options: { readonly orphans?: boolean } = {},
+): Promise<number> {
+  const filters = {
+    label: options.orphans ? ['dev.kiln.bench=1'] : [`${Label.run}=${BENCH_LABELS[Label.run]}`],
+  };
+  const chosen = (labels: Record<string, string> | undefined) => !options.orphans || ownerIsGone(labels);
+  const containers = (await docker.listContainers({ all: true, filters })).filter((c) => chosen(c.Labels));
   await Promise.all(
-    containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreMissing)),
+    containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreGone)),
   );
-  const volumes = (await docker.listVolumes({ filters })).Volumes ?? [];
-  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(ignoreMissing)));
+  const volumes = ((await docker.listVolumes({ filters })).Volumes ?? []).filter((v) => chosen(v.Labels));
+  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(ignoreGone)));
   return containers.length + volumes.length;
 }
 
@@ -129,10 +144,12 @@ export async function removeBenchResources(docker: Docker): Promise<number> {
 export async function removeProjectVolumes(docker: Docker, project: string): Promise<number> {
   const volumes =
     (await docker.listVolumes({ filters: { label: [`dev.kiln.project=${project}`] } })).Volumes ?? [];
-  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(ignoreMissing)));
+  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(ignoreGone)));
   return volumes.length;
 }
 
-function ignoreMissing(error: unknown): void {
-  if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+/** Gone already (404), or being removed by someone else (409, e.g. a concurrent prune). */
+function ignoreGone(error: unknown): void {
+  const status = (error as { statusCode?: number }).statusCode;
+  if (status !== 404 && status !== 409) throw error;
 }
