@@ -114,7 +114,7 @@ async function rawGraph(
 }
 
 export async function benchGraphThroughput(context: BenchContext): Promise<CaseResult> {
-  const width = context.quick ? 4 : 8;
+  const width = context.quick ? 3 : 8;
   const jobCount = width * LAYERS;
   const projectDir = join(context.workDir, 'graph');
   await mkdir(projectDir, { recursive: true });
