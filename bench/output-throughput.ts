@@ -144,6 +144,10 @@ export async function benchOutputThroughput(context: BenchContext): Promise<Case
       'MiB',
       samplesOf(samples, 'cli.referenceRss'),
     );
+    const flat = ratio(`CLI peak RSS, ${mb(bytes)} / ${mb(referenceBytes)} printed`, bigRss, referenceRss, {
+      text: 'flat: ≤ 1.20x',
+      test: (r) => r <= 1.2,
+    });
     return {
       id: 'output-throughput',
       title: 'Output throughput',
@@ -156,16 +160,19 @@ export async function benchOutputThroughput(context: BenchContext): Promise<Case
         ratio('raw / kiln API throughput', rawRate, api, atMost(2)),
         ratio('raw / kiln CLI throughput (marginal)', rawRate, cliMarginal, atMost(2)),
         ratio('kiln API / raw read, CPU per byte', apiCpu, rawCpu),
-        ratio(`CLI peak RSS, ${mb(bytes)} / ${mb(referenceBytes)} printed`, bigRss, referenceRss, {
-          text: 'flat: ≤ 1.20x',
-          test: (r) => r <= 1.2,
-        }),
+        flat,
       ],
       notes: [
         `The CLI's peak memory is ${formatNumber(bigRss.summary.median)} MiB after printing ${mb(bytes)} and ` +
           `${formatNumber(referenceRss.summary.median)} MiB after ${mb(referenceBytes)}: ` +
           `${formatNumber((bigRss.summary.median - referenceRss.summary.median) / ((bytes - referenceBytes) / MB))} MiB ` +
           `more per MB printed (holding the output would take about 2 MiB per MB, as UTF-16 strings).`,
+        ...(flat.met || referenceBytes >= 100 * MB
+          ? []
+          : [
+              `Below about 50 MB printed node's heap is still growing to its working size, so a ` +
+                `${mb(referenceBytes)} reference overstates the growth; the full run compares 200 and 100 MB.`,
+            ]),
         ...retries,
       ],
     };
