@@ -189,10 +189,14 @@ export async function benchPerStep(context: BenchContext): Promise<CaseResult> {
     const kilnMs = median(kilnStep.samples);
     const rawMs = median(rawStep.samples);
     const wrappedMs = median(wrappedStep.samples);
+    const own = kilnMs - wrappedMs;
     const notes = [
       `Per step kiln costs ${formatNumber(kilnMs - rawMs)} ms more than a bare exec (${formatNumber(kilnMs)} vs ` +
-        `${formatNumber(rawMs)} ms): the step wrapper in the container accounts for ${formatNumber(wrappedMs - rawMs)} ms ` +
-        `((a') − (a)), kiln's own work in node (events, output, scheduling) for ${formatNumber(kilnMs - wrappedMs)} ms.`,
+        `${formatNumber(rawMs)} ms). The same execs under kiln's step wrapper, raw ((a')), take ` +
+        `${formatNumber(wrappedMs)} ms: the wrapper in the container accounts for ${formatNumber(wrappedMs - rawMs)} ms, ` +
+        (own > 0
+          ? `kiln's own work in node (events, output, scheduling) for ${formatNumber(own)} ms.`
+          : `leaving nothing measurable to kiln's own work in node (${formatNumber(own)} ms, within the spread).`),
       `The CLI adds ${formatNumber(cliExtra.summary.median)} ms to the API call; node and the CLI alone start in ` +
         `${formatNumber(cliVersion.summary.median)} ms.`,
       ...retries,
@@ -208,6 +212,7 @@ export async function benchPerStep(context: BenchContext): Promise<CaseResult> {
       metrics: [
         kilnStep,
         rawStep,
+        wrappedStep,
         ctrStep,
         kilnJob,
         rawWhole,
