@@ -189,14 +189,15 @@ export async function benchPerStep(context: BenchContext): Promise<CaseResult> {
     const kilnMs = median(kilnStep.samples);
     const rawMs = median(rawStep.samples);
     const wrappedMs = median(wrappedStep.samples);
-    const own = kilnMs - wrappedMs;
+    const more = (a: number, b: number) =>
+      a > b
+        ? `${formatNumber(a - b)} ms more`
+        : `nothing measurable (${formatNumber(a - b)} ms, within the spread)`;
     const notes = [
-      `Per step kiln costs ${formatNumber(kilnMs - rawMs)} ms more than a bare exec (${formatNumber(kilnMs)} vs ` +
-        `${formatNumber(rawMs)} ms). The same execs under kiln's step wrapper, raw ((a')), take ` +
-        `${formatNumber(wrappedMs)} ms: the wrapper in the container accounts for ${formatNumber(wrappedMs - rawMs)} ms, ` +
-        (own > 0
-          ? `kiln's own work in node (events, output, scheduling) for ${formatNumber(own)} ms.`
-          : `leaving nothing measurable to kiln's own work in node (${formatNumber(own)} ms, within the spread).`),
+      `Per step: kiln ${formatNumber(kilnMs)} ms, the same execs raw under kiln's step wrapper ((a')) ` +
+        `${formatNumber(wrappedMs)} ms, bare execs ((a)) ${formatNumber(rawMs)} ms. The wrapper in the container ` +
+        `costs ${more(wrappedMs, rawMs)}; kiln's own work in node (events, output, scheduling) costs ` +
+        `${more(kilnMs, wrappedMs)}.`,
       `The CLI adds ${formatNumber(cliExtra.summary.median)} ms to the API call; node and the CLI alone start in ` +
         `${formatNumber(cliVersion.summary.median)} ms.`,
       ...retries,
