@@ -20,8 +20,9 @@ export function renderTable(columns: readonly Column[], rows: readonly (readonly
   const pad = (text: string, i: number) =>
     columns[i]!.align === 'right' ? text.padStart(widths[i]!) : text.padEnd(widths[i]!);
   const line = (row: readonly string[]) => `| ${row.map(pad).join(' | ')} |`;
-  const rule = `|${columns
-    .map((c, i) => (c.align === 'right' ? `${'-'.repeat(widths[i]! + 1)}:` : `${'-'.repeat(widths[i]! + 2)}`))
-    .join('|')}|`;
+  // The rule as prettier writes it, so that the output pastes into markdown files unchanged.
+  const rule = `| ${columns
+    .map((c, i) => (c.align === 'right' ? `${'-'.repeat(widths[i]! - 1)}:` : '-'.repeat(widths[i]!)))
+    .join(' | ')} |`;
   return [line(titles), rule, ...cells.map(line)].join('\n');
 }
