@@ -59,8 +59,12 @@ export interface StepOutputEvent extends Base {
   readonly job: string;
   readonly step: string;
   readonly stream: 'stdout' | 'stderr';
-  /** The bytes as UTF-8 text, secrets masked. */
+  /**
+   * The bytes, secrets masked: UTF-8 text, or with `encoding: 'base64'` the exact bytes of a chunk that
+   * is not valid UTF-8 (binary output passes byte for byte). `stepOutputBytes` gives the bytes either way.
+   */
   readonly data: string;
+  readonly encoding?: 'base64';
 }
 export interface StepEndEvent extends Base {
   readonly type: 'step.end';
@@ -136,4 +140,14 @@ export type Emit = (event: EventInput) => void;
 
 export function createEmitter(listener: EventListener): Emit {
   return (event) => listener({ ...event, time: new Date().toISOString() } as KilnEvent);
+}
+
+/** The exact bytes of a step.output event. */
+export function stepOutputBytes(event: StepOutputEvent): Buffer {
+  return Buffer.from(event.data, event.encoding === 'base64' ? 'base64' : 'utf8');
+}
+
+/** A step.output event's data as text for display (invalid UTF-8 shown as U+FFFD). */
+export function stepOutputText(event: StepOutputEvent): string {
+  return event.encoding === 'base64' ? Buffer.from(event.data, 'base64').toString('utf8') : event.data;
 }

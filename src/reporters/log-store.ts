@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { finished } from 'node:stream';
-import type { KilnEvent } from '../events.js';
+import { stepOutputBytes, type KilnEvent } from '../events.js';
 import { eventsLogPath, runLogDir, stepLogPath } from './log-paths.js';
 import { StreamOutput } from './output.js';
 import type { Reporter } from './types.js';
@@ -72,7 +72,7 @@ export class LogStore implements Reporter {
         break;
       case 'step.output': {
         const open = this.#steps.get(`${event.job}\0${event.step}`) ?? this.#openStep(event.job, event.step);
-        open?.out.write(event.data);
+        open?.out.write(stepOutputBytes(event));
         return;
       }
       case 'step.end': {

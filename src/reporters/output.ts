@@ -11,7 +11,7 @@ const BATCH_CHARS = 64 * 1024;
 
 export class StreamOutput {
   readonly #stream: Writable;
-  #queue: string[] = [];
+  #queue: Array<string | Buffer> = [];
   #waiting = false;
   #error: Error | undefined;
   #flushed: (() => void)[] = [];
@@ -31,8 +31,8 @@ export class StreamOutput {
     return this.#error;
   }
 
-  write(text: string): void {
-    if (text === '' || this.#error) return;
+  write(text: string | Buffer): void {
+    if (text.length === 0 || this.#error) return;
     if (this.#waiting || this.#queue.length > 0 || this.#stream.writableNeedDrain) {
       this.#queue.push(text);
       this.#wait();
@@ -66,7 +66,7 @@ export class StreamOutput {
         count++;
       }
       const batch = this.#queue.splice(0, count);
-      if (!this.#stream.write(batch.length === 1 ? batch[0]! : batch.join(''))) {
+      if (!this.#stream.write(batch.length === 1 ? batch[0]! : joinChunks(batch))) {
         this.#wait();
         return;
       }
@@ -79,4 +79,10 @@ export class StreamOutput {
     this.#flushed = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** Joins queued chunks: text stays text, and any bytes make the whole batch bytes. */
+function joinChunks(batch: ReadonlyArray<string | Buffer>): string | Buffer {
+  if (batch.every((c) => typeof c === 'string')) return (batch as string[]).join('');
+  return Buffer.concat(batch.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
 }

@@ -4,7 +4,7 @@
  * jobs never mix within a line; what is left is printed at step.end. Steps starting and ending, jobs
  * ending or skipped, warnings and errors get their own lines, and the summary closes the run.
  */
-import type { KilnEvent, StepEndEvent, StepOutputEvent } from '../events.js';
+import { stepOutputText, type KilnEvent, type StepEndEvent, type StepOutputEvent } from '../events.js';
 import { StreamOutput } from './output.js';
 import { createRunState, reduceRun, type RunState } from './run-state.js';
 import { createStyle, type Colors, type Style } from './style.js';
@@ -171,7 +171,7 @@ export class PlainReporter implements Reporter {
 
   #output(event: StepOutputEvent): void {
     const key = `${event.job}\0${event.step}\0${event.stream}`;
-    const data = event.data;
+    const data = stepOutputText(event);
     const last = data.lastIndexOf('\n');
     if (last === -1) {
       const pending = (this.#pending.get(key) ?? '') + data;

@@ -3,7 +3,7 @@
  * statuses, times, and the last lines each step printed. Only the tail of each output chunk is looked
  * at, so a step printing hundreds of megabytes costs a scan for newlines and nothing more.
  */
-import type { KilnEvent, Status, StepOutputEvent } from '../events.js';
+import { stepOutputText, type KilnEvent, type Status, type StepOutputEvent } from '../events.js';
 import { MAX_DISPLAY_LINE, sanitizeLine } from './text.js';
 import type { RunPlan } from './types.js';
 
@@ -250,9 +250,10 @@ export function reduceRun(state: RunState, event: KilnEvent): RunState {
         ],
       }));
     case 'step.output':
-      if (event.data === '') return state;
+      const text = stepOutputText(event);
+      if (text === '') return state;
       return withJob(state, event.job, (job) =>
-        withStep(job, event.step, (step) => appendOutput(step, event.stream, event.data)),
+        withStep(job, event.step, (step) => appendOutput(step, event.stream, text)),
       );
     case 'step.end':
       return withJob(state, event.job, (job) =>

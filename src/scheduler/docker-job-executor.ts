@@ -2,7 +2,6 @@
  * Runs one job on a Docker engine: prepare its mounts, start (or reuse) its container, exec each step,
  * stream the output masked of secrets, and release everything in LIFO order on every path.
  */
-import { StringDecoder } from 'node:string_decoder';
 import { CancelledError, KilnError } from '../errors.js';
 import type { Emit, Status } from '../events.js';
 import type { CompiledJob, CompiledStep } from '../graph/types.js';
@@ -12,6 +11,7 @@ import { ReleaseStack } from '../release.js';
 import type { Engine } from '../runtime/engine.js';
 import { startJobContainer, type StartedJobContainer } from '../runtime/job-container.js';
 import type { OutputStream } from '../runtime/demux.js';
+import { OutputEncoder, type EncodedChunk } from './output-chunks.js';
 import type { CancelReason, JobContext, JobExecutor, JobOutcome, StepResult } from './types.js';
 
 export interface DockerJobExecutorOptions {
@@ -29,23 +29,25 @@ function cancelStatus(reason: CancelReason | undefined): Status {
   return reason?.kind === 'timeout' ? 'timed-out' : 'cancelled';
 }
 
-/** Output of one stream of one step: masked of secrets, decoded without splitting a character. */
+/** Output of one stream of one step: masked of secrets, as text, or base64 where it is not UTF-8. */
 class OutputChannel {
   readonly #masker;
-  readonly #decoder = new StringDecoder('utf8');
+  readonly #encoder = new OutputEncoder();
   constructor(
     secrets: readonly Buffer[],
-    private readonly emitText: (data: string) => void,
+    private readonly emitChunk: (chunk: EncodedChunk) => void,
   ) {
     this.#masker = createMasker(secrets);
   }
   push(chunk: Buffer): void {
-    const text = this.#decoder.write(this.#masker.push(chunk));
-    if (text) this.emitText(text);
+    const encoded = this.#encoder.push(this.#masker.push(chunk));
+    if (encoded) this.emitChunk(encoded);
   }
   end(): void {
-    const text = this.#decoder.write(this.#masker.flush()) + this.#decoder.end();
-    if (text) this.emitText(text);
+    const last = this.#encoder.push(this.#masker.flush());
+    if (last) this.emitChunk(last);
+    const rest = this.#encoder.end();
+    if (rest) this.emitChunk(rest);
   }
 }
 
@@ -172,11 +174,11 @@ export class DockerJobExecutor implements JobExecutor {
     const stepTimeout = step.timeoutMs !== undefined ? AbortSignal.timeout(step.timeoutMs) : undefined;
     const signal = stepTimeout ? AbortSignal.any([context.signal, stepTimeout]) : context.signal;
     const channels: Record<OutputStream, OutputChannel> = {
-      stdout: new OutputChannel(prepared.secretValues, (data) =>
-        emit({ type: 'step.output', ...base, stream: 'stdout', data }),
+      stdout: new OutputChannel(prepared.secretValues, (chunk) =>
+        emit({ type: 'step.output', ...base, stream: 'stdout', ...chunk }),
       ),
-      stderr: new OutputChannel(prepared.secretValues, (data) =>
-        emit({ type: 'step.output', ...base, stream: 'stderr', data }),
+      stderr: new OutputChannel(prepared.secretValues, (chunk) =>
+        emit({ type: 'step.output', ...base, stream: 'stderr', ...chunk }),
       ),
     };
 

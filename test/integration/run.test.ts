@@ -2,6 +2,8 @@
  * `kiln run` end to end against the real engine: one container per job, steps as execs, env per exec,
  * argv vs shell, exit codes, output order, and nothing left behind.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import {
   BUSYBOX,
@@ -185,4 +187,32 @@ jobs:
     /kiln-fixture\/not-there:never.*job lost|job lost.*kiln-fixture\/not-there:never/s,
   );
   t.notRegex(run.stderr, /\n\s+at /);
+});
+
+test('binary output passes byte for byte through the events and the step log', async (t) => {
+  const project = await makeProject(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  bin:
+    steps:
+      - { name: bytes, run: "printf 'text \\\\303\\\\251 then \\\\377\\\\376\\\\000 binary\\\\n'" }
+`);
+  const run = await kiln(project, ['run', '--json']);
+  t.is(run.code, 0, run.stderr);
+  const events = run.events.filter((e) => e.type === 'step.output');
+  const bytes = Buffer.concat(
+    events.map((e) => Buffer.from(e.data, e.encoding === 'base64' ? 'base64' : 'utf8')),
+  );
+  const expected = Buffer.from([
+    ...Buffer.from('text \u00e9 then '),
+    0xff,
+    0xfe,
+    0x00,
+    ...Buffer.from(' binary\n'),
+  ]);
+  t.deepEqual(bytes, expected);
+  const runDir = join(project.stateDir, 'runs', run.events[0]!.runId as string, 'bin');
+  const [log] = readdirSync(runDir);
+  t.deepEqual(readFileSync(join(runDir, log!)), expected);
 });
