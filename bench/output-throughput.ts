@@ -66,7 +66,9 @@ export async function benchOutputThroughput(context: BenchContext): Promise<Case
           env: context.env,
           jobs: [job],
           onEvent: (event) => {
-            if (event.type === 'step.output') received += Buffer.byteLength(event.data);
+            if (event.type === 'step.output') {
+              received += Buffer.byteLength(event.data, event.encoding === 'base64' ? 'base64' : 'utf8');
+            }
           },
         });
         if (received !== size) throw new Error(`kiln passed on ${received} of ${size} bytes`);
