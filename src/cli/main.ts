@@ -4,10 +4,18 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
 import { KILN_VERSION } from '../runtime/version.js';
-import { runCommand } from './run-command.js';
-import { validateCommand, graphCommand } from './graph-commands.js';
-import { pruneCommand } from './prune-command.js';
 import { reportError } from './report-error.js';
+
+// Each command's module (and the libraries behind it: dockerode, the loader, the live view) is imported
+// when that command runs, so that `kiln --help`, `kiln --version` and `kiln validate` start fast.
+const runCommand: typeof import('./run-command.js').runCommand = async (...args) =>
+  (await import('./run-command.js')).runCommand(...args);
+const validateCommand: typeof import('./graph-commands.js').validateCommand = async (...args) =>
+  (await import('./graph-commands.js')).validateCommand(...args);
+const graphCommand: typeof import('./graph-commands.js').graphCommand = async (...args) =>
+  (await import('./graph-commands.js')).graphCommand(...args);
+const pruneCommand: typeof import('./prune-command.js').pruneCommand = async (...args) =>
+  (await import('./prune-command.js')).pruneCommand(...args);
 
 function positiveInt(value: string): number {
   const n = Number(value);

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseDocument, type YAMLError } from 'yaml';
+import type { YAMLError } from 'yaml';
 import { DefinitionError, type Diagnostic, type SourcePosition } from '../errors.js';
 import { deepFreeze, documentToDefinition } from './convert.js';
 import { describeContainer, splitPointer } from './pointer.js';
@@ -14,6 +14,7 @@ import { LazySourceMap, readFast } from './fast-read.js';
 import { collectOffsets, LineIndex, PositionFinder, type SourceOffsets } from './source-positions.js';
 import type { Definition } from './types.js';
 import { validateDocument } from './validate.js';
+import { yamlPackage } from './yaml-package.js';
 
 /** The step file kiln reads when none is given. */
 export const DEFAULT_STEP_FILE = 'kiln.yaml';
@@ -89,7 +90,7 @@ interface ParsedText {
  * unresolved alias, or saying that the text is not a step file; returns duplicate keys as diagnostics.
  */
 function parseWithYaml(text: string, file: string, lines: LineIndex): ParsedText {
-  const document = parseDocument(text, { uniqueKeys: false, merge: true, prettyErrors: false });
+  const document = yamlPackage().parseDocument(text, { uniqueKeys: false, merge: true, prettyErrors: false });
   const { offsets, duplicates, unresolvedAliases } = collectOffsets(document);
   const positions = new PositionFinder(lines, file, offsets);
   const diagnostics: Diagnostic[] = [];

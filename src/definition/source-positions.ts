@@ -3,7 +3,8 @@
  * of maps, of its key) that mirrors the document, looked up by JSON pointer; and the conversion of
  * offsets to 1-based lines and columns.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document, type Node, type Pair } from 'yaml';
+import type { Document, Node, Pair } from 'yaml';
+import { yamlPackage } from './yaml-package.js';
 import type { SourcePosition } from '../errors.js';
 import { escapeToken, splitPointer } from './pointer.js';
 
@@ -104,6 +105,7 @@ function walk(
   aliasDepth: number,
   into: OffsetNode | undefined,
 ): OffsetNode {
+  const { isAlias, isMap, isScalar, isSeq } = yamlPackage();
   const here = into ?? new OffsetNode(node.range?.[0] ?? 0);
   if (isAlias(node)) {
     const target = node.resolve(document);
