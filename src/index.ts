@@ -22,6 +22,7 @@ export { sweepOrphans, pruneContainers } from './runtime/sweep.js';
 export { KILN_VERSION } from './runtime/version.js';
 export { createReporter, type Reporter, type ReporterOptions, type ProgressMode } from './reporters/index.js';
 export { ReleaseStack } from './release.js';
+export { OutputPressure } from './output-pressure.js';
 export * from './errors.js';
 export type * from './events.js';
 export { createEmitter } from './events.js';

@@ -1,5 +1,6 @@
 /** `kiln run`: load, compile, run with a reporter, and turn Ctrl-C into a graceful cancellation. */
 import { ExitCode } from '../errors.js';
+import { OutputPressure } from '../output-pressure.js';
 import { createReporter, type ProgressMode } from '../reporters/index.js';
 import { runBuildGraph, defaultGraceMs } from '../scheduler/run-definition.js';
 import type { CancelReason } from '../scheduler/types.js';
@@ -29,7 +30,10 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
     return reportError(error, options.debug ?? false);
   }
 
+  // Step output is read only as fast as the terminal, the pipe and the log files take it.
+  const pressure = new OutputPressure();
   const reporter = createReporter({
+    pressure,
     mode: options.json ? 'json' : options.progress,
     steps: Object.fromEntries([...planned.jobs].map(([name, job]) => [name, job.steps.map((s) => s.name)])),
     ...(options.trace ? { tracePath: options.trace } : {}),
@@ -58,6 +62,7 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
     const result = await runBuildGraph(graph, {
       jobs,
       onEvent: (event) => reporter.onEvent(event),
+      pressure,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
       keepGoing: options.keepGoing ?? false,
       reuse: options.reuse ?? false,

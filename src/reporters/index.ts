@@ -59,14 +59,21 @@ export function createReporter(options: ReporterOptions): Reporter {
       : new LogStore({
           logDir,
           onProblem,
+          ...(options.pressure ? { pressure: options.pressure } : {}),
           ...(options.keepRuns === undefined ? {} : { keepRuns: options.keepRuns }),
         });
   const trace = options.tracePath ? new TraceReporter({ path: options.tracePath, onProblem }) : undefined;
   const logsDir = (): string | undefined => logs?.runDir;
 
-  if (mode === 'json') view = new JsonReporter(stream);
+  if (mode === 'json') view = new JsonReporter(stream, options.pressure);
   else if (mode === 'plain')
-    view = new PlainReporter({ stream, color, logsDir, ...(options.steps ? { steps: options.steps } : {}) });
+    view = new PlainReporter({
+      stream,
+      color,
+      logsDir,
+      ...(options.steps ? { steps: options.steps } : {}),
+      ...(options.pressure ? { pressure: options.pressure } : {}),
+    });
   else
     view = new TtyReporter({
       stream,

@@ -10,6 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { finished } from 'node:stream';
 import { stepOutputBytes, type KilnEvent } from '../events.js';
 import { eventsLogPath, runLogDir, stepLogPath } from './log-paths.js';
+import type { OutputPressure } from '../output-pressure.js';
 import { StreamOutput } from './output.js';
 import type { Reporter } from './types.js';
 
@@ -23,6 +24,8 @@ export interface LogStoreOptions {
   readonly keepRuns?: number;
   /** Told once per problem (a folder that cannot be made, a disk that is full). Default: ignored. */
   readonly onProblem?: (message: string) => void;
+  /** Held while a log file is behind, so that a slow disk slows the steps instead of filling memory. */
+  readonly pressure?: OutputPressure;
 }
 
 interface OpenFile {
@@ -113,7 +116,7 @@ export class LogStore implements Reporter {
       return undefined;
     }
     const file = createWriteStream(path);
-    const out = new StreamOutput(file);
+    const out = new StreamOutput(file, this.#options.pressure);
     file.on('error', (error) => this.#problem(`cannot write the log ${path}: ${error.message}`));
     return { file, out, path };
   }

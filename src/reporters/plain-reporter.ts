@@ -5,6 +5,7 @@
  * ending or skipped, warnings and errors get their own lines, and the summary closes the run.
  */
 import { stepOutputText, type KilnEvent, type StepEndEvent, type StepOutputEvent } from '../events.js';
+import type { OutputPressure } from '../output-pressure.js';
 import { StreamOutput } from './output.js';
 import { createRunState, reduceRun, type RunState } from './run-state.js';
 import { createStyle, type Colors, type Style } from './style.js';
@@ -23,6 +24,8 @@ export interface PlainReporterOptions {
   readonly steps?: RunPlan;
   /** The run's log folder, once known, for the summary. Default: none. */
   readonly logsDir?: () => string | undefined;
+  /** Held while the stream is behind (see StreamOutput). Default: none. */
+  readonly pressure?: OutputPressure;
 }
 
 const JOB_COLORS = ['cyan', 'magenta', 'blue', 'yellow', 'green'] as const;
@@ -45,7 +48,7 @@ export class PlainReporter implements Reporter {
   #closed = false;
 
   constructor(options: PlainReporterOptions) {
-    this.#out = new StreamOutput(options.stream);
+    this.#out = new StreamOutput(options.stream, options.pressure);
     this.#style = createStyle(options.color);
     this.#logsDir = options.logsDir ?? (() => undefined);
     this.#state = createRunState(options.steps);

@@ -3,6 +3,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { KilnEvent } from '../events.js';
+import type { OutputPressure } from '../output-pressure.js';
 
 export interface Reporter {
   /** Takes one event of the run; never throws for what it prints. */
@@ -53,4 +54,9 @@ export interface ReporterOptions {
   readonly steps?: RunPlan;
   /** Environment read for NO_COLOR, FORCE_COLOR, TERM and the state folder. Default: process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Held while the stream or a log file is behind; give the same one to `run` so that step output is
+   * read only as fast as it is written. Default: none (output waits in memory).
+   */
+  readonly pressure?: OutputPressure;
 }

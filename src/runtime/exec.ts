@@ -5,6 +5,7 @@
  */
 import type Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
+import type { OutputPressure } from '../output-pressure.js';
 import { Demuxer, type ChunkListener } from './demux.js';
 import { translate } from './docker-errors.js';
 import { Control, wrapStep } from './step-wrapper.js';
@@ -31,6 +32,8 @@ export interface StepExecOptions extends Omit<ExecOptions, 'stdin'> {
   readonly graceMs?: number;
   /** Called when SIGKILL did not end the exec (the engine or the image misbehaves): stop the container. */
   readonly onStuck?: () => Promise<void>;
+  /** While held, the step's output is left unread (the step blocks on its writes). Default: none. */
+  readonly pressure?: OutputPressure;
 }
 
 export interface ExecResult {
@@ -77,10 +80,20 @@ async function exitCodeOf(exec: Docker.Exec, endpoint: string): Promise<number> 
   }
 }
 
-function pump(stream: Duplex, onOutput: ChunkListener | undefined): Promise<void> {
+/**
+ * Reads an exec's multiplexed output to its end. While `pressure` is held, reading pauses: the engine
+ * stops reading the process's pipes in turn, and the process blocks on its writes.
+ */
+function pump(stream: Duplex, onOutput: ChunkListener | undefined, pressure?: OutputPressure): Promise<void> {
   const demux = new Demuxer(onOutput ?? (() => {}));
   return new Promise<void>((resolve, reject) => {
-    stream.on('data', (data: Buffer) => demux.push(data));
+    stream.on('data', (data: Buffer) => {
+      demux.push(data);
+      if (pressure?.held && !stream.isPaused()) {
+        stream.pause();
+        void pressure.whenClear().then(() => stream.resume());
+      }
+    });
     stream.once('end', resolve);
     stream.once('close', resolve);
     stream.once('error', reject);
@@ -116,7 +129,7 @@ export async function runStepExec(
   });
   const env = { ...options.env, KILN_GRACE_S: String(Math.max(1, Math.ceil(graceMs / 1000))) };
   const { exec, stream } = await startExec(container, { ...options, argv, env }, endpoint);
-  const done = pump(stream, options.onOutput);
+  const done = pump(stream, options.onOutput, options.pressure);
 
   let cancelled: ExecResult['cancelled'] = 'no';
   let graceTimer: NodeJS.Timeout | undefined;

@@ -7,6 +7,7 @@ import type { Emit, Status } from '../events.js';
 import type { CompiledJob, CompiledStep } from '../graph/types.js';
 import { createMasker, prepareMounts } from '../mounts/index.js';
 import type { PreparedMounts, PreparedStepMounts } from '../mounts/types.js';
+import type { OutputPressure } from '../output-pressure.js';
 import { ReleaseStack } from '../release.js';
 import type { Engine } from '../runtime/engine.js';
 import { startJobContainer, type StartedJobContainer } from '../runtime/job-container.js';
@@ -17,6 +18,8 @@ import type { CancelReason, JobContext, JobExecutor, JobOutcome, StepResult } fr
 export interface DockerJobExecutorOptions {
   /** Environment for secret sources, SSH_AUTH_SOCK, KILN_WORKER. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Step output is read from the engine only while nobody holds this. Default: read at once. */
+  readonly pressure?: OutputPressure;
 }
 
 function reasonOf(signal: AbortSignal): CancelReason | undefined {
@@ -54,10 +57,12 @@ class OutputChannel {
 export class DockerJobExecutor implements JobExecutor {
   readonly #engine: Engine;
   readonly #env: NodeJS.ProcessEnv;
+  readonly #pressure: OutputPressure | undefined;
 
   constructor(engine: Engine, options: DockerJobExecutorOptions = {}) {
     this.#engine = engine;
     this.#env = options.env ?? process.env;
+    this.#pressure = options.pressure;
   }
 
   async execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
@@ -203,6 +208,7 @@ export class DockerJobExecutor implements JobExecutor {
         killSignal: context.killSignal,
         graceMs: context.graceMs,
         onOutput: (stream, chunk) => channels[stream].push(chunk),
+        ...(this.#pressure ? { pressure: this.#pressure } : {}),
       });
       exitCode = result.exitCode;
       if (exitCode === 0) status = 'passed';

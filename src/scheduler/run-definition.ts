@@ -6,6 +6,7 @@ import { compile, selectJobs } from '../graph/index.js';
 import type { Definition, MountSpec } from '../definition/types.js';
 import { createEmitter, type EventListener } from '../events.js';
 import type { BuildGraph } from '../graph/types.js';
+import type { OutputPressure } from '../output-pressure.js';
 import { checkEngine, createEngine, runcWarning, type Engine } from '../runtime/engine.js';
 import { sweepOrphans } from '../runtime/sweep.js';
 import { DockerJobExecutor } from './docker-job-executor.js';
@@ -17,6 +18,12 @@ export interface RunOptions {
   readonly jobs?: readonly string[];
   /** Receives every event of the run. */
   readonly onEvent?: EventListener;
+  /**
+   * Flow control for `onEvent`: a listener that cannot keep up holds it, and step output is not read
+   * from the engine until it lets go (createReporter takes the same one). Default: none; output is read
+   * as fast as the engine gives it.
+   */
+  readonly pressure?: OutputPressure;
   /** Max jobs at once. Default: the machine's cores. */
   readonly concurrency?: number;
   /** Run every job whose needs passed, even after a failure. Default false. */
@@ -60,7 +67,10 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
   await sweepOrphans(engine);
   const selected = options.jobs && options.jobs.length > 0 ? selectJobs(graph, [...options.jobs]) : graph;
   return runGraph(selected, {
-    executor: new DockerJobExecutor(engine, { ...(options.env ? { env: options.env } : {}) }),
+    executor: new DockerJobExecutor(engine, {
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.pressure ? { pressure: options.pressure } : {}),
+    }),
     emit,
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     keepGoing: options.keepGoing ?? false,

@@ -3,6 +3,7 @@
  * Everything a test creates is labelled with its project and swept by `sweepProjects`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -168,4 +169,24 @@ export async function startKilnUntil(
     () => seen,
   );
   return started;
+}
+
+/** Follows the peak resident memory (VmHWM) of a running process; `stop()` returns it in KiB. */
+export function watchPeakRss(pid: number): { stop(): number } {
+  let peakKb = 0;
+  const read = () => {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      peakKb = Math.max(peakKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+    } catch {
+      // the process has ended
+    }
+  };
+  const poll = setInterval(read, 100);
+  return {
+    stop() {
+      clearInterval(poll);
+      return peakKb;
+    },
+  };
 }

@@ -3,7 +3,6 @@
  * mode, a kiln killed mid-run, and large output in flat memory.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import test from 'ava';
 import {
   BUSYBOX,
@@ -18,6 +17,7 @@ import {
   startKilnUntil,
   sweepProjects,
   waitFor,
+  watchPeakRss,
 } from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
@@ -223,23 +223,46 @@ jobs:
 `);
   const { child, done } = startKiln(project, ['run', '--progress', 'plain', '--no-logs']);
   let bytes = 0;
-  let peakKb = 0;
   child.stdout!.removeAllListeners('data');
   child.stdout!.on('data', (d: Buffer) => (bytes += d.length));
-  const poll = setInterval(() => {
-    try {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      peakKb = Math.max(peakKb, hwm);
-    } catch {
-      // the process has ended
-    }
-  }, 100);
+  const rss = watchPeakRss(child.pid!);
   const run = await done;
-  clearInterval(poll);
+  const peakKb = rss.stop();
   t.is(run.code, 0, run.stderr.slice(-2000));
   // 200,000,000 x's in lines of 99 plus newlines, each line prefixed in plain mode.
   t.true(bytes > 200_000_000, `received ${bytes} bytes`);
   t.log(`peak RSS ${Math.round(peakKb / 1024)} MiB for ${Math.round(bytes / 1e6)} MB of output`);
   t.true(peakKb < 250 * 1024, `peak RSS ${Math.round(peakKb / 1024)} MiB`);
+});
+
+test('a reader that stops reading slows the step down instead of filling kiln memory', async (t) => {
+  const project = await makeProject(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  big:
+    steps:
+      - { name: flood, run: "head -c 100000000 /dev/zero | tr '\\\\0' 'y' | fold -w 99; echo flood-done" }
+`);
+  // Step logs stay on: they are written to disk beside the terminal output.
+  const { child, done } = startKiln(project, ['run', '--progress', 'plain']);
+  let bytes = 0;
+  let tail = '';
+  const stdout = child.stdout!;
+  stdout.removeAllListeners('data');
+  stdout.pause();
+  const rss = watchPeakRss(child.pid!);
+  await sleep(6000);
+  stdout.on('data', (d: Buffer) => {
+    bytes += d.length;
+    tail = (tail + d.toString('latin1')).slice(-4096);
+  });
+  stdout.resume();
+  const run = await done;
+  const peakKb = rss.stop();
+  t.is(run.code, 0, run.stderr.slice(-2000));
+  t.true(bytes > 100_000_000, `received ${bytes} bytes`);
+  t.regex(tail, /flood-done/);
+  t.log(`peak RSS ${Math.round(peakKb / 1024)} MiB for ${Math.round(bytes / 1e6)} MB read after a 6 s pause`);
+  t.true(peakKb < 200 * 1024, `peak RSS ${Math.round(peakKb / 1024)} MiB`);
 });
