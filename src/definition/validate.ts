@@ -3,7 +3,7 @@
  * problems a user can act on: one per unknown key (with the closest allowed key), per missing key, and
  * per wrong value (what it must be, with examples), each with the JSON pointer it concerns.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { describeContainer, describePointer, escapeToken, splitPointer } from './pointer.js';
 import {
   admitsType,
@@ -14,6 +14,7 @@ import {
   withArticle,
   type SchemaNode,
 } from './schema.js';
+import { validate as generatedValidator } from './step-file-validator.generated.js';
 import { MOUNT_TYPES } from './types.js';
 
 /** One problem with a document: its message, the value it concerns, and whether to point at the key. */
@@ -24,17 +25,14 @@ export interface SchemaProblem {
   readonly at: 'key' | 'value';
 }
 
-let validator: ValidateFunction | undefined;
-
-/** The compiled validator, built on first use and kept for the life of the process. */
-function compiledValidator(): ValidateFunction {
-  validator ??= new Ajv({ allErrors: true, verbose: true, strict: true }).compile(stepFileSchema());
-  return validator;
-}
+/**
+ * The schema's validator, compiled ahead of time by ajv (scripts/validator-source.ts) with
+ * VALIDATOR_OPTIONS; a unit test checks that it matches the schema.
+ */
+const validate = generatedValidator as unknown as ValidateFunction;
 
 /** Validates a parsed document; returns every problem found (none when it is valid). */
 export function validateDocument(document: unknown): SchemaProblem[] {
-  const validate = compiledValidator();
   if (validate(document)) return [];
   return explainErrors(validate.errors ?? [], document);
 }
