@@ -51,11 +51,34 @@ export function formatDiagnostic(d: Diagnostic): string {
   return d.message;
 }
 
+/** Diagnostics in file order (line, then column); those without a position first; ties as given. */
+export function inFileOrder(diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  const order = (d: Diagnostic): number =>
+    d.position === undefined ? -1 : d.position.line * 1_000_000 + d.position.column;
+  return diagnostics
+    .map((d, i) => [d, i] as const)
+    .sort(([a, i], [b, j]) => order(a) - order(b) || i - j)
+    .map(([d]) => d);
+}
+
+/** What the loader could read of a step file it rejected, so that later checks can still look at it. */
+export interface RejectedDocument {
+  /** The file's data as parsed (it failed the schema: any part may be malformed). */
+  readonly data: unknown;
+  /** Positions of the data's values, by JSON pointer. */
+  readonly sourceMap: ReadonlyMap<string, SourcePosition>;
+}
+
 /** The definition is invalid: every problem found is in `diagnostics`. Exit code 2. */
 export class DefinitionError extends KilnError {
   readonly diagnostics: readonly Diagnostic[];
+  /** Set by the loader when the file parsed but failed its schema. */
+  readonly document?: RejectedDocument;
 
-  constructor(diagnostics: readonly Diagnostic[], options: { cause?: unknown } = {}) {
+  constructor(
+    diagnostics: readonly Diagnostic[],
+    options: { cause?: unknown; document?: RejectedDocument } = {},
+  ) {
     const lines = diagnostics.map(formatDiagnostic);
     super(lines.join('\n') || 'invalid definition', {
       code: 'E_DEFINITION',
@@ -63,6 +86,7 @@ export class DefinitionError extends KilnError {
       cause: options.cause,
     });
     this.diagnostics = diagnostics;
+    if (options.document) this.document = options.document;
   }
 }
 

@@ -5,6 +5,7 @@ import { loadDefinitionFile } from '../definition/loader.js';
 import type { Definition } from '../definition/types.js';
 import { UsageError } from '../errors.js';
 import { compile, selectJobs } from '../graph/index.js';
+import { withNeedProblems } from '../graph/needs.js';
 import { closestName } from '../graph/suggest.js';
 import type { BuildGraph } from '../graph/types.js';
 
@@ -12,7 +13,11 @@ export async function loadGraph(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ definition: Definition; graph: BuildGraph }> {
-  const definition = await loadDefinitionFile(resolve(file));
+  // A file that fails its schema is still checked for unknown needs and cycles, so that one run of
+  // `kiln validate` reports every problem.
+  const definition = await loadDefinitionFile(resolve(file)).catch((error: unknown) => {
+    throw withNeedProblems(error);
+  });
   const raw = env.KILN_DEFAULT_MOUNTS;
   const defaultMounts = raw ? parseDefaultMounts(raw, { projectDir: definition.projectDir }) : [];
   const graph = compile(definition, { defaultMounts });

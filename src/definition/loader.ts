@@ -7,7 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { YAMLError } from 'yaml';
-import { DefinitionError, type Diagnostic, type SourcePosition } from '../errors.js';
+import {
+  DefinitionError,
+  inFileOrder,
+  type Diagnostic,
+  type RejectedDocument,
+  type SourcePosition,
+} from '../errors.js';
 import { deepFreeze, documentToDefinition } from './convert.js';
 import { describeContainer, splitPointer } from './pointer.js';
 import { LazySourceMap, readFast } from './fast-read.js';
@@ -68,7 +74,8 @@ export function loadDefinitionText(text: string, file: string): Definition {
       ...(job === undefined ? {} : { jobs: [job] }),
     });
   }
-  if (diagnostics.length > 0) throw failure(diagnostics);
+  if (diagnostics.length > 0)
+    throw failure(diagnostics, undefined, { data, sourceMap: positions.sourceMap() });
 
   return deepFreeze({
     ...documentToDefinition(data),
@@ -155,14 +162,11 @@ export function locate(definition: Definition, pointer: string): SourcePosition 
   }
 }
 
-function failure(diagnostics: Diagnostic[], cause?: unknown): DefinitionError {
-  const order = (d: Diagnostic): number =>
-    d.position === undefined ? -1 : d.position.line * 1_000_000 + d.position.column;
-  const sorted = diagnostics
-    .map((d, i) => [d, i] as const)
-    .sort(([a, i], [b, j]) => order(a) - order(b) || i - j)
-    .map(([d]) => d);
-  return new DefinitionError(sorted, cause === undefined ? {} : { cause });
+function failure(diagnostics: Diagnostic[], cause?: unknown, document?: RejectedDocument): DefinitionError {
+  return new DefinitionError(inFileOrder(diagnostics), {
+    ...(cause === undefined ? {} : { cause }),
+    ...(document ? { document } : {}),
+  });
 }
 
 const SYNTAX_MESSAGES: Readonly<Record<string, string>> = {

@@ -17,9 +17,8 @@ import {
 } from './compile-mounts.js';
 import { DiagnosticCollector, pointer } from './diagnostics.js';
 import { freezeGraph } from './freeze.js';
-import { orderJobs } from './order.js';
+import { JobNumbers, orderByNeeds, resolveNeeds } from './needs.js';
 import { projectName } from './project-name.js';
-import { didYouMean } from './suggest.js';
 import type {
   BuildGraph,
   CompiledContainerMount,
@@ -68,30 +67,17 @@ export function compile(definition: Definition, options: CompileOptions = {}): B
   const jobSpecs = definition.jobs ?? {};
   const names = Object.keys(jobSpecs);
   if (names.length === 0) diagnostics.add('no jobs: declare at least one under `jobs:`', '/jobs');
-  const numbers = new Map(names.map((name, index) => [name, index]));
+  const numbers = new JobNumbers(names);
 
   const base = compileDefaults(definition, options, context);
   const jobs: CompiledJob[] = [];
   const needNumbers: number[][] = [];
   for (const name of names) {
-    const { job, needs } = compileJob(name, jobSpecs[name]!, base, numbers, names, context);
+    const { job, needs } = compileJob(name, jobSpecs[name]!, base, numbers, context);
     jobs.push(job);
     needNumbers.push(needs);
   }
-
-  const { order, cycles } = orderJobs(needNumbers);
-  for (const cycle of cycles) {
-    const cycleNames = cycle.map((n) => names[n]!);
-    const first = cycleNames[0]!;
-    const next = cycleNames[1 % cycleNames.length]!;
-    const needIndex = (jobSpecs[first]!.needs ?? []).indexOf(next);
-    diagnostics.add(
-      `jobs form a cycle through needs: ${[...cycleNames, first].join(' -> ')} (each needs the next); ` +
-        `remove one of these needs`,
-      pointer('jobs', first, 'needs', needIndex),
-      cycleNames,
-    );
-  }
+  const order = orderByNeeds(numbers, needNumbers, (name) => jobSpecs[name]?.needs, diagnostics);
 
   diagnostics.throwIfAny();
   return freezeGraph({
@@ -100,7 +86,7 @@ export function compile(definition: Definition, options: CompileOptions = {}): B
     ...(definition.file !== undefined ? { file: definition.file } : {}),
     secrets,
     jobs: new Map(jobs.map((job) => [job.name, job])),
-    order: order.map((n) => names[n]!),
+    order,
   });
 }
 
@@ -177,8 +163,7 @@ function compileJob(
   name: string,
   spec: JobSpec,
   base: Base,
-  numbers: ReadonlyMap<string, number>,
-  names: readonly string[],
+  numbers: JobNumbers,
   context: MountContext,
 ): { job: CompiledJob; needs: number[] } {
   const { diagnostics } = context;
@@ -211,33 +196,7 @@ function compileJob(
   const network = spec.network ?? base.network;
   const timeoutMs =
     spec.timeout === undefined ? undefined : timeout(spec.timeout, label, `${at}/timeout`, diagnostics);
-
-  const needs: number[] = [];
-  const needNames: string[] = [];
-  const seen = new Set<number>();
-  if (spec.needs !== undefined && !Array.isArray(spec.needs)) {
-    diagnostics.add(`${label}: needs must be a list of job names`, `${at}/needs`);
-  }
-  (Array.isArray(spec.needs) ? spec.needs : []).forEach((need: string, index: number) => {
-    const needAt = `${at}/needs/${index}`;
-    const number = numbers.get(need);
-    if (need === name)
-      diagnostics.add(`${label} needs itself; remove '${need}' from its needs`, needAt, [name]);
-    else if (number === undefined) {
-      diagnostics.add(
-        `${label} needs '${need}', which is not a job${didYouMean(
-          need,
-          names.filter((other) => other !== name),
-        )}`,
-        needAt,
-        [name],
-      );
-    } else if (!seen.has(number)) {
-      seen.add(number);
-      needs.push(number);
-      needNames.push(need);
-    }
-  });
+  const needs = resolveNeeds(name, spec.needs, numbers, diagnostics);
 
   // Mounts of the job's container: the defaults (unless the job opts out), the job's own, then the
   // bind, cache and tmpfs mounts declared on its steps. Those are hoisted here because the container
@@ -335,7 +294,7 @@ function compileJob(
     ...(user !== undefined ? { user } : {}),
     shell,
     ...(network !== undefined ? { network } : {}),
-    needs: needNames,
+    needs: needs.map((n) => numbers.names[n]!),
     mounts,
     steps,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),

@@ -28,6 +28,11 @@ export class DiagnosticCollector {
     return this.#diagnostics.length;
   }
 
+  /** The problems recorded so far, in the order they were found. */
+  get diagnostics(): readonly Diagnostic[] {
+    return this.#diagnostics;
+  }
+
   /** Record a problem. `at` is the JSON pointer of the offending value, when it has one. */
   add(message: string, at?: string, jobs?: readonly string[]): void {
     const position = at === undefined ? undefined : this.#positionOf(at);

@@ -2,10 +2,19 @@
  * What the CLI says when something is wrong, without a Docker engine: engine faults by error code, the
  * runc warning, definition problems as FILE:LINE:COL lines, and unknown job names.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
-import { EngineUnavailableError, ExitCode, InfrastructureError, UsageError } from '../../src/errors.js';
+import {
+  DefinitionError,
+  EngineUnavailableError,
+  ExitCode,
+  InfrastructureError,
+  UsageError,
+} from '../../src/errors.js';
 import { displayPath, formatDiagnostics } from '../../src/cli/report-error.js';
-import { selectNamedJobs } from '../../src/cli/load.js';
+import { loadGraph, selectNamedJobs } from '../../src/cli/load.js';
 import { markAnswered, translate, unreachableError } from '../../src/runtime/docker-errors.js';
 import { runcWarning } from '../../src/runtime/engine.js';
 import { buildGraph } from '../helpers/graphs.js';
@@ -171,4 +180,46 @@ test('a job name close to none lists the jobs there are', (t) => {
 test('named jobs select themselves and what they need', (t) => {
   t.deepEqual([...selectNamedJobs(graph, ['deploy'], 'kiln.yaml').jobs.keys()], ['build', 'test', 'deploy']);
   t.is(selectNamedJobs(graph, [], 'kiln.yaml'), graph);
+});
+
+test('kiln validate reports schema faults and needs problems of one file in one pass, in file order', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-validate-'));
+  const file = join(dir, 'kiln.yaml');
+  await writeFile(
+    file,
+    [
+      'version: 1',
+      'defaults: { image: kiln-fixture/busybox:latest }',
+      'jobs:',
+      '  build:',
+      '    imagee: x',
+      '    needs: [tset]',
+      '    steps: [{ run: make }]',
+      '  test:',
+      '    needs: [lint]',
+      '    steps: [{ run: make test }]',
+      '  lint:',
+      '    needs: [test, 3]',
+      '    steps: [{ run: make lint }]',
+      '  docs:',
+      '    needs: build',
+      '    steps: [{ run: make docs }]',
+      '',
+    ].join('\n'),
+  );
+  try {
+    const error = await t.throwsAsync(loadGraph(file), { instanceOf: DefinitionError });
+    t.deepEqual(
+      error!.diagnostics.map((d) => `${d.position?.line}:${d.position?.column} ${d.message}`),
+      [
+        "5:5 unknown key 'imagee' in job 'build', did you mean 'image'? (allowed: image, workdir, env, user, shell, network, needs, mounts, timeout, reuse, default-mounts, steps)",
+        "6:13 job 'build' needs 'tset', which is not a job (did you mean 'test'?)",
+        '9:13 jobs form a cycle through needs: test -> lint -> test (each needs the next); remove one of these needs',
+        "12:19 item 2 of 'needs' of job 'lint' must be a job name (quote it: \"3\"), not 3",
+        "15:12 'needs' of job 'docs' must be a list of job names, not 'build'",
+      ],
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
