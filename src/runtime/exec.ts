@@ -82,16 +82,22 @@ async function exitCodeOf(exec: Docker.Exec, endpoint: string): Promise<number> 
 
 /**
  * Reads an exec's multiplexed output to its end. While `pressure` is held, reading pauses: the engine
- * stops reading the process's pipes in turn, and the process blocks on its writes.
+ * stops reading the process's pipes in turn, and the process blocks on its writes. `pressure` is
+ * consulted at each chunk, so a getter that returns undefined ends the flow control.
  */
-function pump(stream: Duplex, onOutput: ChunkListener | undefined, pressure?: OutputPressure): Promise<void> {
+function pump(
+  stream: Duplex,
+  onOutput: ChunkListener | undefined,
+  pressure: () => OutputPressure | undefined = () => undefined,
+): Promise<void> {
   const demux = new Demuxer(onOutput ?? (() => {}));
   return new Promise<void>((resolve, reject) => {
     stream.on('data', (data: Buffer) => {
       demux.push(data);
-      if (pressure?.held && !stream.isPaused()) {
+      const current = pressure();
+      if (current?.held && !stream.isPaused()) {
         stream.pause();
-        void pressure.whenClear().then(() => stream.resume());
+        void current.whenClear().then(() => stream.resume());
       }
     });
     stream.once('end', resolve);
@@ -129,9 +135,11 @@ export async function runStepExec(
   });
   const env = { ...options.env, KILN_GRACE_S: String(Math.max(1, Math.ceil(graceMs / 1000))) };
   const { exec, stream } = await startExec(container, { ...options, argv, env }, endpoint);
-  const done = pump(stream, options.onOutput, options.pressure);
-
   let cancelled: ExecResult['cancelled'] = 'no';
+  // Once a step is being killed, its last output is read whatever the readers' pace, so that the step
+  // ends and its job's resources are released even when nobody reads kiln's output any more.
+  const done = pump(stream, options.onOutput, () => (cancelled === 'kill' ? undefined : options.pressure));
+
   let graceTimer: NodeJS.Timeout | undefined;
   let stuckTimer: NodeJS.Timeout | undefined;
   const send = (line: string) => {
@@ -142,6 +150,7 @@ export async function runStepExec(
     cancelled = 'kill';
     if (graceTimer) clearTimeout(graceTimer);
     send(Control.kill);
+    stream.resume();
     // Last resort: the exec did not end within 5 s of SIGKILL.
     stuckTimer = setTimeout(() => void options.onStuck?.().catch(() => {}), 5_000);
   };

@@ -266,3 +266,29 @@ jobs:
   t.log(`peak RSS ${Math.round(peakKb / 1024)} MiB for ${Math.round(bytes / 1e6)} MB read after a 6 s pause`);
   t.true(peakKb < 200 * 1024, `peak RSS ${Math.round(peakKb / 1024)} MiB`);
 });
+
+test('a run cancelled while nobody reads its output still ends its step and removes its container', async (t) => {
+  const project = await makeProject(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  big:
+    steps:
+      - { name: flood, run: "trap '' TERM; head -c 100000000 /dev/zero | tr '\\\\0' 'z' | fold -w 99" }
+`);
+  const { child, done } = startKiln(project, ['run', '--progress', 'plain', '--grace-period', '1']);
+  const stdout = child.stdout!;
+  stdout.removeAllListeners('data');
+  stdout.pause();
+  await waitFor(async () => (await containersOf(project)).length === 1, 60_000);
+  await sleep(2000);
+  child.kill('SIGINT');
+  // Nobody reads kiln's output, yet the step is killed after the grace period and the container goes.
+  await waitFor(async () => (await containersOf(project)).length === 0, 30_000);
+  let tail = '';
+  stdout.on('data', (d: Buffer) => (tail = (tail + d.toString('latin1')).slice(-4096)));
+  stdout.resume();
+  const run = await done;
+  t.is(run.code, 130, run.stderr.slice(-2000));
+  t.regex(tail, /big\s+cancelled/);
+});
