@@ -1,0 +1,56 @@
+/**
+ * What the README shows, taken from the README itself and run as written on the real engine: the first
+ * step file and the code example.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { kiln, makeProject, repoRoot, sweepProjects } from '../helpers/kiln-cli.js';
+
+test.after.always(sweepProjects);
+
+/** The first code block of `language` after the README heading `heading`. */
+function readmeBlock(heading: string, language: string): string {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const at = readme.indexOf(`${heading}\n`);
+  if (at < 0) throw new Error(`the README has no heading "${heading}"`);
+  const block = new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(readme.slice(at))?.[1];
+  if (block === undefined) throw new Error(`no ${language} code block under "${heading}" in the README`);
+  return block;
+}
+
+test("the README's first step file validates and runs", async (t) => {
+  const project = await makeProject(readmeBlock('## A first step file', 'yaml'), {
+    'hello.c': 'int main(void) { return 0; }\n',
+  });
+  const validate = await kiln(project, ['validate']);
+  t.is(validate.code, 0, validate.stderr);
+  const run = await kiln(project, ['run', '--progress', 'plain']);
+  t.is(run.code, 0, run.stdout.slice(-2000) + run.stderr);
+  t.regex(run.stdout, /\[build\/compile\]\s+built/);
+  t.regex(run.stdout, /\[build\/test\]\s+hello\.c/);
+  t.regex(run.stdout, /\[publish\/step-1\]\s+argv form: no shell/);
+});
+
+test("the README's code example runs as written and passes", async (t) => {
+  const snippet = readmeBlock('### The same graph in code', 'ts');
+  const project = await makeProject('version: 1\njobs: {}\n');
+  // Inside the package, so that `from 'kiln'` resolves to it as it does for a user who installed it.
+  const script = join(repoRoot, 'dist', `readme-example-${process.pid}.mjs`);
+  await writeFile(script, snippet);
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [script], {
+      cwd: project.dir,
+      env: { ...process.env, KILN_STATE_DIR: project.stateDir },
+    });
+    const types = stdout.trim().split('\n');
+    t.is(types[0], 'run.start');
+    t.is(types.at(-1), 'run.end');
+    t.is(types.filter((type) => type === 'job.end').length, 2);
+  } finally {
+    await rm(script, { force: true });
+  }
+});
