@@ -2,11 +2,26 @@
 # Build kiln's fixture images from Debian packages with `docker import`; no registry is needed.
 # Each image is built only when missing (pass --force to rebuild).
 #
-#   kiln-fixture/busybox:latest   busybox-static with every applet linked, /tmp, /etc/passwd, PATH set
+#   kiln-fixture/busybox:latest        busybox-static with every applet linked, /tmp, /etc/passwd, PATH set
+#   kiln-fixture/debian-gcc:bookworm   a minimal Debian 12 (debootstrap) with gcc, libc6-dev and make
+#
+# Usage: build-fixtures.sh [--force] [busybox] [debian-gcc]   (no name: both)
+# KILN_DEBIAN_MIRROR sets the Debian mirror debootstrap reads (default: http://deb.debian.org/debian).
 set -euo pipefail
 
 force=0
-[[ ${1:-} == --force ]] && force=1
+images=()
+for arg in "$@"; do
+  case $arg in
+    --force) force=1 ;;
+    busybox | debian-gcc) images+=("$arg") ;;
+    *)
+      printf 'build-fixtures: unknown argument %s (use --force, busybox, debian-gcc)\n' "$arg" >&2
+      exit 2
+      ;;
+  esac
+done
+[[ ${#images[@]} -gt 0 ]] || images=(busybox debian-gcc)
 
 say() { printf 'build-fixtures: %s\n' "$*" >&2; }
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -53,4 +68,35 @@ build_busybox() {
     - "$image" >/dev/null
 }
 
-build_busybox
+build_debian_gcc() {
+  local image=kiln-fixture/debian-gcc:bookworm
+  if [[ $force -eq 0 ]] && have_image "$image"; then return 0; fi
+  ensure_package debootstrap /usr/sbin/debootstrap
+  local root mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+  root=$(mktemp -d)
+  trap 'rm -rf "$root"' RETURN
+  say "debootstrap of Debian bookworm with gcc from $mirror (one time, about a minute)..."
+  if ! debootstrap --variant=minbase --include=gcc,libc6-dev,make bookworm "$root" "$mirror" \
+    >"$root.log" 2>&1; then
+    say "debootstrap failed; its log: $root.log"
+    exit 3
+  fi
+  rm -f "$root.log"
+  chroot "$root" useradd --create-home --uid 1000 --user-group --shell /bin/sh builder
+  mkdir -p "$root/workspace"
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/dev/* "$root"/proc/* \
+    "$root"/sys/*
+  say "importing $image"
+  tar -C "$root" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["/bin/sh"]' \
+    --change 'LABEL dev.kiln.fixture=debian-gcc' \
+    - "$image" >/dev/null
+}
+
+for name in "${images[@]}"; do
+  case $name in
+    busybox) build_busybox ;;
+    debian-gcc) build_debian_gcc ;;
+  esac
+done

@@ -1,14 +1,14 @@
 /**
  * What the README shows, taken from the README itself and run as written on the real engine: the first
- * step file and the code example.
+ * step file, the tour's example project and the code example.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { kiln, makeProject, repoRoot, sweepProjects } from '../helpers/kiln-cli.js';
+import { kiln, makeProject, repoRoot, sweepProjects, type KilnRun } from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
 
@@ -33,6 +33,25 @@ test("the README's first step file validates and runs", async (t) => {
   t.regex(run.stdout, /\[build\/compile\]\s+built/);
   t.regex(run.stdout, /\[build\/test\]\s+hello\.c/);
   t.regex(run.stdout, /\[publish\/step-1\]\s+argv form: no shell/);
+});
+
+test("the tour's example compiles and tests its C tools in a tmpfs, publishes them with a masked secret, and keeps its cache", async (t) => {
+  const project = await makeProject('version: 1\njobs: {}\n');
+  await cp(join(repoRoot, 'fixtures', 'example'), project.dir, { recursive: true });
+  const token = `tour-token-${process.pid}`;
+  const runs = [];
+  for (let i = 0; i < 2; i++) {
+    const run = await kiln(project, ['run', '--progress', 'plain'], { EXAMPLE_PUBLISH_TOKEN: token });
+    t.is(run.code, 0, run.stdout.slice(-3000) + run.stderr);
+    runs.push(run);
+  }
+  const [first, second] = runs as [KilnRun, KilnRun];
+  t.regex(first.stdout, /\[build\/compile\]\s+cc .*-o \/build\/bin\/greet/);
+  t.regex(first.stdout, /\[build\/test\]\s+ok {3}wordcount/);
+  t.regex(first.stdout, /\[publish\/upload\]\s+publishing 2 tools with token \*\*\*/);
+  t.false(first.stdout.includes(token), 'the secret never shows');
+  t.regex(first.stdout, /this cache has seen 1 build\(s\)/);
+  t.regex(second.stdout, /this cache has seen 2 build\(s\)/);
 });
 
 test("the README's code example runs as written and passes", async (t) => {
