@@ -118,9 +118,13 @@ export class ImageNotFoundError extends KilnError {
   readonly image: string;
   readonly job: string | undefined;
   constructor(image: string, job: string | undefined, cause?: unknown) {
+    const fixture = /^kiln-fixture\/(busybox|debian-gcc):/.exec(image)?.[1];
     super(
       `image ${image}${job ? ` (job ${job})` : ''} is not present on the engine and could not be pulled; ` +
-        `build or load it first (for kiln's fixtures: bash scripts/build-fixtures.sh)`,
+        (fixture
+          ? `build it with: bash scripts/build-fixtures.sh ${fixture}`
+          : 'build it (docker build, docker import) or load it (docker load) on the engine first, ' +
+            'or make a registry that holds it reachable'),
       { code: 'E_IMAGE_NOT_FOUND', exitCode: ExitCode.infrastructure, cause },
     );
     this.image = image;

@@ -186,6 +186,7 @@ jobs:
     run.stdout + run.stderr,
     /kiln-fixture\/not-there:never.*job lost|job lost.*kiln-fixture\/not-there:never/s,
   );
+  t.regex(run.stdout + run.stderr, /docker build, docker import\) or load it \(docker load\)/);
   t.notRegex(run.stderr, /\n\s+at /);
 });
 

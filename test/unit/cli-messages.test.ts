@@ -10,6 +10,7 @@ import {
   DefinitionError,
   EngineUnavailableError,
   ExitCode,
+  ImageNotFoundError,
   InfrastructureError,
   UsageError,
 } from '../../src/errors.js';
@@ -222,4 +223,12 @@ test('kiln validate reports schema faults and needs problems of one file in one 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a missing fixture image names the script that builds it; another image, the ways to get it', (t) => {
+  t.regex(
+    new ImageNotFoundError('kiln-fixture/debian-gcc:bookworm', 'build').message,
+    /^image kiln-fixture\/debian-gcc:bookworm \(job build\) is not present .*build it with: bash scripts\/build-fixtures\.sh debian-gcc$/,
+  );
+  t.regex(new ImageNotFoundError('node:20', 'test').message, /docker build, docker import\) or load it/);
 });
