@@ -7,9 +7,15 @@
  * {@link LOCK_STALE_AFTER_MS}, is taken over. Taking over is itself guarded by a second O_EXCL file
  * (`<lock>.takeover`), so that two waiters that both saw a dead holder cannot both end up holding it:
  * under the guard the lock is read again and removed only if it is still the one seen dead.
+ *
+ * A `shared` cache takes no lock, but each job using it registers as one of its users, a lock file of
+ * its own under `<volume>.users/`, so that `kiln prune` does not remove a volume a job is about to mount.
+ * Registering and prune's check both happen under the cache's guard lock (`<volume>.guard`): either the
+ * prune removes the volume before the job registers (and the job then creates it afresh), or it sees the
+ * job.
  */
 import { hostname } from 'node:os';
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CancelledError } from '../errors.js';
 import { processIsAlive } from '../labels.js';
@@ -66,6 +72,84 @@ export interface CacheLock {
 
 export function cacheLockPath(stateDirectory: string, volume: string): string {
   return join(stateDirectory, 'locks', `${volume}.lock`);
+}
+
+/** The lock held while a shared user registers, or while prune checks the users. */
+export function cacheGuardPath(stateDirectory: string, volume: string): string {
+  return join(stateDirectory, 'locks', `${volume}.guard`);
+}
+
+/** The folder of a cache's registered shared users, one lock file each. */
+export function cacheUsersDir(stateDirectory: string, volume: string): string {
+  return join(stateDirectory, 'locks', `${volume}.users`);
+}
+
+/**
+ * Registers `owner` as a user of a shared cache until the returned lock is released. Waits for the
+ * guard only as long as another registration or a prune's check holds it.
+ */
+export async function registerCacheUser(
+  stateDirectory: string,
+  volume: string,
+  owner: LockOwner,
+  signal?: AbortSignal,
+): Promise<CacheLock> {
+  const guard = await acquireCacheLock({
+    path: cacheGuardPath(stateDirectory, volume),
+    owner,
+    wait: true,
+    pollMs: [10, 50],
+    ...(signal ? { signal } : {}),
+  });
+  try {
+    const name = `${owner.host}-${owner.pid}-${owner.runId}-${owner.job}.lock`.replace(
+      /[^A-Za-z0-9_.-]/g,
+      '_',
+    );
+    const path = join(cacheUsersDir(stateDirectory, volume), name);
+    const holder: LockHolder = { ...owner, since: new Date().toISOString() };
+    if (!(await createExclusive(path, JSON.stringify(holder)))) {
+      throw new Error(`${path} is registered already`);
+    }
+    // The file's name is this process's and run's own: nobody else takes it over while this process
+    // lives, so releasing it needs no check of its content.
+    let released = false;
+    return {
+      path,
+      holder,
+      async release() {
+        if (released) return;
+        released = true;
+        await rm(path, { force: true });
+      },
+    };
+  } finally {
+    await guard!.release();
+  }
+}
+
+/**
+ * The live registered users of a shared cache, each described as in {@link describeHolder};
+ * registrations of processes that are gone are removed.
+ */
+export async function liveCacheUsers(stateDirectory: string, volume: string): Promise<string[]> {
+  const dir = cacheUsersDir(stateDirectory, volume);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return [];
+    throw error;
+  }
+  const live: string[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    const state = await readLockState(path);
+    if (state.kind === 'held') live.push(describeHolder(state.holder));
+    else if (state.kind === 'unknown') live.push(`a kiln process registering (${path})`);
+    else if (state.kind === 'stale') await rm(path, { force: true });
+  }
+  return live;
 }
 
 /** "job build of run r-1 (pid 123)", plus the host when it is not this one. */

@@ -6,7 +6,14 @@ import type Dockerode from 'dockerode';
 import { EngineUnavailableError, InfrastructureError, MountError } from '../errors.js';
 import { Label } from '../labels.js';
 import { stateDir } from '../state-dir.js';
-import { acquireCacheLock, cacheLockPath, describeHolder, readLockState } from './cache-locks.js';
+import {
+  acquireCacheLock,
+  cacheGuardPath,
+  cacheLockPath,
+  describeHolder,
+  liveCacheUsers,
+  readLockState,
+} from './cache-locks.js';
 import { forgetCacheUse, readCacheUse } from './cache-usage.js';
 import { hostname } from 'node:os';
 
@@ -111,9 +118,11 @@ export async function listCaches(docker: Dockerode, options: CacheStateOptions =
       const recorded = await readCacheUse(directory, volume.Name);
       const createdAt = (volume as { CreatedAt?: string }).CreatedAt;
       const lock = await readLockState(cacheLockPath(directory, volume.Name));
+      const users = await liveCacheUsers(directory, volume.Name);
       let usedBy: string | undefined;
       if (lock.kind === 'held') usedBy = describeHolder(lock.holder);
       else if (lock.kind === 'unknown') usedBy = 'a kiln process taking its lock';
+      else if (users.length > 0) usedBy = users.join(', ');
       else if (data && data.RefCount > 0) usedBy = `${data.RefCount} container(s)`;
       return {
         name: volume.Name,
@@ -143,7 +152,8 @@ export interface RemoveCachesResult {
 
 /**
  * Removes the given caches that are not in use. Each is removed while holding its lock (never
- * waiting), so a kiln run cannot take a locked or private cache while it goes; a volume a container
+ * waiting), so a kiln run cannot take a locked or private cache while it goes, and its guard, under
+ * which a cache with a registered shared user is kept (a job about to mount it); a volume a container
  * still mounts is kept.
  */
 export async function removeCaches(
@@ -159,11 +169,8 @@ export async function removeCaches(
       kept.push({ cache, reason: `in use by ${cache.usedBy ?? 'a run'}` });
       continue;
     }
-    const lock = await acquireCacheLock({
-      path: cacheLockPath(directory, cache.name),
-      owner: { pid: process.pid, host: hostname(), runId: 'prune', job: 'prune' },
-      wait: false,
-    });
+    const owner = { pid: process.pid, host: hostname(), runId: 'prune', job: 'prune' };
+    const lock = await acquireCacheLock({ path: cacheLockPath(directory, cache.name), owner, wait: false });
     if (lock === undefined) {
       const state = await readLockState(cacheLockPath(directory, cache.name));
       kept.push({
@@ -172,7 +179,19 @@ export async function removeCaches(
       });
       continue;
     }
+    // Under the guard, no shared user can register between the check and the removal.
+    const guard = await acquireCacheLock({
+      path: cacheGuardPath(directory, cache.name),
+      owner,
+      wait: true,
+      pollMs: [10, 50],
+    });
     try {
+      const users = await liveCacheUsers(directory, cache.name);
+      if (users.length > 0) {
+        kept.push({ cache, reason: `in use by ${users.join(', ')}` });
+        continue;
+      }
       if (!options.dryRun) {
         try {
           await docker.getVolume(cache.name).remove();
@@ -188,6 +207,7 @@ export async function removeCaches(
       }
       removed.push(cache);
     } finally {
+      await guard!.release();
       await lock.release();
     }
   }

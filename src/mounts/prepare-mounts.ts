@@ -20,7 +20,13 @@ import type {
 import type { ReleaseStack } from '../release.js';
 import { stateDir } from '../state-dir.js';
 import { checkBindSource, dockerSocketPaths, engineHostPath } from './bind-sources.js';
-import { acquireCacheLock, cacheLockPath, cancelledError, type CacheLock } from './cache-locks.js';
+import {
+  acquireCacheLock,
+  cacheLockPath,
+  cancelledError,
+  registerCacheUser,
+  type CacheLock,
+} from './cache-locks.js';
 import { recordCacheUse } from './cache-usage.js';
 import { cacheVolumeName } from './cache-volume-name.js';
 import { ensureCacheVolume } from './cache-volumes.js';
@@ -306,6 +312,22 @@ async function acquireCaches(
   );
 
   const owner = { pid: process.pid, host: hostname(), runId: ctx.runId, job: job.name };
+  // Shared caches take no lock but register as users, so that kiln prune leaves their volumes alone.
+  // Registrations wait for nobody but a prune's check, so they are made all at once.
+  const shared = ordered.filter((mount) => mount.sharing === 'shared');
+  const registered = await Promise.allSettled(
+    shared.map((mount) =>
+      registerCacheUser(directory, cacheVolumeName(project, mount.id), owner, ctx.signal),
+    ),
+  );
+  registered.forEach((result, i) => {
+    if (result.status !== 'fulfilled') return;
+    const user = result.value;
+    ctx.stack.push('cache-user', cacheVolumeName(project, shared[i]!.id), () => user.release());
+  });
+  const failed = registered.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+
   const volumes = new Map<string, string>();
   for (const mount of ordered) {
     if (ctx.signal.aborted) throw cancelledError(ctx.signal);

@@ -57,9 +57,10 @@ test('lists caches with size, last use and use, and removes only those not in us
   await idle.stack.release();
   // locked: its lock is held by a job of this process
   await prepare('holder', [cache('locked', 'locked')]);
-  // mounted: a running container uses it
+  // mounted: a running container uses it after its job let go (as a reused container does)
   const mounted = await prepare('runner', [cache('mounted', 'shared')]);
   await startContainer(t, docker, mounted.prepared);
+  await mounted.stack.release();
 
   const caches = (await listCaches(docker, { env })).filter((c) => c.project === project);
   const byId = Object.fromEntries(caches.map((c) => [c.id, c]));
@@ -108,10 +109,12 @@ test('a cache that became busy after it was listed is kept', async (t) => {
     signal: new AbortController().signal,
     env,
   };
+  const first = new ReleaseStack();
   await prepareMounts(
     job('late', [{ type: 'cache', id: 'c', target: '/c', sharing: 'shared', readonly: false }]),
-    { ...base, stack: new ReleaseStack() },
+    { ...base, stack: first },
   );
+  await first.release();
   const listed = (await listCaches(docker, { env })).filter((c) => c.project === project);
   t.is(listed.length, 1);
   // now a locked user takes it
@@ -122,4 +125,41 @@ test('a cache that became busy after it was listed is kept', async (t) => {
   const result = await removeCaches(docker, listed, { env });
   t.deepEqual(result.removed, []);
   t.regex(result.kept[0]!.reason, /^in use by job late of run r/);
+});
+
+test('a shared cache whose job is about to mount it is kept by prune, and removed once the job let go', async (t) => {
+  const dir = await tempDir(t);
+  const project = uniqueProject();
+  t.teardown(() => removeProjectVolumes(docker, project));
+  const env = { KILN_STATE_DIR: join(dir, '.state') };
+  const stack = new ReleaseStack();
+  t.teardown(() => stack.release());
+  const j = job('starting', [
+    { type: 'cache', id: 'warm', target: '/w', sharing: 'shared', readonly: false },
+  ]);
+  await prepareMounts(j, {
+    docker,
+    graph: graph(dir, project, [j]),
+    runId: 'r-start',
+    emit: recorder().emit,
+    stack,
+    signal: new AbortController().signal,
+    env,
+  });
+  // The volume exists and no container mounts it yet: the moment a prune could take it away.
+  const listed = (await listCaches(docker, { env })).filter((c) => c.project === project);
+  t.like(listed[0], { id: 'warm', inUse: true, usedBy: `job starting of run r-start (pid ${process.pid})` });
+  const kept = await removeCaches(docker, [{ ...listed[0]!, inUse: false }], { env });
+  t.deepEqual(kept.removed, []);
+  t.is(kept.kept[0]!.reason, `in use by job starting of run r-start (pid ${process.pid})`);
+  await t.notThrowsAsync(docker.getVolume(cacheVolumeName(project, 'warm')).inspect());
+
+  await stack.release();
+  const after = (await listCaches(docker, { env })).filter((c) => c.project === project);
+  t.like(after[0], { inUse: false });
+  const done = await removeCaches(docker, after, { env });
+  t.deepEqual(
+    done.removed.map((c) => c.id),
+    ['warm'],
+  );
 });
