@@ -113,16 +113,7 @@ export async function registerCacheUser(
     }
     // The file's name is this process's and run's own: nobody else takes it over while this process
     // lives, so releasing it needs no check of its content.
-    let released = false;
-    return {
-      path,
-      holder,
-      async release() {
-        if (released) return;
-        released = true;
-        await rm(path, { force: true });
-      },
-    };
+    return ownedLock(path, holder);
   } finally {
     await guard!.release();
   }
@@ -245,7 +236,11 @@ export async function acquireCacheLock(options: AcquireLockOptions): Promise<Cac
   }
 }
 
-function ownedLock(path: string, holder: LockHolder, raw: string): CacheLock {
+/**
+ * A lock this process holds. With `raw` (the content it wrote), release removes the file only while it
+ * still holds that content, never a lock someone else took over; without, it removes the file.
+ */
+function ownedLock(path: string, holder: LockHolder, raw?: string): CacheLock {
   let released = false;
   return {
     path,
@@ -253,6 +248,7 @@ function ownedLock(path: string, holder: LockHolder, raw: string): CacheLock {
     async release() {
       if (released) return;
       released = true;
+      if (raw === undefined) return rm(path, { force: true });
       let current: string;
       try {
         current = await readFile(path, 'utf8');
