@@ -331,7 +331,6 @@ async function acquireCaches(
   const volumes = new Map<string, string>();
   for (const mount of ordered) {
     if (ctx.signal.aborted) throw cancelledError(ctx.signal);
-    const description = describeMount(mount, projectDir);
     let volume = cacheVolumeName(project, mount.id);
     const hold = (lock: CacheLock) => ctx.stack.push('lock', volume, () => lock.release());
 
@@ -356,23 +355,30 @@ async function acquireCaches(
       }
     }
 
-    await ensureCacheVolume(ctx.docker, {
-      name: volume,
-      project,
-      id: mount.id,
-      job: job.name,
-      mount: description,
-    });
-    try {
-      await recordCacheUse(directory, volume, { project, id: mount.id });
-    } catch (error) {
-      ctx.emit({
-        type: 'warning',
-        job: job.name,
-        message: `could not record the use of cache ${mount.id} under ${directory}: ${(error as Error).message}`,
-      });
-    }
     volumes.set(mount.id, volume);
   }
+
+  // With every lock held, the volumes are made (or found) all at once.
+  await Promise.all(
+    ordered.map(async (mount) => {
+      const volume = volumes.get(mount.id)!;
+      await ensureCacheVolume(ctx.docker, {
+        name: volume,
+        project,
+        id: mount.id,
+        job: job.name,
+        mount: describeMount(mount, projectDir),
+      });
+      try {
+        await recordCacheUse(directory, volume, { project, id: mount.id });
+      } catch (error) {
+        ctx.emit({
+          type: 'warning',
+          job: job.name,
+          message: `could not record the use of cache ${mount.id} under ${directory}: ${(error as Error).message}`,
+        });
+      }
+    }),
+  );
   return volumes;
 }
