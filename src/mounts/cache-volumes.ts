@@ -95,6 +95,27 @@ export interface CacheStateOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** How long diskUsage waits, in all, for another client's disk usage operation to end. */
+const DISK_USAGE_PATIENCE_MS = 30_000;
+
+/**
+ * The engine's disk usage (`docker system df`), for volume sizes and reference counts. An engine that
+ * is computing it for another client refuses a second request (moby 20.10: "a disk usage operation is
+ * already running"); that request is tried again until the first is done.
+ */
+async function diskUsage(docker: Dockerode): Promise<{ Volumes?: Dockerode.VolumeInspectInfo[] | null }> {
+  const until = Date.now() + DISK_USAGE_PATIENCE_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await docker.df()) as { Volumes?: Dockerode.VolumeInspectInfo[] | null };
+    } catch (error) {
+      const busy = /disk usage operation is already running/i.test(String((error as Error)?.message));
+      if (!busy || Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 500)));
+    }
+  }
+}
+
 /** Every cache volume kiln made on this engine, of every project. */
 export async function listCaches(docker: Dockerode, options: CacheStateOptions = {}): Promise<CacheInfo[]> {
   const directory = stateDir(options.env ?? process.env);
@@ -103,7 +124,7 @@ export async function listCaches(docker: Dockerode, options: CacheStateOptions =
   try {
     const [list, df] = await Promise.all([
       docker.listVolumes({ filters: CACHE_VOLUME_FILTER }),
-      docker.df() as Promise<{ Volumes?: Dockerode.VolumeInspectInfo[] | null }>,
+      diskUsage(docker),
     ]);
     volumes = list.Volumes ?? [];
     usage = new Map((df.Volumes ?? []).flatMap((v) => (v.UsageData ? [[v.Name, v.UsageData] as const] : [])));

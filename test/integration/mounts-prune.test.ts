@@ -163,3 +163,10 @@ test('a shared cache whose job is about to mount it is kept by prune, and remove
     ['warm'],
   );
 });
+
+test('caches can be listed by several clients at once (the engine computes one disk usage at a time)', async (t) => {
+  const dir = await tempDir(t);
+  const env = { KILN_STATE_DIR: join(dir, '.state') };
+  const lists = await Promise.all(Array.from({ length: 12 }, () => listCaches(docker, { env })));
+  t.is(new Set(lists.map((list) => list.length)).size, 1, 'every client sees the same caches');
+});
