@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Records the live view of a real run of the example project in a pseudo-terminal (tmux) and prints
 # frames captured during the run and the final screen, as they appear in the README's tour.
-# Needs what scripts/example.sh sets up (dependencies, build, engine, fixture image) and tmux.
+# Needs what scripts/example.sh sets up (dependencies, build, engine, fixture images) and tmux.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v tmux >/dev/null || { echo "record-tour: tmux is needed (apt-get install tmux)" >&2; exit 3; }
