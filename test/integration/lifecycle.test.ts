@@ -2,7 +2,7 @@
  * The container lifecycle against the real engine: cancellation with a grace period, timeouts, reuse
  * mode, a kiln killed mid-run, and large output in flat memory.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import test from 'ava';
 import {
   BUSYBOX,
@@ -213,14 +213,7 @@ jobs:
 });
 
 test('200 MB of output passes through byte for byte with flat memory', async (t) => {
-  const project = await makeProject(`
-version: 1
-defaults: { image: ${BUSYBOX} }
-jobs:
-  big:
-    steps:
-      - { name: flood, run: "head -c 200000000 /dev/zero | tr '\\\\0' 'x' | fold -w 99" }
-`);
+  const project = await floodProject("head -c 200000000 /dev/zero | tr '\\\\0' 'x' | fold -w 99");
   const { child, done } = startKiln(project, ['run', '--progress', 'plain', '--no-logs']);
   let bytes = 0;
   child.stdout!.removeAllListeners('data');
@@ -235,31 +228,49 @@ jobs:
   t.true(peakKb < 250 * 1024, `peak RSS ${Math.round(peakKb / 1024)} MiB`);
 });
 
-test('a reader that stops reading slows the step down instead of filling kiln memory', async (t) => {
-  const project = await makeProject(`
+/** A one-job project whose step `flood` runs `run`, printing lots. */
+function floodProject(run: string) {
+  return makeProject(`
 version: 1
 defaults: { image: ${BUSYBOX} }
 jobs:
   big:
     steps:
-      - { name: flood, run: "head -c 100000000 /dev/zero | tr '\\\\0' 'y' | fold -w 99; echo flood-done" }
+      - { name: flood, run: "${run}" }
 `);
-  // Step logs stay on: they are written to disk beside the terminal output.
-  const { child, done } = startKiln(project, ['run', '--progress', 'plain']);
-  let bytes = 0;
-  let tail = '';
+}
+
+/** Stops reading kiln's stdout until `resume()`; then counts the bytes and keeps the last 4 KiB. */
+function holdStdout(child: ChildProcess) {
   const stdout = child.stdout!;
   stdout.removeAllListeners('data');
   stdout.pause();
+  const read = { bytes: 0, tail: '' };
+  return {
+    read,
+    resume() {
+      stdout.on('data', (d: Buffer) => {
+        read.bytes += d.length;
+        read.tail = (read.tail + d.toString('latin1')).slice(-4096);
+      });
+      stdout.resume();
+    },
+  };
+}
+
+test('a reader that stops reading slows the step down instead of filling kiln memory', async (t) => {
+  const project = await floodProject(
+    "head -c 100000000 /dev/zero | tr '\\\\0' 'y' | fold -w 99; echo flood-done",
+  );
+  // Step logs stay on: they are written to disk beside the terminal output.
+  const { child, done } = startKiln(project, ['run', '--progress', 'plain']);
+  const held = holdStdout(child);
   const rss = watchPeakRss(child.pid!);
   await sleep(6000);
-  stdout.on('data', (d: Buffer) => {
-    bytes += d.length;
-    tail = (tail + d.toString('latin1')).slice(-4096);
-  });
-  stdout.resume();
+  held.resume();
   const run = await done;
   const peakKb = rss.stop();
+  const { bytes, tail } = held.read;
   t.is(run.code, 0, run.stderr.slice(-2000));
   t.true(bytes > 100_000_000, `received ${bytes} bytes`);
   t.regex(tail, /flood-done/);
@@ -268,27 +279,18 @@ jobs:
 });
 
 test('a run cancelled while nobody reads its output still ends its step and removes its container', async (t) => {
-  const project = await makeProject(`
-version: 1
-defaults: { image: ${BUSYBOX} }
-jobs:
-  big:
-    steps:
-      - { name: flood, run: "trap '' TERM; head -c 100000000 /dev/zero | tr '\\\\0' 'z' | fold -w 99" }
-`);
+  const project = await floodProject(
+    "trap '' TERM; head -c 100000000 /dev/zero | tr '\\\\0' 'z' | fold -w 99",
+  );
   const { child, done } = startKiln(project, ['run', '--progress', 'plain', '--grace-period', '1']);
-  const stdout = child.stdout!;
-  stdout.removeAllListeners('data');
-  stdout.pause();
+  const held = holdStdout(child);
   await waitFor(async () => (await containersOf(project)).length === 1, 60_000);
   await sleep(2000);
   child.kill('SIGINT');
   // Nobody reads kiln's output, yet the step is killed after the grace period and the container goes.
   await waitFor(async () => (await containersOf(project)).length === 0, 30_000);
-  let tail = '';
-  stdout.on('data', (d: Buffer) => (tail = (tail + d.toString('latin1')).slice(-4096)));
-  stdout.resume();
+  held.resume();
   const run = await done;
   t.is(run.code, 130, run.stderr.slice(-2000));
-  t.regex(tail, /big\s+cancelled/);
+  t.regex(held.read.tail, /big\s+cancelled/);
 });

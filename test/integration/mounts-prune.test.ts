@@ -1,5 +1,5 @@
 /** listCaches and removeCaches (for `kiln prune`) against the real engine. */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ReleaseStack } from '../../src/release.js';
@@ -21,18 +21,23 @@ import {
 
 const docker = engine();
 
-test('lists caches with size, last use and use, and removes only those not in use', async (t) => {
+const cache = (id: string, sharing: CompiledCacheMount['sharing']): CompiledCacheMount => ({
+  type: 'cache',
+  id,
+  target: `/${id}`,
+  sharing,
+  readonly: false,
+});
+
+/**
+ * A project of its own with its own state folder, swept at the test's end; `prepare` prepares a job's
+ * mounts in it as run `runId` would, on a release stack that is released at the test's end at the latest.
+ */
+async function pruneProject(t: ExecutionContext, runId: string) {
   const dir = await tempDir(t);
   const project = uniqueProject();
   t.teardown(() => removeProjectVolumes(docker, project));
   const env = { KILN_STATE_DIR: join(dir, '.state') };
-  const cache = (id: string, sharing: CompiledCacheMount['sharing']): CompiledCacheMount => ({
-    type: 'cache',
-    id,
-    target: `/${id}`,
-    sharing,
-    readonly: false,
-  });
   const prepare = async (name: string, mounts: CompiledCacheMount[]) => {
     const stack = new ReleaseStack();
     t.teardown(() => stack.release());
@@ -40,7 +45,7 @@ test('lists caches with size, last use and use, and removes only those not in us
     const prepared = await prepareMounts(j, {
       docker,
       graph: graph(dir, project, [j]),
-      runId: 'run-prune',
+      runId,
       emit: recorder().emit,
       stack,
       signal: new AbortController().signal,
@@ -48,6 +53,11 @@ test('lists caches with size, last use and use, and removes only those not in us
     });
     return { prepared, stack };
   };
+  return { project, env, prepare };
+}
+
+test('lists caches with size, last use and use, and removes only those not in use', async (t) => {
+  const { project, env, prepare } = await pruneProject(t, 'run-prune');
 
   // idle: used once, 64 KiB written, released
   const idle = await prepare('fill', [cache('idle', 'shared')]);
@@ -94,58 +104,20 @@ test('lists caches with size, last use and use, and removes only those not in us
 });
 
 test('a cache that became busy after it was listed is kept', async (t) => {
-  const dir = await tempDir(t);
-  const project = uniqueProject();
-  t.teardown(() => removeProjectVolumes(docker, project));
-  const env = { KILN_STATE_DIR: join(dir, '.state') };
-  const stack = new ReleaseStack();
-  t.teardown(() => stack.release());
-  const j = job('late', []);
-  const base = {
-    docker,
-    graph: graph(dir, project, [j]),
-    runId: 'r',
-    emit: recorder().emit,
-    signal: new AbortController().signal,
-    env,
-  };
-  const first = new ReleaseStack();
-  await prepareMounts(
-    job('late', [{ type: 'cache', id: 'c', target: '/c', sharing: 'shared', readonly: false }]),
-    { ...base, stack: first },
-  );
-  await first.release();
+  const { project, env, prepare } = await pruneProject(t, 'r');
+  await (await prepare('late', [cache('c', 'shared')])).stack.release();
   const listed = (await listCaches(docker, { env })).filter((c) => c.project === project);
   t.is(listed.length, 1);
   // now a locked user takes it
-  await prepareMounts(
-    job('late', [{ type: 'cache', id: 'c', target: '/c', sharing: 'locked', readonly: false }]),
-    { ...base, stack },
-  );
+  await prepare('late', [cache('c', 'locked')]);
   const result = await removeCaches(docker, listed, { env });
   t.deepEqual(result.removed, []);
   t.regex(result.kept[0]!.reason, /^in use by job late of run r/);
 });
 
 test('a shared cache whose job is about to mount it is kept by prune, and removed once the job let go', async (t) => {
-  const dir = await tempDir(t);
-  const project = uniqueProject();
-  t.teardown(() => removeProjectVolumes(docker, project));
-  const env = { KILN_STATE_DIR: join(dir, '.state') };
-  const stack = new ReleaseStack();
-  t.teardown(() => stack.release());
-  const j = job('starting', [
-    { type: 'cache', id: 'warm', target: '/w', sharing: 'shared', readonly: false },
-  ]);
-  await prepareMounts(j, {
-    docker,
-    graph: graph(dir, project, [j]),
-    runId: 'r-start',
-    emit: recorder().emit,
-    stack,
-    signal: new AbortController().signal,
-    env,
-  });
+  const { project, env, prepare } = await pruneProject(t, 'r-start');
+  const { stack } = await prepare('starting', [cache('warm', 'shared')]);
   // The volume exists and no container mounts it yet: the moment a prune could take it away.
   const listed = (await listCaches(docker, { env })).filter((c) => c.project === project);
   t.like(listed[0], { id: 'warm', inUse: true, usedBy: `job starting of run r-start (pid ${process.pid})` });
