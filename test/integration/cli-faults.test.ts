@@ -3,9 +3,15 @@
  * use, one that goes away in the middle of a run, and an engine with an old runc. Each ends with the
  * exit code of design.md and a message a person can act on, never a stack trace.
  */
-import { spawnSync } from 'node:child_process';
+import {
+  spawnSync,
+  type SpawnSyncOptionsWithStringEncoding,
+  type SpawnSyncReturns,
+} from 'node:child_process';
+import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { chmod, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import test from 'ava';
 import { runcWarning, type EngineInfo } from '../../src/runtime/engine.js';
 import {
@@ -15,6 +21,7 @@ import {
   eventsOf,
   kiln,
   kilnBin,
+  repoRoot,
   makeProject,
   startKiln,
   sweepProjects,
@@ -80,17 +87,52 @@ test(unreachable, nowhere, ['prune'], /there is no socket at/);
 test(unreachable, 'tcp://127.0.0.1:1', ['run'], /the connection was refused \(ECONNREFUSED\)/);
 test(unreachable, 'tcp://127.0.0.1:1', ['run', '--progress', 'plain'], /ECONNREFUSED/);
 
-/** Whether this process may become `nobody` and `nobody` can run the built kiln; else why not. */
-function nobodyCanRunKiln(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the tests do not run as root, so they cannot switch to nobody';
-  const probe = spawnSync(
+/** Runs `node BIN args` as nobody (uid and gid 65534, no supplementary groups). */
+function asNobodyRun(
+  bin: string,
+  args: readonly string[],
+  options: Omit<SpawnSyncOptionsWithStringEncoding, 'encoding'> = {},
+): SpawnSyncReturns<string> {
+  return spawnSync(
     'setpriv',
-    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, kilnBin, '--version'],
-    { encoding: 'utf8' },
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, ...args],
+    { encoding: 'utf8', ...options },
   );
-  if (probe.error) return `setpriv is not available (${probe.error.message})`;
-  if (probe.status !== 0) return `nobody cannot run ${kilnBin}: ${probe.stderr.trim().split('\n')[0]}`;
-  return undefined;
+}
+
+/**
+ * A copy of the built kiln (bin, dist/src, schema, package.json and the production dependencies) in a
+ * folder every user can read: a checkout under a private folder (a 0700 mktemp folder, /root) is out of
+ * nobody's reach. Returns the copy's bin/kiln.js.
+ */
+function kilnCopyForEveryone(): string {
+  const copy = mkdtempSync(join(tmpdir(), 'kiln-for-all-'));
+  chmodSync(copy, 0o755);
+  for (const part of ['bin', 'dist/src', 'schema', 'package.json']) {
+    cpSync(join(repoRoot, part), join(copy, part), { recursive: true });
+  }
+  const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  for (const path of listed.stdout.split('\n')) {
+    const rel = relative(repoRoot, path.trim());
+    if (rel.startsWith('node_modules')) cpSync(path.trim(), join(copy, rel), { recursive: true });
+  }
+  return join(copy, 'bin', 'kiln.js');
+}
+
+/** The kiln that nobody can run (the checkout's, else a copy), or why there is none. */
+function kilnForNobody(): { bin: string } | { why: string } {
+  if (process.getuid?.() !== 0)
+    return { why: 'the tests do not run as root, so they cannot switch to nobody' };
+  const probe = asNobodyRun(kilnBin, ['--version']);
+  if (probe.error) return { why: `setpriv is not available (${probe.error.message})` };
+  if (probe.status === 0) return { bin: kilnBin };
+  const copy = kilnCopyForEveryone();
+  const again = asNobodyRun(copy, ['--version']);
+  if (again.status === 0) return { bin: copy };
+  return { why: `nobody cannot run ${copy}: ${again.stderr.trim().split('\n')[0]}` };
 }
 
 /** A temp project that nobody can read, with a state folder nobody can write. */
@@ -104,27 +146,28 @@ async function projectForNobody(): Promise<{ project: Project; home: string }> {
   return { project, home };
 }
 
-const cannotBeNobody = nobodyCanRunKiln();
+const forNobody = kilnForNobody();
+const cannotBeNobody = 'why' in forNobody ? forNobody.why : undefined;
 const asNobody = cannotBeNobody === undefined ? test : test.skip;
+test.after.always(() => {
+  if ('bin' in forNobody && forNobody.bin !== kilnBin) {
+    rmSync(join(forNobody.bin, '..', '..'), { recursive: true, force: true });
+  }
+});
 
 asNobody(
   `a user outside the docker group is told about permission and the docker group, exit 3${cannotBeNobody ? ` (skipped: ${cannotBeNobody})` : ''}`,
   async (t) => {
     const { project, home } = await projectForNobody();
-    const result = spawnSync(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, kilnBin, 'run'],
-      {
-        cwd: project.dir,
-        encoding: 'utf8',
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: home,
-          KILN_STATE_DIR: join(home, 'state'),
-          NO_COLOR: '1',
-        },
+    const result = asNobodyRun((forNobody as { bin: string }).bin, ['run'], {
+      cwd: project.dir,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: home,
+        KILN_STATE_DIR: join(home, 'state'),
+        NO_COLOR: '1',
       },
-    );
+    });
     t.is(result.status, 3, result.stderr);
     t.is(result.stdout, '');
     t.regex(
