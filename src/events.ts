@@ -37,6 +37,8 @@ export interface MountWaitEvent extends Base {
   readonly cache: string;
   readonly holder: string;
   readonly heldForMs: number;
+  /** The lock file: if no kiln process holds it (a stale lock), removing it frees the cache. */
+  readonly lock?: string;
 }
 export interface ContainerEvent extends Base {
   readonly type: 'container.create' | 'container.reuse' | 'container.recreate';

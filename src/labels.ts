@@ -2,6 +2,7 @@
  * The labels on everything kiln creates (containers, volumes) and the values that identify the run
  * and process that own it, so that a later run or `kiln prune` can sweep what a dead run left.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 export const Label = {
@@ -54,4 +55,35 @@ export function processIsAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * When process `pid` started, in clock ticks after boot (field 22 of `/proc/<pid>/stat`), as a string;
+ * undefined where it cannot be read (not Linux, no such process). With the pid it names one process:
+ * a pid that was recycled by another process has another start time.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (the command) is in parentheses and may hold spaces; fields 3 on follow the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const start = fields[22 - 3];
+    return start !== undefined && /^\d+$/.test(start) ? start : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let cachedBootId: string | null | undefined;
+
+/** This boot of the machine (`/proc/sys/kernel/random/boot_id`), undefined where it cannot be read. */
+export function bootId(): string | undefined {
+  if (cachedBootId === undefined) {
+    try {
+      cachedBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      cachedBootId = null;
+    }
+  }
+  return cachedBootId ?? undefined;
 }

@@ -1,10 +1,14 @@
 /**
- * Exclusive locks on cache volumes across the kiln processes of this machine, as lock files under
- * `<stateDir>/locks/<volume>.lock` created with O_EXCL and holding who holds them
- * (`{ pid, host, runId, job, since }`).
+ * Exclusive locks on cache volumes (and on reused containers) across the kiln processes of this machine,
+ * as lock files under `<stateDir>/locks/<volume>.lock` created with O_EXCL and holding who holds them
+ * (`{ pid, host, runId, job, since, pidStart, boot }`).
  *
  * A lock whose holder's process is gone (same host), or whose file stayed empty or unreadable for
- * {@link LOCK_STALE_AFTER_MS}, is taken over. Taking over is itself guarded by a second O_EXCL file
+ * {@link LOCK_STALE_AFTER_MS}, is taken over. A pid alone can mislead: once its kiln is gone, the pid may
+ * be given to an unrelated process. So the holder's start time (`pidStart`, field 22 of
+ * `/proc/<pid>/stat`) and the machine's boot id (`boot`) are recorded too, and a lock whose pid now
+ * belongs to a process that started at another time, or that was taken before the last boot, is stale.
+ * (Lock files of older kilns, without them, are judged by the pid alone.) Taking over is itself guarded by a second O_EXCL file
  * (`<lock>.takeover`), so that two waiters that both saw a dead holder cannot both end up holding it:
  * under the guard the lock is read again and removed only if it is still the one seen dead.
  *
@@ -17,8 +21,8 @@
 import { hostname } from 'node:os';
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CancelledError } from '../errors.js';
-import { processIsAlive } from '../labels.js';
+import { CancelledError, InfrastructureError } from '../errors.js';
+import { bootId, processIsAlive, processStartTime } from '../labels.js';
 
 /** An empty or unreadable lock file older than this is taken over (its writer died while creating it). */
 export const LOCK_STALE_AFTER_MS = 10_000;
@@ -33,6 +37,10 @@ export interface LockOwner {
 export interface LockHolder extends LockOwner {
   /** ISO 8601 time the lock was taken. */
   readonly since: string;
+  /** When the holder's process started (see processStartTime), where known. */
+  readonly pidStart?: string;
+  /** The boot id of the holder's machine, where known. */
+  readonly boot?: string;
 }
 
 /** What a lock file says right now. */
@@ -53,8 +61,11 @@ export interface AcquireLockOptions {
   readonly wait: boolean;
   /** Waiting stops with a CancelledError when this is aborted. */
   readonly signal?: AbortSignal;
-  /** Called when a wait starts and then every `reportEveryMs` while it lasts. */
-  readonly onWait?: (holder: string, heldForMs: number) => void;
+  /**
+   * Called when a wait starts and then every `reportEveryMs` while it lasts, with who holds the lock (see
+   * {@link describeHolder}), for how long, and the lock file (see {@link staleLockAdvice}).
+   */
+  readonly onWait?: (holder: string, heldForMs: number, path: string) => void;
   /** Milliseconds between reports of a wait. Default 5000. */
   readonly reportEveryMs?: number;
   /** Shortest and longest pause between two attempts, in milliseconds (random in between). Default [100, 250]. */
@@ -68,6 +79,11 @@ export interface CacheLock {
   readonly holder: LockHolder;
   /** Removes the lock file if it is still this lock's (never someone else's who took it over). */
   release(): Promise<void>;
+}
+
+/** How to clear a lock whose holder is not a kiln any more: the exact file to remove. */
+export function staleLockAdvice(path: string): string {
+  return `if no kiln process holds it (a stale lock), remove ${path}`;
 }
 
 export function cacheLockPath(stateDirectory: string, volume: string): string {
@@ -107,9 +123,14 @@ export async function registerCacheUser(
       '_',
     );
     const path = join(cacheUsersDir(stateDirectory, volume), name);
-    const holder: LockHolder = { ...owner, since: new Date().toISOString() };
+    const holder = holderOf(owner);
     if (!(await createExclusive(path, JSON.stringify(holder)))) {
-      throw new Error(`${path} is registered already`);
+      throw new InfrastructureError(
+        `job ${owner.job} of run ${owner.runId} is registered as a user of cache volume ${volume} ` +
+          `already (${path}); if no kiln process runs that job, remove that file`,
+        undefined,
+        'E_LOCK',
+      );
     }
     // The file's name is this process's and run's own: nobody else takes it over while this process
     // lives, so releasing it needs no check of its content.
@@ -130,7 +151,7 @@ export async function liveCacheUsers(stateDirectory: string, volume: string): Pr
     names = await readdir(dir);
   } catch (error) {
     if (isCode(error, 'ENOENT')) return [];
-    throw error;
+    throw lockFault(error, 'reading the folder', dir);
   }
   const live: string[] = [];
   for (const name of names) {
@@ -138,7 +159,7 @@ export async function liveCacheUsers(stateDirectory: string, volume: string): Pr
     const state = await readLockState(path);
     if (state.kind === 'held') live.push(describeHolder(state.holder));
     else if (state.kind === 'unknown') live.push(`a kiln process registering (${path})`);
-    else if (state.kind === 'stale') await rm(path, { force: true });
+    else if (state.kind === 'stale') await rm(path, { force: true }).catch(() => {});
   }
   return live;
 }
@@ -166,7 +187,7 @@ export async function readLockState(
       mtimeMs = (await stat(path)).mtimeMs;
     } catch (statError) {
       if (isCode(statError, 'ENOENT')) return { kind: 'free' };
-      throw statError;
+      throw lockFault(statError, 'reading the lock file', path);
     }
     raw = '';
   }
@@ -176,9 +197,40 @@ export async function readLockState(
       ? { kind: 'stale', raw, mtimeMs }
       : { kind: 'unknown', raw, mtimeMs, heldForMs: Math.max(0, now - mtimeMs) };
   }
-  if (holder.host === hostname() && !processIsAlive(holder.pid)) return { kind: 'stale', raw, mtimeMs };
+  if (holder.host === hostname() && !holderIsAlive(holder)) return { kind: 'stale', raw, mtimeMs };
   const since = Date.parse(holder.since);
   return { kind: 'held', holder, raw, heldForMs: Number.isNaN(since) ? 0 : Math.max(0, now - since) };
+}
+
+/** The holder's record for `owner`, now: with the start time of its process and the boot id, where known. */
+function holderOf(owner: LockOwner): LockHolder {
+  const local = owner.host === hostname();
+  const pidStart = local ? processStartTime(owner.pid) : undefined;
+  const boot = local ? bootId() : undefined;
+  return {
+    ...owner,
+    since: new Date().toISOString(),
+    ...(pidStart !== undefined ? { pidStart } : {}),
+    ...(boot !== undefined ? { boot } : {}),
+  };
+}
+
+/**
+ * Is the process that holds a lock of this host still the one that took it? Its pid must be alive and,
+ * where the lock recorded them, the machine not rebooted since and the pid's process started when the
+ * holder's did (else the pid was recycled).
+ */
+function holderIsAlive(holder: LockHolder): boolean {
+  if (!processIsAlive(holder.pid)) return false;
+  if (holder.boot !== undefined) {
+    const boot = bootId();
+    if (boot !== undefined && boot !== holder.boot) return false;
+  }
+  if (holder.pidStart !== undefined) {
+    const started = processStartTime(holder.pid);
+    if (started !== undefined && started !== holder.pidStart) return false;
+  }
+  return true;
 }
 
 function parseHolder(raw: string): LockHolder | undefined {
@@ -193,7 +245,15 @@ function parseHolder(raw: string): LockHolder | undefined {
       typeof value.job === 'string' &&
       typeof value.since === 'string'
     ) {
-      return { pid: value.pid!, host: value.host, runId: value.runId, job: value.job, since: value.since };
+      return {
+        pid: value.pid!,
+        host: value.host,
+        runId: value.runId,
+        job: value.job,
+        since: value.since,
+        ...(typeof value.pidStart === 'string' ? { pidStart: value.pidStart } : {}),
+        ...(typeof value.boot === 'string' ? { boot: value.boot } : {}),
+      };
     }
   } catch {
     // not JSON: an unknown holder
@@ -214,7 +274,7 @@ export async function acquireCacheLock(options: AcquireLockOptions): Promise<Cac
 
   for (;;) {
     throwIfAborted(signal);
-    const holder: LockHolder = { ...owner, since: new Date().toISOString() };
+    const holder = holderOf(owner);
     const raw = JSON.stringify(holder);
     if (await createExclusive(path, raw)) return ownedLock(path, holder, raw);
 
@@ -230,7 +290,7 @@ export async function acquireCacheLock(options: AcquireLockOptions): Promise<Cac
       lastReport = now;
       const who =
         state.kind === 'held' ? describeHolder(state.holder) : `an unknown holder (lock file ${path})`;
-      options.onWait?.(who, state.heldForMs);
+      options.onWait?.(who, state.heldForMs, path);
     }
     await sleep(minPoll + Math.random() * (maxPoll - minPoll), signal);
   }
@@ -248,15 +308,19 @@ function ownedLock(path: string, holder: LockHolder, raw?: string): CacheLock {
     async release() {
       if (released) return;
       released = true;
-      if (raw === undefined) return rm(path, { force: true });
-      let current: string;
       try {
-        current = await readFile(path, 'utf8');
+        if (raw === undefined) return await rm(path, { force: true });
+        let current: string;
+        try {
+          current = await readFile(path, 'utf8');
+        } catch (error) {
+          if (isCode(error, 'ENOENT')) return;
+          throw error;
+        }
+        if (current === raw) await rm(path, { force: true });
       } catch (error) {
-        if (isCode(error, 'ENOENT')) return;
-        throw error;
+        throw lockFault(error, 'releasing the lock', path);
       }
-      if (current === raw) await rm(path, { force: true });
     },
   };
 }
@@ -268,21 +332,60 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
     handle = await open(path, 'wx', 0o644);
   } catch (error) {
     if (isCode(error, 'EEXIST')) return false;
-    if (!isCode(error, 'ENOENT')) throw error;
-    await mkdir(dirname(path), { recursive: true });
+    if (!isCode(error, 'ENOENT')) throw lockFault(error, 'creating the lock file', path);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+    } catch (mkdirError) {
+      throw lockFault(mkdirError, 'creating the folder of the lock file', path);
+    }
     try {
       handle = await open(path, 'wx', 0o644);
     } catch (retryError) {
       if (isCode(retryError, 'EEXIST')) return false;
-      throw retryError;
+      throw lockFault(retryError, 'creating the lock file', path);
     }
   }
   try {
     await handle.writeFile(content);
-  } finally {
-    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await rm(path, { force: true }).catch(() => {});
+    throw lockFault(error, 'writing the lock file', path);
   }
+  await handle.close();
   return true;
+}
+
+/**
+ * A file system fault under kiln's state folder as an error a user can act on (exit 3): what failed,
+ * where, why, and what to check.
+ */
+function lockFault(error: unknown, doing: string, path: string): InfrastructureError {
+  if (error instanceof InfrastructureError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? 'permission denied'
+      : code === 'EROFS'
+        ? 'the file system is read-only'
+        : code === 'ENOSPC' || code === 'EDQUOT'
+          ? 'no space left on the device'
+          : code === 'ENAMETOOLONG'
+            ? 'the name is too long for the file system'
+            : code === 'ENOTDIR'
+              ? 'a part of the path is not a folder'
+              : code === 'EISDIR'
+                ? 'a folder is in the way'
+                : error instanceof Error
+                  ? error.message
+                  : String(error);
+  return new InfrastructureError(
+    `${doing} ${path} failed: ${why}${code && !why.includes(code) ? ` (${code})` : ''}. kiln keeps its ` +
+      `locks under its state folder (KILN_STATE_DIR, else $XDG_STATE_HOME/kiln, else ~/.local/state/kiln): ` +
+      `check that it is a folder this user can write, or point KILN_STATE_DIR at one`,
+    error,
+    'E_LOCK',
+  );
 }
 
 /** Removes a stale lock, under the take-over guard, if it is still the one seen stale. */
@@ -305,10 +408,12 @@ async function takeOver(
   try {
     const now = await readLockState(path, staleAfterMs);
     if (now.kind === 'stale' && now.raw === seen.raw && now.mtimeMs === seen.mtimeMs) {
-      await rm(path, { force: true });
+      await rm(path, { force: true }).catch((error: unknown) => {
+        throw lockFault(error, 'removing the stale lock file', path);
+      });
     }
   } finally {
-    await rm(guard, { force: true });
+    await rm(guard, { force: true }).catch(() => {});
   }
 }
 

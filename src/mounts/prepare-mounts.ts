@@ -340,8 +340,8 @@ async function acquireCaches(
         owner,
         wait: true,
         signal: ctx.signal,
-        onWait: (holder, heldForMs) =>
-          ctx.emit({ type: 'mount.wait', job: job.name, cache: mount.id, holder, heldForMs }),
+        onWait: (holder, heldForMs, lock) =>
+          ctx.emit({ type: 'mount.wait', job: job.name, cache: mount.id, holder, heldForMs, lock }),
       });
       hold(lock!);
     } else if (mount.sharing === 'private') {

@@ -78,7 +78,8 @@ export class PlainReporter implements Reporter {
       case 'mount.wait':
         this.#line(
           event.job,
-          `waiting for cache ${event.cache}, held by ${event.holder} for ${formatDuration(event.heldForMs)}`,
+          `waiting for cache ${event.cache}, held by ${event.holder} for ${formatDuration(event.heldForMs)}` +
+            (event.lock ? ` (if no kiln process holds it, remove ${event.lock})` : ''),
         );
         return;
       case 'job.end': {

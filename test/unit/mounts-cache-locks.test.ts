@@ -3,8 +3,14 @@ import { spawn } from 'node:child_process';
 import { readFile, stat, utimes, writeFile, mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CancelledError } from '../../src/errors.js';
-import { acquireCacheLock, cacheLockPath, readLockState } from '../../src/mounts/cache-locks.js';
+import { CancelledError, InfrastructureError } from '../../src/errors.js';
+import { bootId, processStartTime } from '../../src/labels.js';
+import {
+  acquireCacheLock,
+  cacheLockPath,
+  readLockState,
+  staleLockAdvice,
+} from '../../src/mounts/cache-locks.js';
 import { tempDir } from '../helpers/mounts-fixtures.js';
 
 const me = (job: string) => ({ pid: process.pid, host: hostname(), runId: 'run-1', job });
@@ -145,4 +151,80 @@ test('waiting for a lock stops when the run is cancelled', async (t) => {
     message: 'interrupted by SIGINT',
   });
   t.true(Date.now() - started < 1000);
+});
+
+test('records the start time of the holding process and the boot id beside its pid', async (t) => {
+  const path = cacheLockPath(await tempDir(t), 'v');
+  const lock = await acquireCacheLock({ path, owner: me('build'), wait: false });
+  t.teardown(() => lock?.release());
+  const holder = JSON.parse(await readFile(path, 'utf8'));
+  t.is(holder.pidStart, processStartTime(process.pid));
+  t.regex(holder.pidStart, /^\d+$/);
+  t.is(holder.boot, bootId());
+});
+
+test('a lock whose pid now belongs to a process that started at another time is stale', async (t) => {
+  const path = cacheLockPath(await tempDir(t), 'v');
+  // This very process is alive, but it is not the one that took the lock: another start time.
+  await writeLock(
+    path,
+    JSON.stringify({
+      ...me('old'),
+      since: new Date(Date.now() - 3_600_000).toISOString(),
+      pidStart: '1',
+      boot: bootId(),
+    }),
+  );
+  t.is((await readLockState(path)).kind, 'stale');
+  const lock = await acquireCacheLock({ path, owner: me('build'), wait: false });
+  t.truthy(lock);
+  await lock!.release();
+});
+
+test('a lock taken before the machine last booted is stale', async (t) => {
+  const path = cacheLockPath(await tempDir(t), 'v');
+  await writeLock(
+    path,
+    JSON.stringify({
+      ...me('old'),
+      since: new Date().toISOString(),
+      pidStart: processStartTime(process.pid),
+      boot: 'another-boot',
+    }),
+  );
+  t.is((await readLockState(path)).kind, 'stale');
+});
+
+test('a lock file of an older kiln (pid only) is still held while its pid lives, and the wait names the file to remove', async (t) => {
+  const path = cacheLockPath(await tempDir(t), 'v');
+  await writeLock(path, JSON.stringify({ ...me('old'), since: new Date().toISOString() }));
+  t.is((await readLockState(path)).kind, 'held');
+  const controller = new AbortController();
+  const waits: string[] = [];
+  const waiting = acquireCacheLock({
+    path,
+    owner: me('build'),
+    wait: true,
+    signal: controller.signal,
+    pollMs: [10, 20],
+    onWait: (_holder, _ms, file) => {
+      waits.push(file);
+      controller.abort(new CancelledError('enough'));
+    },
+  });
+  await t.throwsAsync(waiting, { instanceOf: CancelledError });
+  t.deepEqual(waits, [path]);
+  t.is(staleLockAdvice(path), `if no kiln process holds it (a stale lock), remove ${path}`);
+});
+
+test('a lock folder that cannot be written is a typed error that names the folder and KILN_STATE_DIR', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'locks'), 'a file where the folder should be');
+  const error = await t.throwsAsync(
+    acquireCacheLock({ path: cacheLockPath(dir, 'v'), owner: me('build'), wait: false }),
+  );
+  t.true(error instanceof InfrastructureError, String(error));
+  t.is((error as InfrastructureError).code, 'E_LOCK');
+  t.regex(error!.message, /locks\/v\.lock/);
+  t.regex(error!.message, /KILN_STATE_DIR/);
 });
