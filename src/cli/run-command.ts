@@ -3,6 +3,7 @@ import { ExitCode } from '../errors.js';
 import { OutputPressure } from '../output-pressure.js';
 import { createReporter, type ProgressMode } from '../reporters/index.js';
 import { runBuildGraph, defaultGraceMs } from '../scheduler/run-definition.js';
+import { ensureStateDir } from '../state-dir.js';
 import type { CancelReason } from '../scheduler/types.js';
 import { loadGraph, selectNamedJobs } from './load.js';
 import { reportError } from './report-error.js';
@@ -26,6 +27,8 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
   try {
     ({ graph } = await loadGraph(options.file));
     planned = selectNamedJobs(graph, jobs, options.file);
+    // Before anything writes there (step logs, locks): a state folder that cannot be used is said plainly.
+    ensureStateDir();
   } catch (error) {
     return reportError(error, options.debug ?? false);
   }

@@ -9,6 +9,7 @@ import type { BuildGraph } from '../graph/types.js';
 import type { OutputPressure } from '../output-pressure.js';
 import { checkEngine, createEngine, runcWarning, type Engine } from '../runtime/engine.js';
 import { sweepOrphans } from '../runtime/sweep.js';
+import { ensureStateDir } from '../state-dir.js';
 import { DockerJobExecutor } from './docker-job-executor.js';
 import { newRunId, runGraph } from './run-graph.js';
 import type { RunResult } from './types.js';
@@ -53,6 +54,7 @@ export function defaultGraceMs(env: NodeJS.ProcessEnv = process.env): number {
 
 /** Runs an already compiled graph on Docker. */
 export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {}): Promise<RunResult> {
+  ensureStateDir(options.env);
   const engine = options.engine ?? createEngine();
   const listener = options.onEvent ?? (() => {});
   const info = await checkEngine(engine);
