@@ -24,6 +24,8 @@ export interface ExecOptions {
 export interface StepExecOptions extends Omit<ExecOptions, 'stdin'> {
   /** Env vars whose values the wrapper reads from files in the container (secrets). */
   readonly envFromFiles?: Readonly<Record<string, string>>;
+  /** Files the wrapper removes if kiln goes away while the step runs (its secret files). Default none. */
+  readonly removeWhenAbandoned?: readonly string[];
   /** Aborted: SIGTERM to the step's processes, then after `graceMs` SIGKILL. */
   readonly signal?: AbortSignal;
   /** Aborted: SIGKILL now. */
@@ -132,6 +134,7 @@ export async function runStepExec(
   const argv = wrapStep({
     argv: options.argv,
     ...(options.envFromFiles ? { envFromFiles: options.envFromFiles } : {}),
+    ...(options.removeWhenAbandoned ? { removeWhenAbandoned: options.removeWhenAbandoned } : {}),
   });
   const env = { ...options.env, KILN_GRACE_S: String(Math.max(1, Math.ceil(graceMs / 1000))) };
   const { exec, stream } = await startExec(container, { ...options, argv, env }, endpoint);
