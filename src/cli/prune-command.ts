@@ -3,6 +3,7 @@ import { ExitCode } from '../errors.js';
 import { listCaches, removeCaches } from '../mounts/index.js';
 import { checkEngine, createEngine } from '../runtime/engine.js';
 import { pruneContainers } from '../runtime/sweep.js';
+import { ensureStateDir } from '../state-dir.js';
 import { reportError } from './report-error.js';
 
 function formatBytes(n: number | undefined): string {
@@ -23,12 +24,14 @@ export async function pruneCommand(options: {
   debug?: boolean;
 }): Promise<number> {
   try {
+    ensureStateDir();
     const engine = createEngine();
     await checkEngine(engine);
     const verb = options.dryRun ? 'would remove' : 'removed';
     const containers = await pruneContainers(engine, {
       all: options.all ?? false,
       dryRun: options.dryRun ?? false,
+      onKept: (r, reason) => process.stdout.write(`kept ${r.kind} ${r.name}: ${reason}\n`),
     });
     for (const r of containers) {
       process.stdout.write(`${verb} ${r.kind} ${r.name}${r.scope ? ` (${r.scope})` : ''}\n`);

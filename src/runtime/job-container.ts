@@ -1,24 +1,77 @@
 /**
  * The one container of a job: created once (or reused), kept alive by a tiny PID 1 without the image's
- * entrypoint, steps exec'd into it, removed (or, in reuse mode, emptied of processes) on release.
- * Env, workdir and user are given per exec and never baked into the container.
+ * entrypoint, steps exec'd into it, removed (or, in reuse mode, emptied of processes and secrets) on
+ * release. Env, workdir and user are given per exec and never baked into the container.
+ *
+ * A reused container has one user at a time: a run holds its lock file (under the state folder, see
+ * containerLockPath) from before the container is inspected until after its per-run clean-up, and a
+ * second run waits for it, saying who holds it.
  */
+import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import type Docker from 'dockerode';
-import { ImageNotFoundError, InfrastructureError } from '../errors.js';
+import { ExitCode, ImageNotFoundError, InfrastructureError, KilnError } from '../errors.js';
 import type { Emit } from '../events.js';
 import { Label, ownerLabels } from '../labels.js';
+import { acquireCacheLock, staleLockAdvice } from '../mounts/cache-locks.js';
 import { KILN_RUN_DIR, KILN_SECRETS_DIR, type DockerMount, type PreparedSecret } from '../mounts/types.js';
 import type { ReleaseStack } from '../release.js';
+import { stateDir } from '../state-dir.js';
 import { dockerMessage, statusOf, translate } from './docker-errors.js';
 import type { Engine } from './engine.js';
 import { runExec, runStepExec, type ExecResult, type StepExecOptions } from './exec.js';
-import { describeFingerprint, fingerprint, reuseName, type FingerprintInput } from './reuse.js';
+import {
+  containerLockPath,
+  describeFingerprint,
+  fingerprint,
+  reuseName,
+  type FingerprintInput,
+} from './reuse.js';
 import { KILN_VERSION } from './version.js';
 
 /** PID 1 of a job container: makes the workdirs, then sleeps until stopped (TERM ends it at once). */
 const KEEPALIVE =
   'mkdir -p "$@" 2>/dev/null; trap "exit 0" TERM INT; while :; do sleep 86400 & wait $!; done';
+
+/**
+ * The list of secret targets written into a container, one path a line, each recorded before its
+ * secret is written, so that a kiln that dies mid-step leaves a list of what to wipe.
+ */
+export const SECRET_MANIFEST = `${KILN_RUN_DIR}/secret-paths`;
+
+/**
+ * Records secret targets in the manifest. `=PATH` is kiln's own (on a tmpfs kiln made); `?PATH` is
+ * recorded only where nothing of the image is: nothing there yet, or a link kiln made, so that a wipe
+ * never removes a file of the image.
+ */
+const RECORD_SECRETS = `m=${SECRET_MANIFEST}
+for a; do
+  p=\${a#?}
+  case $a in
+    '?'*)
+      if [ -L "$p" ]; then
+        case $(readlink "$p") in ${KILN_SECRETS_DIR}/*) ;; *) continue ;; esac
+      elif [ -e "$p" ]; then continue
+      fi ;;
+  esac
+  printf '%s\n' "$p" >> "$m" || exit 1
+done`;
+
+/**
+ * Hands a reused container over, at the end of a run and before the next: no process of a run lives on
+ * (`kill -KILL -1`: everything but PID 1), and no secret either (the targets of the manifest, kiln's own
+ * copies), then the workdirs are made.
+ */
+const HAND_OVER = `kill -KILL -1 2>/dev/null
+m=${SECRET_MANIFEST}
+if [ -f "$m" ]; then
+  while IFS= read -r p; do
+    if [ -L "$p" ] || [ -f "$p" ]; then rm -f "$p"; fi
+  done < "$m"
+  rm -f "$m"
+fi
+rm -rf ${KILN_SECRETS_DIR}
+[ $# -eq 0 ] || mkdir -p "$@"`;
 
 export interface JobContainerSpec {
   readonly project: string;
@@ -40,6 +93,10 @@ export interface JobContainerSpec {
 export interface JobContainerContext {
   readonly emit: Emit;
   readonly stack: ReleaseStack;
+  /** Waiting for a reused container held by another run stops with a CancelledError when this aborts. */
+  readonly signal?: AbortSignal;
+  /** kiln's state folder, where reused containers' lock files are. Default stateDir(). */
+  readonly stateDirectory?: string;
 }
 
 export interface StartedJobContainer {
@@ -48,6 +105,11 @@ export interface StartedJobContainer {
   readonly reused: boolean;
   /** Runs a step under the wrapper (see step-wrapper.ts). */
   runStep(options: StepExecOptions): Promise<ExecResult>;
+  /**
+   * Records the secret targets a step is about to get, before any is written, so that a reused
+   * container is wiped of them even if kiln dies (see SECRET_MANIFEST).
+   */
+  recordSecrets(targets: readonly string[]): Promise<void>;
   /** Writes a secret as a file on a tmpfs through an exec's stdin; returns its removal. */
   writeSecret(secret: PreparedSecret, step: number): Promise<{ path: string; remove: () => Promise<void> }>;
   /** Runs a housekeeping command as root, returns its exit code. */
@@ -139,16 +201,13 @@ export async function startJobContainer(
   let recreateReason: string | undefined;
   let container: Docker.Container | undefined;
   if (name) {
+    await lockReusedContainer(name, spec, context);
     const existing = await inspectByName(docker, name).catch((e) => {
       throw translate(e, `inspecting container ${name}`, endpoint);
     });
     if (existing) {
+      checkOwner(existing, name, spec);
       const theirs = existing.Config.Labels ?? {};
-      if (theirs[Label.managed] !== 'true') {
-        throw new InfrastructureError(
-          `a container named ${name} exists and kiln did not make it; remove or rename it, or give job ${spec.job} another reuse name`,
-        );
-      }
       if (!existing.State.Running) recreateReason = 'it was not running';
       else if (existing.Image !== imageId)
         recreateReason = `its image changed (${existing.Image.slice(7, 19)} -> ${imageId.slice(7, 19)})`;
@@ -206,10 +265,8 @@ export async function startJobContainer(
   // Pushed before start: a container that fails to start is removed all the same.
   if (spec.reuse) {
     stack.push('container', name ?? shortId, async () => {
-      // Reused containers live on, but no process of this run may outlive it.
-      await runExec(c, { argv: ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; true'] }, endpoint).catch(
-        () => {},
-      );
+      // Reused containers live on, but no process or secret of this run may outlive it.
+      await runExec(c, { argv: ['/bin/sh', '-c', HAND_OVER, 'kiln-hand-over'] }, endpoint).catch(() => {});
     });
   } else {
     stack.push('container', shortId, async () => {
@@ -225,15 +282,14 @@ export async function startJobContainer(
     try {
       await c.start();
     } catch (error) {
+      // A reused container that never ran would be left `Created` under its name: it goes now.
+      if (spec.reuse) await c.remove({ force: true, v: true }).catch(() => {});
+      if (lacksShell(error)) throw noShellError(spec);
       throw translate(error, `starting the container of job ${spec.job} (image ${spec.image})`, endpoint);
     }
   } else {
-    // A kiln that died may have left processes behind: none of them lives into this run.
-    await runExec(
-      c,
-      { argv: ['/bin/sh', '-c', 'kill -KILL -1 2>/dev/null; mkdir -p "$@"', 'kiln', ...spec.workdirs] },
-      endpoint,
-    );
+    // A kiln that died may have left processes and secrets behind: none of them lives into this run.
+    await runExec(c, { argv: ['/bin/sh', '-c', HAND_OVER, 'kiln-hand-over', ...spec.workdirs] }, endpoint);
   }
   emit({
     type: reused ? 'container.reuse' : recreateReason ? 'container.recreate' : 'container.create',
@@ -257,6 +313,25 @@ export async function startJobContainer(
         endpoint,
       ),
     exec,
+    async recordSecrets(targets) {
+      if (targets.length === 0) return;
+      const crooked = targets.find((t) => /[\n\r]/.test(t));
+      if (crooked !== undefined) {
+        throw new KilnError(
+          `job ${spec.job}: a secret target holds a line break (${JSON.stringify(crooked)}); give it a plain path`,
+          { code: 'E_SECRET_TARGET', exitCode: ExitCode.usage },
+        );
+      }
+      const args = targets.map((t) =>
+        secretDirs.includes(posix.dirname(t)) || t.startsWith(`${KILN_RUN_DIR}/`) ? `=${t}` : `?${t}`,
+      );
+      const code = await exec(['/bin/sh', '-c', RECORD_SECRETS, 'kiln-record-secrets', ...args]);
+      if (code !== 0) {
+        throw new InfrastructureError(
+          `job ${spec.job}: could not record where its secrets go in ${SECRET_MANIFEST} (exit ${code})`,
+        );
+      }
+    },
     async writeSecret(secret, step) {
       const onTmpfs =
         secretDirs.includes(posix.dirname(secret.target)) || secret.target.startsWith(`${KILN_RUN_DIR}/`);
@@ -305,6 +380,84 @@ export async function startJobContainer(
       };
     },
   };
+}
+
+/**
+ * Takes the lock of a reused container for this run, waiting while another run holds it (with a
+ * warning that says who, for how long, and how to clear a stale lock); its release is pushed on the
+ * stack before anything of the container, so that it is released after the container's clean-up.
+ */
+async function lockReusedContainer(
+  name: string,
+  spec: JobContainerSpec,
+  context: JobContainerContext,
+): Promise<void> {
+  const path = containerLockPath(context.stateDirectory ?? stateDir(), name);
+  const derived = spec.reuse?.name === undefined;
+  const lock = await acquireCacheLock({
+    path,
+    owner: { pid: process.pid, host: hostname(), runId: spec.runId, job: spec.job },
+    wait: true,
+    reportEveryMs: 30_000,
+    ...(context.signal ? { signal: context.signal } : {}),
+    onWait: (holder, heldForMs) =>
+      context.emit({
+        type: 'warning',
+        job: spec.job,
+        message:
+          `reused container ${name} is in use by ${holder} for ${formatWait(heldForMs)}; waiting for it` +
+          (derived ? ' (or set KILN_WORKER to another slot to use another container)' : '') +
+          `; ${staleLockAdvice(path)}`,
+      }),
+  });
+  context.stack.push('lock', name, () => lock!.release());
+}
+
+/** A container under a reuse name must be one kiln made for this project. */
+function checkOwner(existing: Docker.ContainerInspectInfo, name: string, spec: JobContainerSpec): void {
+  const theirs = existing.Config.Labels ?? {};
+  const fix = `give job ${spec.job} another reuse name, or remove that container (docker rm -f ${name})`;
+  if (theirs[Label.managed] !== 'true') {
+    throw new KilnError(
+      `job ${spec.job}: a container named ${name} exists and kiln did not make it (image ` +
+        `${existing.Config.Image}); kiln does not take it over: ${fix}`,
+      { code: 'E_REUSE_NAME_TAKEN', exitCode: ExitCode.usage },
+    );
+  }
+  const project = theirs[Label.project];
+  if (project !== spec.project) {
+    throw new KilnError(
+      `job ${spec.job}: the reused container ${name} belongs to ${project ? `kiln project ${project}` : 'another kiln project'}` +
+        `${theirs[Label.job] ? ` (job ${theirs[Label.job]})` : ''}, not to this one (${spec.project}); ` +
+        `kiln does not take it over: ${fix}`,
+      { code: 'E_REUSE_NAME_TAKEN', exitCode: ExitCode.usage },
+    );
+  }
+}
+
+/** Did a container fail to start because its image has no `/bin/sh`? */
+function lacksShell(error: unknown): boolean {
+  const message = dockerMessage(error);
+  return (
+    /\/bin\/sh/.test(message) &&
+    /no such file or directory|not found|permission denied|exec format/i.test(message)
+  );
+}
+
+function noShellError(spec: JobContainerSpec): KilnError {
+  return new KilnError(
+    `image ${spec.image} (job ${spec.job}) has no usable /bin/sh: kiln needs /bin/sh in the image to run ` +
+      `steps (it keeps the container alive and runs each step under a POSIX shell wrapper); use an image ` +
+      `that has a shell (for a distroless image, its debug variant), or add one (e.g. busybox)`,
+    { code: 'E_IMAGE_NO_SHELL', exitCode: ExitCode.usage },
+  );
+}
+
+function formatWait(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 export { describeFingerprint };

@@ -6,8 +6,11 @@
  */
 import type Docker from 'dockerode';
 import { Label, ownerIsGone } from '../labels.js';
+import { describeHolder, readLockState } from '../mounts/cache-locks.js';
+import { stateDir } from '../state-dir.js';
 import { dockerMessage, statusOf, translate } from './docker-errors.js';
 import type { Engine } from './engine.js';
+import { containerLockPath } from './reuse.js';
 
 export interface SweptResource {
   readonly kind: 'container' | 'volume';
@@ -102,6 +105,10 @@ export interface PruneOptions {
   readonly all?: boolean;
   /** Only list what would be removed. Default false. */
   readonly dryRun?: boolean;
+  /** Where reused containers' locks are (a reused container a run holds is kept). Default stateDir(). */
+  readonly stateDirectory?: string;
+  /** Told of each container kept because a run uses it. */
+  readonly onKept?: (resource: SweptResource, reason: string) => void;
 }
 
 /**
@@ -116,6 +123,16 @@ export async function pruneContainers(engine: Engine, options: PruneOptions = {}
     for (const c of containers) {
       const scope = c.Labels?.[Label.scope];
       if (scope === 'reuse' && !options.all) continue;
+      if (scope === 'reuse') {
+        // A run that holds a reused container would see its step killed under it.
+        const name = describeContainer(c).name;
+        const lock = await readLockState(containerLockPath(options.stateDirectory ?? stateDir(), name));
+        if (lock.kind === 'held' || lock.kind === 'unknown') {
+          const who = lock.kind === 'held' ? describeHolder(lock.holder) : 'a kiln process taking it';
+          options.onKept?.(describeContainer(c), `in use by ${who}`);
+          continue;
+        }
+      }
       if (scope === 'run' && !ownerIsGone(c.Labels) && c.Labels?.[Label.pid] !== undefined) {
         // A live run's container is left to that run.
         continue;

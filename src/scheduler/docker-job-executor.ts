@@ -9,6 +9,7 @@ import { createMasker, prepareMounts } from '../mounts/index.js';
 import type { PreparedMounts, PreparedStepMounts } from '../mounts/types.js';
 import type { OutputPressure } from '../output-pressure.js';
 import { ReleaseStack } from '../release.js';
+import { stateDir } from '../state-dir.js';
 import type { Engine } from '../runtime/engine.js';
 import { startJobContainer, type StartedJobContainer } from '../runtime/job-container.js';
 import type { OutputStream } from '../runtime/demux.js';
@@ -158,7 +159,13 @@ export class DockerJobExecutor implements JobExecutor {
             }
           : {}),
       },
-      { emit: context.emit, stack, secretTargets },
+      {
+        emit: context.emit,
+        stack,
+        secretTargets,
+        signal: context.signal,
+        stateDirectory: stateDir(this.#env),
+      },
     );
   }
 
@@ -192,16 +199,21 @@ export class DockerJobExecutor implements JobExecutor {
     try {
       const env: Record<string, string> = { ...step.env };
       const envFromFiles: Record<string, string> = {};
+      const secretFiles: string[] = [];
+      await container.recordSecrets((mounts?.secrets ?? []).map((secret) => secret.target));
       for (const secret of mounts?.secrets ?? []) {
         const written = await container.writeSecret(secret, step.index);
         stepStack.push('secret', secret.id, written.remove);
         if (secret.env) envFromFiles[secret.env] = written.path;
+        secretFiles.push(written.path);
+        if (secret.target !== written.path) secretFiles.push(secret.target);
       }
       for (const ssh of mounts?.ssh ?? []) env.SSH_AUTH_SOCK = ssh.target;
       const result = await container.runStep({
         argv: step.argv,
         env,
         envFromFiles,
+        removeWhenAbandoned: secretFiles,
         workdir: step.workdir,
         ...(step.user ? { user: step.user } : {}),
         signal,
