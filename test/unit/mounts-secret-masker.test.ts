@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createMasker, maskAll, maskPatterns } from '../../src/mounts/secret-masker.js';
+import { compileMask, createMasker, maskAll, maskPatterns } from '../../src/mounts/secret-masker.js';
 
 /** The plain definition: at each position, left to right, the longest pattern that matches is replaced. */
 function referenceMask(patterns: readonly string[], text: string): string {
@@ -158,6 +158,183 @@ test('randomly chunked streams mask exactly like the whole text', (t) => {
     const actual = streamed(secrets, chunks);
     if (actual !== expected) {
       t.fail(`seed ${seed}: secrets ${JSON.stringify(secrets)} chunks ${JSON.stringify(chunks)}`);
+      return;
+    }
+  }
+  t.pass();
+});
+
+// ---- both streams of a step --------------------------------------------------------------------
+
+type Stream = 'stdout' | 'stderr';
+
+/** Runs pushes through a streams masker; returns each stream's output and the order of everything shown. */
+function streamedBoth(
+  secrets: readonly string[],
+  pushes: ReadonlyArray<readonly [Stream, string]>,
+): { stdout: string; stderr: string; combined: string } {
+  const masker = compileMask(secrets.map((s) => Buffer.from(s))).createStreamsMasker<Stream>();
+  const shown = pushes.flatMap(([stream, text]) => masker.push(stream, Buffer.from(text)));
+  shown.push(...masker.flush());
+  const of = (stream: Stream) =>
+    shown
+      .filter((c) => c.stream === stream)
+      .map((c) => c.data.toString())
+      .join('');
+  return {
+    stdout: of('stdout'),
+    stderr: of('stderr'),
+    combined: shown.map((c) => c.data.toString()).join(''),
+  };
+}
+
+/** The leftmost-longest matches of `patterns` in `text`, as [start, end) pairs. */
+function referenceMatches(patterns: readonly string[], text: string): Array<[number, number]> {
+  const sorted = [...patterns].filter((p) => p.length > 0).sort((a, b) => b.length - a.length);
+  const matches: Array<[number, number]> = [];
+  for (let i = 0; i < text.length;) {
+    const hit = sorted.find((p) => text.startsWith(p, i));
+    if (hit) matches.push([i, (i += hit.length)]);
+    else i += 1;
+  }
+  return matches;
+}
+
+/**
+ * The plain definition for two streams: the matches in the interleaved bytes and in each stream alone
+ * hide their bytes; in each stream, the matches that share a byte there are one secret, one mask.
+ */
+function referenceBoth(
+  secrets: readonly string[],
+  pushes: ReadonlyArray<readonly [Stream, string]>,
+): { stdout: string; stderr: string } {
+  const patterns = maskPatterns(secrets.map((s) => Buffer.from(s))).map(String);
+  // Every byte with its stream and its place among all bytes.
+  const bytes: Array<{ stream: Stream; char: string }> = [];
+  for (const [stream, text] of pushes) for (const char of text) bytes.push({ stream, char });
+  const globalOf = (stream: Stream) => bytes.flatMap((b, i) => (b.stream === stream ? [i] : []));
+  // A match in the interleaved bytes counts as one match in each stream, of its bytes there.
+  const matches: number[][] = referenceMatches(patterns, bytes.map((b) => b.char).join('')).flatMap(
+    ([s, e]) => {
+      const places = Array.from({ length: e - s }, (_, k) => s + k);
+      return (['stdout', 'stderr'] as const)
+        .map((stream) => places.filter((p) => bytes[p]!.stream === stream))
+        .filter((part) => part.length > 0);
+    },
+  );
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const places = globalOf(stream);
+    const text = places.map((i) => bytes[i]!.char).join('');
+    for (const [s, e] of referenceMatches(patterns, text)) matches.push(places.slice(s, e));
+  }
+  // Clusters: matches that share a byte.
+  const parent = matches.map((_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+  const owner = new Map<number, number>();
+  matches.forEach((places, m) => {
+    for (const place of places) {
+      const other = owner.get(place);
+      if (other !== undefined) parent[find(m)] = find(other);
+      else owner.set(place, m);
+    }
+  });
+  const out = (stream: Stream) => {
+    const shown = new Set<number>();
+    let text = '';
+    for (const place of globalOf(stream)) {
+      const m = owner.get(place);
+      if (m === undefined) text += bytes[place]!.char;
+      else if (!shown.has(find(m))) {
+        shown.add(find(m));
+        text += '***';
+      }
+    }
+    return text;
+  };
+  return { stdout: out('stdout'), stderr: out('stderr') };
+}
+
+test('a secret split across stdout and stderr is masked in both, one mask each', (t) => {
+  const both = streamedBoth(
+    ['first-half-rest'],
+    [
+      ['stdout', 'first-half'],
+      ['stderr', '-rest\n'],
+    ],
+  );
+  t.is(both.stdout, '***');
+  t.is(both.stderr, '***\n');
+  t.false(both.combined.includes('first'));
+  t.false(both.combined.includes('rest'));
+});
+
+test('a secret printed in pieces on one stream, with the other stream between them, is masked', (t) => {
+  const both = streamedBoth(
+    ['hunter2'],
+    [
+      ['stdout', 'pw: hun'],
+      ['stderr', 'progress 50%\n'],
+      ['stdout', 'ter2\n'],
+    ],
+  );
+  t.is(both.stdout, 'pw: ***\n');
+  t.is(both.stderr, 'progress 50%\n');
+});
+
+test("bytes held back on one stream do not hold back the other stream's output", (t) => {
+  const masker = compileMask([Buffer.from('hunter2')]).createStreamsMasker<Stream>();
+  t.deepEqual(masker.push('stdout', Buffer.from('x hun')), [{ stream: 'stdout', data: Buffer.from('x ') }]);
+  t.deepEqual(masker.push('stderr', Buffer.from('working\n')), [
+    { stream: 'stderr', data: Buffer.from('working\n') },
+  ]);
+  t.deepEqual(masker.push('stdout', Buffer.from('gry\n')), [
+    { stream: 'stdout', data: Buffer.from('hungry\n') },
+  ]);
+  t.deepEqual(masker.flush(), []);
+});
+
+test('both streams without secrets pass through as they came', (t) => {
+  const masker = compileMask([]).createStreamsMasker<Stream>();
+  t.deepEqual(masker.push('stderr', Buffer.from('a')), [{ stream: 'stderr', data: Buffer.from('a') }]);
+  t.deepEqual(masker.flush(), []);
+});
+
+test('randomly interleaved and chunked streams mask like the plain definition', (t) => {
+  for (let seed = 1; seed <= 400; seed++) {
+    const random = prng(seed);
+    const alphabet = 'ab\nc';
+    const word = (min: number, max: number) =>
+      Array.from({ length: min + Math.floor(random() * (max - min + 1)) }, () =>
+        alphabet.charAt(Math.floor(random() * alphabet.length)),
+      ).join('');
+    const secrets = Array.from({ length: 1 + Math.floor(random() * 3) }, () => word(2, 7));
+    const pieces: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      pieces.push(random() < 0.4 ? secrets[Math.floor(random() * secrets.length)]! : word(0, 4));
+    }
+    const text = pieces.join('');
+    const pushes: Array<[Stream, string]> = [];
+    for (let i = 0; i < text.length;) {
+      const length = 1 + Math.floor(random() * 5);
+      pushes.push([random() < (seed % 3 === 0 ? 0.9 : 0.5) ? 'stdout' : 'stderr', text.slice(i, i + length)]);
+      i += length;
+    }
+    const expected = referenceBoth(secrets, pushes);
+    const actual = streamedBoth(secrets, pushes);
+    if (actual.stdout !== expected.stdout || actual.stderr !== expected.stderr) {
+      t.fail(
+        `seed ${seed}: secrets ${JSON.stringify(secrets)} pushes ${JSON.stringify(pushes)}\n` +
+          `expected ${JSON.stringify(expected)}\nactual ${JSON.stringify(actual)}`,
+      );
+      return;
+    }
+    // One stream alone is masked exactly like a single stream.
+    const alone = streamedBoth(
+      secrets,
+      pushes.map(([, chunk]) => ['stdout', chunk] as const),
+    );
+    if (alone.stdout !== streamed(secrets, [text])) {
+      t.fail(`seed ${seed} (one stream): secrets ${JSON.stringify(secrets)} text ${JSON.stringify(text)}`);
       return;
     }
   }
