@@ -1,0 +1,43 @@
+/**
+ * Fixtures for the job cache's tests: small file trees written from a description, and the stat index
+ * made to look as if time had passed since it was written.
+ */
+import { chmod, mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** A tree: a path ending in '/' is a folder, `{ link }` a symlink, `{ text, mode }` a file. */
+export type TreeSpec = Record<string, string | { text?: string; mode?: number; link?: string }>;
+
+/** Writes a tree under `root`, parents first, in the order given. */
+export async function writeTree(root: string, spec: TreeSpec): Promise<void> {
+  for (const [path, value] of Object.entries(spec)) {
+    const target = join(root, path);
+    if (path.endsWith('/')) {
+      await mkdir(target, { recursive: true });
+      if (typeof value === 'object' && value.mode !== undefined) await chmod(target, value.mode);
+      continue;
+    }
+    await mkdir(dirname(target), { recursive: true });
+    if (typeof value === 'object' && value.link !== undefined) {
+      await symlink(value.link, target);
+      continue;
+    }
+    const text = typeof value === 'string' ? value : (value.text ?? '');
+    await writeFile(target, text);
+    await chmod(target, typeof value === 'object' && value.mode !== undefined ? value.mode : 0o644);
+  }
+}
+
+/** Nanoseconds since the epoch, `seconds` from now. */
+export function nsFromNow(seconds: number): bigint {
+  return BigInt(Date.now() + seconds * 1000) * 1_000_000n;
+}
+
+/**
+ * Makes a stat index look written `seconds` from now (its file's mtime), so that entries recorded by a
+ * scan that also started then are old enough to be trusted.
+ */
+export async function ageIndex(indexPath: string, seconds: number): Promise<void> {
+  const when = new Date(Date.now() + seconds * 1000);
+  await utimes(indexPath, when, when);
+}
