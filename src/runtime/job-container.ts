@@ -10,7 +10,7 @@
 import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import type Docker from 'dockerode';
-import { ExitCode, ImageNotFoundError, InfrastructureError, KilnError } from '../errors.js';
+import { ExitCode, ImageNotFoundError, InfrastructureError, KilnError, MountError } from '../errors.js';
 import type { Emit } from '../events.js';
 import { Label, ownerLabels } from '../labels.js';
 import { acquireCacheLock, staleLockAdvice } from '../mounts/cache-locks.js';
@@ -57,21 +57,53 @@ for a; do
   printf '%s\n' "$p" >> "$m" || exit 1
 done`;
 
+/** Exit codes of WRITE_SECRET: the target is taken; its folder cannot be made. */
+const TARGET_EXISTS = 3;
+const TARGET_FOLDER_FAILED = 4;
+
+/**
+ * Writes a secret read from stdin: `$1` the file, `$2` its owner (`uid:gid`), `$3` its mode, `$4` the
+ * target to link to it (empty when the file is the target), `$5` `own` when the file's folder is a
+ * secret tmpfs kiln made. A target that exists and is not kiln's (a file, folder or foreign link) is
+ * refused before anything is written. kiln's folder of secret files can be passed through by every
+ * user (0711) but not listed; folders made for a target are 0755, so that the step's user reaches it.
+ */
+const WRITE_SECRET = `t=\${4:-$1}
+if [ "$5" != own ]; then
+  if [ -L "$t" ]; then
+    case $(readlink "$t") in ${KILN_SECRETS_DIR}/*) ;; *) exit ${TARGET_EXISTS} ;; esac
+  elif [ -e "$t" ]; then exit ${TARGET_EXISTS}
+  fi
+fi
+umask 022
+if [ -n "$4" ]; then
+  mkdir -p "$(dirname "$4")" || exit ${TARGET_FOLDER_FAILED}
+  mkdir -p ${KILN_SECRETS_DIR} && chmod 711 ${KILN_SECRETS_DIR} || exit 1
+else
+  mkdir -p "$(dirname "$1")" || exit ${TARGET_FOLDER_FAILED}
+fi
+umask 077
+cat > "$1" && chown "$2" "$1" && chmod "$3" "$1" || exit 1
+[ -z "$4" ] || ln -sfn "$1" "$4" || exit 1`;
+
 /**
  * Hands a reused container over, at the end of a run and before the next: no process of a run lives on
  * (`kill -KILL -1`: everything but PID 1), and no secret either (the targets of the manifest, kiln's own
- * copies), then the workdirs are made.
+ * copies), then the workdirs are made (as PID 1 makes them, a workdir that cannot be made is left to
+ * the step to report). Exits non-zero when a secret could not be removed.
  */
 const HAND_OVER = `kill -KILL -1 2>/dev/null
+rc=0
 m=${SECRET_MANIFEST}
 if [ -f "$m" ]; then
   while IFS= read -r p; do
-    if [ -L "$p" ] || [ -f "$p" ]; then rm -f "$p"; fi
+    if [ -L "$p" ] || [ -f "$p" ]; then rm -f "$p" || rc=1; fi
   done < "$m"
-  rm -f "$m"
+  [ "$rc" -ne 0 ] || rm -f "$m" || rc=1
 fi
-rm -rf ${KILN_SECRETS_DIR}
-[ $# -eq 0 ] || mkdir -p "$@"`;
+rm -rf ${KILN_SECRETS_DIR} || rc=1
+[ $# -eq 0 ] || mkdir -p "$@" 2>/dev/null
+exit "$rc"`;
 
 export interface JobContainerSpec {
   readonly project: string;
@@ -213,6 +245,18 @@ export async function startJobContainer(
         recreateReason = `its image changed (${existing.Image.slice(7, 19)} -> ${imageId.slice(7, 19)})`;
       else if (theirs[Label.fingerprint] !== fp)
         recreateReason = 'its mounts, network, user or kiln version changed';
+      else {
+        // A kiln that died may have left processes and secrets behind: none of them lives into this run.
+        const handed = await handOver(docker.getContainer(existing.Id), spec.workdirs, endpoint);
+        if (handed.lacksShell) recreateReason = 'its /bin/sh is gone (a step removed or replaced it)';
+        else if (handed.code !== 0) {
+          throw new InfrastructureError(
+            `job ${spec.job}: the reused container ${name} could not be emptied of the last run's processes ` +
+              `and secrets (exit ${handed.code}${handed.output ? `: ${handed.output}` : ''}); ` +
+              `remove it (docker rm -f ${name}) and run again`,
+          );
+        }
+      }
       if (recreateReason) {
         emit({
           type: 'warning',
@@ -265,8 +309,10 @@ export async function startJobContainer(
   // Pushed before start: a container that fails to start is removed all the same.
   if (spec.reuse) {
     stack.push('container', name ?? shortId, async () => {
-      // Reused containers live on, but no process or secret of this run may outlive it.
-      await runExec(c, { argv: ['/bin/sh', '-c', HAND_OVER, 'kiln-hand-over'] }, endpoint).catch(() => {});
+      // Reused containers live on, but no process or secret of this run may outlive it: one that cannot
+      // be emptied (a step removed its shell, say) goes, and the next run makes it afresh.
+      const handed = await handOver(c, [], endpoint).catch(() => undefined);
+      if (handed?.code !== 0) await c.remove({ force: true, v: true }).catch(() => {});
     });
   } else {
     stack.push('container', shortId, async () => {
@@ -287,9 +333,6 @@ export async function startJobContainer(
       if (lacksShell(error)) throw noShellError(spec);
       throw translate(error, `starting the container of job ${spec.job} (image ${spec.image})`, endpoint);
     }
-  } else {
-    // A kiln that died may have left processes and secrets behind: none of them lives into this run.
-    await runExec(c, { argv: ['/bin/sh', '-c', HAND_OVER, 'kiln-hand-over', ...spec.workdirs] }, endpoint);
   }
   emit({
     type: reused ? 'container.reuse' : recreateReason ? 'container.recreate' : 'container.create',
@@ -333,29 +376,46 @@ export async function startJobContainer(
       }
     },
     async writeSecret(secret, step) {
-      const onTmpfs =
-        secretDirs.includes(posix.dirname(secret.target)) || secret.target.startsWith(`${KILN_RUN_DIR}/`);
+      // Everything in a secret tmpfs kiln made is kiln's: a file there is written in place. Elsewhere the
+      // file goes to kiln's own tmpfs and the target becomes a link to it, made only where nothing is
+      // (or where a link kiln made is left over): a secret never replaces or removes a file of the image.
+      const ownFolder = secretDirs.includes(posix.dirname(secret.target));
+      const onTmpfs = ownFolder || secret.target.startsWith(`${KILN_RUN_DIR}/`);
       const path = onTmpfs
         ? secret.target
         : `${KILN_SECRETS_DIR}/${step}-${secret.id.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
       const link = onTmpfs ? '' : secret.target;
-      // The value travels on stdin only; argv holds paths and modes, nothing secret.
-      const script =
-        'umask 077; mkdir -p "$(dirname "$1")" && cat > "$1" && chown "$2" "$1" && chmod "$3" "$1" || exit 1; ' +
-        'if [ -n "$4" ]; then mkdir -p "$(dirname "$4")" && ln -sfn "$1" "$4"; fi';
       const code = await exec(
         [
           '/bin/sh',
           '-c',
-          script,
+          WRITE_SECRET,
           'kiln-secret',
           path,
           `${secret.uid}:${secret.gid}`,
           secret.mode.toString(8),
           link,
+          ownFolder ? 'own' : '',
         ],
         secret.value,
       );
+      const mount = secret.mount ?? `secret ${secret.id} -> ${secret.target}`;
+      if (code === TARGET_EXISTS) {
+        throw new MountError(
+          spec.job,
+          mount,
+          `${secret.target} already exists in the container (a file or folder of the image, or of one of ` +
+            `the job's mounts), and a secret never replaces one; give the secret a target where nothing is`,
+        );
+      }
+      if (code === TARGET_FOLDER_FAILED) {
+        throw new MountError(
+          spec.job,
+          mount,
+          `the folder of ${secret.target} cannot be made in the container (a part of its path is a file, ` +
+            `or read-only); give the secret another target`,
+        );
+      }
       if (code !== 0) {
         throw new InfrastructureError(
           `job ${spec.job}: could not write secret ${secret.id} to ${secret.target} (exit ${code})`,
@@ -435,9 +495,30 @@ function checkOwner(existing: Docker.ContainerInspectInfo, name: string, spec: J
   }
 }
 
-/** Did a container fail to start because its image has no `/bin/sh`? */
+/** Runs the hand-over in a reused container: its exit code, and whether the container has no shell. */
+async function handOver(
+  container: Docker.Container,
+  workdirs: readonly string[],
+  endpoint: string,
+): Promise<{ code: number; lacksShell: boolean; output: string }> {
+  let output = '';
+  const code = await runExec(
+    container,
+    {
+      argv: ['/bin/sh', '-c', HAND_OVER, 'kiln-hand-over', ...workdirs],
+      onOutput: (_stream, chunk) => {
+        if (output.length < 2000) output += chunk.toString();
+      },
+    },
+    endpoint,
+  );
+  output = output.trim();
+  return { code, lacksShell: code !== 0 && lacksShell(output), output };
+}
+
+/** Did a container fail to start, or an exec, because the image has no `/bin/sh`? */
 function lacksShell(error: unknown): boolean {
-  const message = dockerMessage(error);
+  const message = typeof error === 'string' ? error : dockerMessage(error);
   return (
     /\/bin\/sh/.test(message) &&
     /no such file or directory|not found|permission denied|exec format/i.test(message)

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -131,7 +131,7 @@ async function theContainer(project: Project): Promise<Docker.Container> {
 test('two runs of a reused job take turns: the second waits, saying who holds the container; no step dies of its neighbour', async (t) => {
   const project = await makeProject(TAKE_TURNS());
   removeContainersAfter(t, project);
-  const first = await startUntil(project, ['run', '--json'], /"data":"ready/);
+  const first = await startUntil(project, ['run', '--json'], /ready\\n/);
   const container = await theContainer(project);
   const second = await startUntil(project, ['run', '--json'], /in use by/);
   t.false(second.ended(), `the second run waits:\n${second.seen()}`);
@@ -140,7 +140,7 @@ test('two runs of a reused job take turns: the second waits, saying who holds th
   t.is(a.code, 0, a.stdout + a.stderr);
   t.like(eventsOf(a, 'step.end')[0], { status: 'passed', exitCode: 0 });
   // The second run goes once the first has let go; its step waits for its own signal.
-  await waitFor(() => /"data":"ready/.test(second.seen()), 30_000, second.seen);
+  await waitFor(() => /ready\\n/.test(second.seen()), 30_000, second.seen);
   await shell(container, 'touch /tmp/go');
   const b = await second.done;
   t.is(b.code, 0, b.stdout + b.stderr);
@@ -158,8 +158,8 @@ test('two runs of a reused job take turns: the second waits, saying who holds th
 test('with KILN_WORKER set to another slot, a second run of a reused job takes another container at once', async (t) => {
   const project = await makeProject(TAKE_TURNS());
   removeContainersAfter(t, project);
-  const first = await startUntil(project, ['run', '--json'], /"data":"ready/);
-  const second = await startUntil(project, ['run', '--json'], /"data":"ready/, { KILN_WORKER: '1' });
+  const first = await startUntil(project, ['run', '--json'], /ready\\n/);
+  const second = await startUntil(project, ['run', '--json'], /ready\\n/, { KILN_WORKER: '1' });
   const running = (await containersOf(project)).filter((c) => c.State === 'running');
   t.deepEqual(running.map((c) => c.Names[0]!.replace(/^.*-/, '')).sort(), ['w0', 'w1']);
   for (const c of running) await shell(docker.getContainer(c.Id), 'touch /tmp/go');
@@ -175,7 +175,7 @@ test('with KILN_WORKER set to another slot, a second run of a reused job takes a
 test('a run waiting for a reused container is cancelled at once by SIGINT; neither it nor a prune touches the holder', async (t) => {
   const project = await makeProject(TAKE_TURNS());
   removeContainersAfter(t, project);
-  const first = await startUntil(project, ['run', '--json'], /"data":"ready/);
+  const first = await startUntil(project, ['run', '--json'], /ready\\n/);
   const container = await theContainer(project);
   const second = await startUntil(project, ['run', '--json'], /in use by/);
   const sent = Date.now();
@@ -233,7 +233,7 @@ jobs:
   );
   removeContainersAfter(t, project);
   const env = { KILN_TEST_TOKEN: SECRET, KILN_CANCEL_GRACE_PERIOD: '120' };
-  const first = await startUntil(project, ['run', '--json'], /"data":"ready/, env);
+  const first = await startUntil(project, ['run', '--json'], /ready\\n/, env);
   const container = await theContainer(project);
   const before = await shell(container, 'cat /run/secrets/tok; echo; cat /opt/deep/tok');
   t.is(before.out, `${SECRET}\n${SECRET}`, 'the step holds both secret files');
@@ -267,7 +267,7 @@ jobs:
           - { type: secret, id: tok, target: /opt/tok }
 `);
   removeContainersAfter(t, project);
-  const run = await startUntil(project, ['run', '--json'], /"data":"ready/, {
+  const run = await startUntil(project, ['run', '--json'], /ready\\n/, {
     KILN_TEST_TOKEN: SECRET,
     KILN_CANCEL_GRACE_PERIOD: '2',
   });
@@ -317,7 +317,9 @@ test('a cancelled step whose own process ends on TERM still has its TERM-ignorin
   const sent = Date.now();
   const { exitCode, cancelled } = await result;
   t.is(exitCode, 143, 'the step itself ended on TERM');
-  t.is(cancelled, 'term');
+  // The child holds the step's stdout, so the exec may outlast the grace period and get kiln's KILL
+  // line too: either way, the KILL must reach the child although the step's own process is gone.
+  t.not(cancelled, 'no');
   await waitFor(
     async () => !(await processes(container)).includes(marker),
     10_000,
@@ -496,4 +498,49 @@ jobs:
     notKiln.stdout + notKiln.stderr,
     new RegExp(`a container named ${foreign} exists and kiln did not make it`),
   );
+});
+
+test('a reused container whose /bin/sh a step removed is made afresh, with a warning, instead of failing every later run', async (t) => {
+  const project = await makeProject(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  keep:
+    reuse: true
+    mounts: [{ type: bind, source: ., target: /p, readonly: true }]
+    steps:
+      - name: break
+        run: 'echo alive; [ -e /p/hold ] || exit 0; rm /bin/sh; echo ready; sleep 300'
+`);
+  removeContainersAfter(t, project);
+  await writeFile(join(project.dir, 'hold'), '');
+  // A kiln killed after its step broke the container leaves it running without a shell...
+  const broken = await startUntil(project, ['run', '--json'], /ready\\n/, {
+    KILN_CANCEL_GRACE_PERIOD: '1',
+  });
+  broken.child.kill('SIGKILL');
+  await broken.done;
+  await unlink(join(project.dir, 'hold'));
+  const next = await kiln(project, ['run', '--json']);
+  t.is(next.code, 0, next.stdout + next.stderr);
+  t.is(eventsOf(next, 'container.recreate').length, 1);
+  t.regex(
+    eventsOf(next, 'warning')
+      .map((w) => w.message)
+      .join('\n'),
+    /reused container \S+ is recreated: its \/bin\/sh is gone/,
+  );
+  t.is(outputOf(next, 'keep', 'break'), 'alive\n');
+  t.notRegex(next.stdout, /OCI runtime/);
+
+  // ...and a run whose own step breaks it leaves no such container for the next.
+  await writeFile(join(project.dir, 'hold'), '');
+  await writeFile(project.file, (await readFile(project.file, 'utf8')).replace('sleep 300', 'true'));
+  const breaks = await kiln(project, ['run', '--json']);
+  t.is(breaks.code, 0, breaks.stdout + breaks.stderr);
+  await unlink(join(project.dir, 'hold'));
+  const after = await kiln(project, ['run', '--json']);
+  t.is(after.code, 0, after.stdout + after.stderr);
+  t.is(eventsOf(after, 'container.create').length, 1, 'the broken container went with its run');
+  t.is(outputOf(after, 'keep', 'break'), 'alive\n');
 });
