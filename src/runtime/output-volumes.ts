@@ -1,0 +1,558 @@
+/**
+ * Job outputs on the engine: the fresh, labelled volume each output gets, the content digest of an
+ * output read through a container path (Docker's archive of it, digested as it streams), and the export
+ * of an output into a host folder.
+ *
+ * An output volume is labelled `dev.kiln.scope=result` with its project, job, key and path, and with the
+ * run, pid and host of the kiln that made it: until the job's result is sealed in the result store it
+ * belongs to that run, and one whose run died unsealed is swept ({@link sweepUnsealedOutputVolumes}).
+ *
+ * An export lands atomically: the archive is extracted into a temporary sibling of the destination,
+ * then renamed over it (the old export, if any, is renamed aside first and removed after), so that the
+ * destination holds the old export or the new one, never half of either. Modes are kept; everything is
+ * owned by the user who runs kiln (SUDO_UID/SUDO_GID under sudo). A destination outside the project
+ * folder is refused unless allowed; the project folder itself and its parents always are.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, lchown, link, lstat, mkdir, open, realpath, rename, rm, symlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { Label, ownerIsGone, ownerLabels } from '../labels.js';
+import type { DockerMount } from '../mounts/types.js';
+import { ExportError } from '../results/errors.js';
+import {
+  drain,
+  readTar,
+  tarDigest,
+  tarEntryPath,
+  tarEntryType,
+  type TarListing,
+} from '../results/tar-digest.js';
+import { statusOf, translate } from './docker-errors.js';
+import type { Engine } from './engine.js';
+import { KILN_VERSION } from './version.js';
+
+/**
+ * Labels of output volumes that labels.ts does not have yet: the key of the result a volume belongs to,
+ * and the output's path in the job.
+ */
+export const OutputLabel = {
+  result: 'dev.kiln.result',
+  output: 'dev.kiln.output',
+} as const;
+
+/** The scope of output volumes (labels.ts's `Scope` has `run`, `reuse` and `cache`). */
+export const RESULT_SCOPE = 'result';
+
+export const OUTPUT_VOLUME_FILTER = { label: [`${Label.managed}=true`, `${Label.scope}=${RESULT_SCOPE}`] };
+
+export interface OutputVolumeSpec {
+  readonly project: string;
+  readonly job: string;
+  readonly runId: string;
+  /** The job's key (`sha256:...`). */
+  readonly key: string;
+  /** The output's path in the job's container. */
+  readonly path: string;
+}
+
+/** The labels of an output volume. */
+export function outputVolumeLabels(spec: OutputVolumeSpec): Record<string, string> {
+  return {
+    ...ownerLabels(spec.runId),
+    [Label.scope]: RESULT_SCOPE,
+    [Label.project]: spec.project,
+    [Label.job]: spec.job,
+    [Label.version]: KILN_VERSION,
+    [OutputLabel.result]: spec.key,
+    [OutputLabel.output]: spec.path,
+  };
+}
+
+/** Docker's volume name alphabet, shortened. */
+function namePart(raw: string, max: number): string {
+  return (
+    raw
+      .replace(/[^a-zA-Z0-9_.-]+/g, '-')
+      .replace(/^[^a-zA-Z0-9]+/, '')
+      .slice(0, max) || 'x'
+  );
+}
+
+/** `kiln-result-<project>-<job>-<random>`: unique, so that two runs of one key never share a volume. */
+export function outputVolumeName(project: string, job: string): string {
+  return `kiln-result-${namePart(project, 60)}-${namePart(job, 60)}-${randomBytes(6).toString('hex')}`;
+}
+
+/** Creates a fresh, empty, labelled volume for one output; returns its name. */
+export async function createOutputVolume(engine: Engine, spec: OutputVolumeSpec): Promise<string> {
+  const name = outputVolumeName(spec.project, spec.job);
+  try {
+    await engine.docker.createVolume({ Name: name, Labels: outputVolumeLabels(spec) });
+  } catch (error) {
+    throw translate(error, `creating the volume of output ${spec.path} of job ${spec.job}`, engine.endpoint);
+  }
+  return name;
+}
+
+/**
+ * The mount of an output volume: writable in the job that produces it, read-only everywhere after.
+ * Never filled from the image (`NoCopy`): an output starts empty.
+ */
+export function outputMount(volume: string, target: string, readonly: boolean): DockerMount {
+  return {
+    Type: 'volume',
+    Source: volume,
+    Target: target,
+    ReadOnly: readonly,
+    VolumeOptions: { NoCopy: true },
+  };
+}
+
+/** Removes an output volume; false when it is in use. A volume that is gone already counts as removed. */
+export async function removeOutputVolume(engine: Engine, name: string): Promise<boolean> {
+  try {
+    await engine.docker.getVolume(name).remove();
+    return true;
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 404) return true;
+    if (status === 409) return false;
+    throw translate(error, `removing output volume ${name}`, engine.endpoint);
+  }
+}
+
+/** Which of these volumes are missing on the engine (a result whose volume is gone is a miss). */
+export async function missingVolumes(engine: Engine, names: readonly string[]): Promise<string[]> {
+  const missing: string[] = [];
+  await Promise.all(
+    names.map(async (name) => {
+      try {
+        await engine.docker.getVolume(name).inspect();
+      } catch (error) {
+        if (statusOf(error) === 404) missing.push(name);
+        else throw translate(error, `inspecting output volume ${name}`, engine.endpoint);
+      }
+    }),
+  );
+  return missing;
+}
+
+export interface OutputVolumeInfo {
+  readonly name: string;
+  readonly project?: string;
+  readonly job?: string;
+  readonly key?: string;
+  readonly path?: string;
+  readonly run?: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Every output volume on the engine. */
+export async function listOutputVolumes(engine: Engine): Promise<OutputVolumeInfo[]> {
+  let volumes: Docker.VolumeInspectInfo[];
+  try {
+    volumes = (await engine.docker.listVolumes({ filters: OUTPUT_VOLUME_FILTER })).Volumes ?? [];
+  } catch (error) {
+    throw translate(error, 'listing output volumes', engine.endpoint);
+  }
+  return volumes.map((v) => {
+    const labels = v.Labels ?? {};
+    const pick = (label: string) => (labels[label] !== undefined ? labels[label] : undefined);
+    const info: Record<string, unknown> = { name: v.Name, labels };
+    for (const [field, label] of [
+      ['project', Label.project],
+      ['job', Label.job],
+      ['key', OutputLabel.result],
+      ['path', OutputLabel.output],
+      ['run', Label.run],
+    ] as const) {
+      const value = pick(label);
+      if (value !== undefined) info[field] = value;
+    }
+    return info as unknown as OutputVolumeInfo;
+  });
+}
+
+/**
+ * Removes output volumes whose kiln died before sealing them: the owner process is gone and no sealed
+ * result refers to them. Returns their names.
+ */
+export async function sweepUnsealedOutputVolumes(
+  engine: Engine,
+  isSealed: (volume: string) => boolean | Promise<boolean>,
+): Promise<string[]> {
+  const removed: string[] = [];
+  for (const volume of await listOutputVolumes(engine)) {
+    if (!ownerIsGone(volume.labels) || (await isSealed(volume.name))) continue;
+    if (await removeOutputVolume(engine, volume.name)) removed.push(volume.name);
+  }
+  return removed;
+}
+
+/** Docker's archive of a path in a container, as a stream. */
+async function archiveOf(engine: Engine, containerId: string, path: string): Promise<Readable> {
+  try {
+    return (await engine.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
+  } catch (error) {
+    throw translate(error, `reading ${path} out of container ${containerId.slice(0, 12)}`, engine.endpoint);
+  }
+}
+
+/** The content digest and listing of a path in a container (e.g. an output, once its job's steps passed). */
+export async function digestContainerPath(
+  engine: Engine,
+  containerId: string,
+  path: string,
+  signal?: AbortSignal,
+): Promise<TarListing> {
+  const archive = await archiveOf(engine, containerId, path);
+  try {
+    return await tarDigest(archive, signal ? { signal } : {});
+  } catch (error) {
+    throw translate(
+      error,
+      `computing the digest of ${path} in container ${containerId.slice(0, 12)}`,
+      engine.endpoint,
+    );
+  }
+}
+
+/**
+ * A container that is created and never started, mounting output volumes read-only, to read them
+ * through Docker's archive endpoint when no job container has them (a hit's export). Remove it with
+ * `remove()`.
+ */
+export async function createReaderContainer(
+  engine: Engine,
+  options: {
+    /** An image that is present (the job's, by ID). */
+    readonly image: string;
+    readonly runId: string;
+    readonly project: string;
+    readonly job: string;
+    readonly mounts: ReadonlyArray<{ readonly volume: string; readonly target: string }>;
+  },
+): Promise<{ readonly id: string; remove(): Promise<void> }> {
+  let container: Docker.Container;
+  try {
+    container = await engine.docker.createContainer({
+      Image: options.image,
+      Entrypoint: ['/kiln-never-started'],
+      Cmd: [],
+      Labels: {
+        ...ownerLabels(options.runId),
+        [Label.scope]: 'run',
+        [Label.project]: options.project,
+        [Label.job]: options.job,
+        [Label.version]: KILN_VERSION,
+      },
+      NetworkDisabled: true,
+      HostConfig: {
+        Mounts: options.mounts.map((m) => ({
+          ...outputMount(m.volume, m.target, true),
+        })) as Docker.MountSettings[],
+      },
+    });
+  } catch (error) {
+    throw translate(error, `creating a container to read the outputs of job ${options.job}`, engine.endpoint);
+  }
+  return {
+    id: container.id,
+    async remove() {
+      try {
+        await container.remove({ force: true });
+      } catch (error) {
+        if (statusOf(error) !== 404)
+          throw translate(error, `removing container ${container.id.slice(0, 12)}`, engine.endpoint);
+      }
+    },
+  };
+}
+
+/** Who owns exported files: the user who runs kiln, or the one who ran sudo. */
+export function exportOwner(env: NodeJS.ProcessEnv = process.env): { uid: number; gid: number } {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  if (uid === 0) {
+    const sudoUid = Number(env.SUDO_UID);
+    const sudoGid = Number(env.SUDO_GID);
+    if (
+      Number.isInteger(sudoUid) &&
+      sudoUid >= 0 &&
+      Number.isInteger(sudoGid) &&
+      sudoGid >= 0 &&
+      env.SUDO_UID
+    ) {
+      return { uid: sudoUid, gid: sudoGid };
+    }
+  }
+  return { uid, gid };
+}
+
+export interface ExportOptions {
+  /** The folder to export to, absolute. */
+  readonly destination: string;
+  /** The project folder, absolute. */
+  readonly projectDir: string;
+  /** Allow a destination outside the project folder. Default false. */
+  readonly allowOutsideProject?: boolean;
+  /** Who owns what is exported. Default {@link exportOwner}. */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+  /** For messages: the job and the output. */
+  readonly job: string;
+  readonly output: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface ExportResult {
+  /** The destination through symlinks of its parent. */
+  readonly destination: string;
+  /** Entries that could not be exported (devices, fifos), described. */
+  readonly warnings: readonly string[];
+}
+
+function isInside(path: string, folder: string): boolean {
+  const rel = relative(folder, path);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/** The destination with its longest existing prefix resolved through symlinks. */
+async function resolveDestination(path: string): Promise<string> {
+  const rest: string[] = [];
+  let current = path;
+  for (;;) {
+    try {
+      const real = await realpath(current);
+      return rest.length === 0 ? real : join(real, ...rest.reverse());
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return path;
+      rest.push(basename(current));
+      current = parent;
+    }
+  }
+}
+
+/** Checks an export's destination; returns it resolved (its parent through symlinks). */
+export async function checkExportDestination(options: ExportOptions): Promise<string> {
+  const { destination, projectDir, job, output } = options;
+  const refuse = (why: string) =>
+    new ExportError(destination, `job ${job}, export of output ${output} to ${destination}: ${why}`, {
+      refused: true,
+    });
+  if (!isAbsolute(destination)) throw refuse('the destination must be an absolute path');
+  const project = await realpath(projectDir).catch(() => projectDir);
+  // The name itself is replaced, not followed: resolve its parent only.
+  const resolved = join(await resolveDestination(dirname(destination)), basename(destination));
+  if (isInside(project, resolved)) {
+    throw refuse(`it is the project folder ${project} or holds it; export to a folder inside the project`);
+  }
+  if (!options.allowOutsideProject && !isInside(resolved, project)) {
+    throw refuse(
+      `it resolves to ${resolved}, outside the project folder ${project}; set allow-outside-project: true on the export to allow it`,
+    );
+  }
+  return resolved;
+}
+
+/**
+ * Exports a path of a container (an output, mounted there) into a host folder, atomically (see the
+ * module's comment).
+ */
+export async function exportContainerPath(
+  engine: Engine,
+  containerId: string,
+  path: string,
+  options: ExportOptions,
+): Promise<ExportResult> {
+  const destination = await checkExportDestination(options);
+  const owner = options.owner ?? exportOwner();
+  const parent = dirname(destination);
+  await makeParents(parent, owner);
+  const existing = await lstat(destination).catch(() => undefined);
+  if (existing !== undefined && !existing.isDirectory()) {
+    throw new ExportError(
+      options.destination,
+      `job ${options.job}, export of output ${options.output}: ${destination} exists and is not a folder; remove it or export elsewhere`,
+      { refused: true },
+    );
+  }
+  const tag = randomBytes(6).toString('hex');
+  const temp = join(parent, `.${basename(destination)}.kiln-export-${tag}`);
+  await mkdir(temp, { mode: 0o700 });
+  let warnings: string[];
+  try {
+    const archive = await archiveOf(engine, containerId, path);
+    warnings = await extractInto(archive, temp, owner, options.signal);
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    if (error instanceof ExportError || (error as { code?: string }).code === 'E_CANCELLED') throw error;
+    throw new ExportError(
+      options.destination,
+      `job ${options.job}, export of output ${options.output} to ${destination} failed: ${(error as Error).message}`,
+      { refused: false, cause: error },
+    );
+  }
+  // The old export is set aside whole, the new one takes its name, then the old one goes.
+  const aside = join(parent, `.${basename(destination)}.kiln-old-${tag}`);
+  let setAside = false;
+  try {
+    if (existing !== undefined) {
+      await rename(destination, aside);
+      setAside = true;
+    }
+    await rename(temp, destination);
+  } catch (error) {
+    if (setAside) await rename(aside, destination).catch(() => {});
+    await rm(temp, { recursive: true, force: true });
+    throw new ExportError(
+      options.destination,
+      `job ${options.job}, export of output ${options.output}: cannot put the export in place at ${destination} ` +
+        `(${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      { refused: false, cause: error },
+    );
+  }
+  if (setAside) await rm(aside, { recursive: true, force: true });
+  return { destination, warnings };
+}
+
+/** Creates the missing folders of `dir`, owned by `owner`. */
+async function makeParents(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  const missing: string[] = [];
+  let current = dir;
+  while (
+    !(await lstat(current).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    missing.push(current);
+    const up = dirname(current);
+    if (up === current) break;
+    current = up;
+  }
+  for (const folder of missing.reverse()) {
+    await mkdir(folder).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    await lchown(folder, owner.uid, owner.gid);
+  }
+}
+
+/**
+ * Extracts a Docker archive (its root component stripped) into `root`, an empty folder: folders, files,
+ * symlinks and hard links, modes kept, everything owned by `owner`. An entry that would land outside
+ * `root` (a `..`, or a path through a symlink of the archive) is refused. Devices and fifos are skipped
+ * with a warning.
+ */
+export async function extractInto(
+  archive: Readable,
+  root: string,
+  owner: { uid: number; gid: number },
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const warnings: string[] = [];
+  /** Folders of the extraction (relative paths); '' is the root. Parents must be one of them. */
+  const folders = new Set<string>(['']);
+  /** Files of the extraction: the only things a hard link may name. */
+  const files = new Set<string>();
+  const folderModes: Array<[string, number]> = [];
+  let rootMode: number | undefined;
+
+  const ensureParent = async (path: string, name: string) => {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const folder = parts.slice(0, i).join('/');
+      if (folders.has(folder)) continue;
+      const there = await lstat(join(root, folder)).catch(() => undefined);
+      if (there !== undefined) {
+        // Something else is there: a file or a symlink of the archive; never write through it.
+        throw new ExportError(root, `the archive's entry ${JSON.stringify(name)} lies under a non-folder`, {
+          refused: false,
+        });
+      }
+      await mkdir(join(root, folder), { mode: 0o700 });
+      await lchown(join(root, folder), owner.uid, owner.gid);
+      folders.add(folder);
+      folderModes.push([folder, 0o755]);
+    }
+  };
+  const clear = async (target: string) => {
+    const there = await lstat(target).catch(() => undefined);
+    if (there !== undefined) await rm(target, { recursive: true, force: true });
+  };
+
+  await readTar(
+    archive,
+    async (header, body) => {
+      const path = tarEntryPath(header.name, true);
+      const type = tarEntryType(header);
+      const mode = (header.mode ?? 0) & 0o7777;
+      if (path === '') {
+        if (type === 'dir') rootMode = mode;
+        else warnings.push(`the output is not a folder (${header.type}); nothing was exported`);
+        await drain(body);
+        return;
+      }
+      await ensureParent(path, header.name);
+      const target = join(root, path);
+      if (type === 'dir') {
+        await drain(body);
+        if (!folders.has(path)) {
+          await clear(target);
+          await mkdir(target, { mode: 0o700 });
+          await lchown(target, owner.uid, owner.gid);
+          folders.add(path);
+        }
+        folderModes.push([path, mode]);
+        return;
+      }
+      if (folders.has(path)) {
+        throw new ExportError(root, `the archive's entry ${JSON.stringify(header.name)} replaces a folder`, {
+          refused: false,
+        });
+      }
+      files.delete(path);
+      await clear(target);
+      if (type === 'file') {
+        const handle = await open(target, 'wx', 0o600);
+        try {
+          for await (const chunk of body) await handle.write(chunk);
+        } finally {
+          await handle.close();
+        }
+        await lchown(target, owner.uid, owner.gid);
+        await chmod(target, mode); // after chown, which clears setuid and setgid
+        files.add(path);
+      } else if (type === 'symlink') {
+        await drain(body);
+        await symlink(header.linkname ?? '', target);
+        await lchown(target, owner.uid, owner.gid);
+      } else if (type === 'hardlink') {
+        await drain(body);
+        const linked = tarEntryPath(header.linkname ?? '', true);
+        if (!files.has(linked)) {
+          throw new ExportError(
+            root,
+            `the archive's hard link ${JSON.stringify(header.name)} names no file`,
+            { refused: false },
+          );
+        }
+        await link(join(root, linked), target);
+        files.add(path);
+      } else {
+        await drain(body);
+        warnings.push(`${path} (${header.type}) was not exported: only files, folders and links are`);
+      }
+    },
+    signal,
+  );
+  // Folder modes last, deepest first, so that a read-only folder is filled before it is closed.
+  folderModes.sort(([a], [b]) => b.length - a.length);
+  for (const [folder, mode] of folderModes) await chmod(join(root, folder), mode);
+  await lchown(root, owner.uid, owner.gid);
+  await chmod(root, rootMode ?? 0o755);
+  return warnings;
+}
