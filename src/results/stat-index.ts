@@ -223,6 +223,11 @@ export class StatIndex {
   private find(path: string): number | undefined {
     const { paths, offsets } = this.previous;
     let i = this.cursor;
+    if (paths[i] === path) {
+      // The usual case: the walk asks for the entry right after the last one.
+      this.cursor = i + 1;
+      return offsets[i];
+    }
     while (i < paths.length && compareTreePaths(paths[i]!, path) < 0) i++;
     if (i < paths.length && paths[i] === path) {
       this.cursor = i + 1;

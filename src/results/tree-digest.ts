@@ -195,7 +195,8 @@ export async function treeDigest(options: TreeDigestOptions): Promise<TreeDigest
   if (signal?.aborted) throw cancelled(signal);
 
   const hasher = new TreeHasher();
-  for (const entry of entries) hasher.add(entry);
+  // The walk sorted every folder's names: the entries are in tree order.
+  for (const entry of entries) hasher.add(entry, true);
   Object.assign(counts, index.counts, { entries: entries.length });
   let indexSaved = false;
   try {

@@ -50,8 +50,12 @@ export interface TreeListing {
 
 /** A mode as 4 octal digits, e.g. `0755`. */
 export function octalMode(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(4, '0');
+  return OCTAL[mode & 0o7777]!;
 }
+
+const OCTAL: readonly string[] = Array.from({ length: 0o10000 }, (_, mode) =>
+  mode.toString(8).padStart(4, '0'),
+);
 
 /**
  * What an entry is, apart from its path: the text that the tree digest covers for it, and what a later
@@ -110,9 +114,12 @@ export class TreeHasher {
   /** Lines not yet given to the hash (hashing them in batches is much cheaper). */
   private pending = '';
 
-  /** Adds the next entry; throws when it does not come after the previous one in tree order. */
-  add(entry: TreeEntry): void {
-    if (this.last !== undefined && compareTreePaths(this.last, entry.path) >= 0) {
+  /**
+   * Adds the next entry; throws when it does not come after the previous one in tree order (unless
+   * `ordered`: the caller walked the tree in order and vouches for it).
+   */
+  add(entry: TreeEntry, ordered = false): void {
+    if (!ordered && this.last !== undefined && compareTreePaths(this.last, entry.path) >= 0) {
       throw new Error(
         `tree entries out of order: ${JSON.stringify(entry.path)} after ${JSON.stringify(this.last)}`,
       );
