@@ -1,9 +1,10 @@
 /**
  * Checks of bind mount sources, before anything is acquired: the source must exist, resolve (through
- * symlinks) inside the project folder, and not be the Docker socket, unless the mount opts in.
+ * symlinks) inside the project folder, and not hand out the Docker engine (be its socket, or a folder
+ * that holds or reaches it, such as `/` or `/run`), unless the mount opts in.
  */
-import { realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, posix, relative, sep } from 'node:path';
 import { MountError } from '../errors.js';
 
 /** The Docker socket's usual places; the unix path of `DOCKER_HOST` is added to them. */
@@ -115,32 +116,114 @@ export async function checkBindSource(
 }
 
 /**
- * Says why `realPath` counts as the Docker socket: it is one of the socket paths (through symlinks),
- * the same file as one (same device and inode), or the folder that holds one. Undefined otherwise.
+ * Says why a bind of `realPath` would hand out the Docker engine, or undefined when it would not. It
+ * does when one of the sockets (through symlinks) is the source, lies inside it (binding `/`, `/run` or
+ * any folder above a socket), or can be reached inside it through a mount of the socket's file system
+ * (a bind mount of the socket's folder or of the socket itself, see {@link reachedThroughMounts}); when
+ * the source is the same file as a socket (a hard link); and, for a socket with more than one name,
+ * when the source is a folder on the socket's file system (another name of it may be inside).
+ * A socket that does not exist is no engine and is skipped.
  */
 export async function matchDockerSocket(
   realPath: string,
   socketPaths: readonly string[],
+  mountInfo: Promise<readonly MountInfoEntry[]> = readMountInfo(),
 ): Promise<string | undefined> {
-  let sourceStat: Awaited<ReturnType<typeof stat>> | undefined;
-  try {
-    sourceStat = await stat(realPath);
-  } catch {
-    sourceStat = undefined;
-  }
+  const sourceStat = await stat(realPath).catch(() => undefined);
   for (const socketPath of socketPaths) {
     const socketReal = await realpath(socketPath).catch(() => undefined);
-    const candidates = new Set([socketPath, ...(socketReal ? [socketReal] : [])]);
-    for (const candidate of candidates) {
-      if (realPath === candidate) return `the Docker socket ${socketPath}`;
-      if (realPath === dirname(candidate)) return `the folder holding the Docker socket ${socketPath}`;
+    if (socketReal === undefined) continue;
+    const socketStat = await stat(socketReal).catch(() => undefined);
+    const named = socketReal === socketPath ? socketPath : `${socketPath} (${socketReal})`;
+    if (realPath === socketReal) return `the Docker socket ${named}`;
+    if (isInside(socketReal, realPath)) return `a folder that holds the Docker socket ${named}`;
+    if (sourceStat && socketStat && sourceStat.dev === socketStat.dev && sourceStat.ino === socketStat.ino) {
+      return `the same file as the Docker socket ${named}`;
     }
-    if (sourceStat?.isSocket() && socketReal) {
-      const socketStat = await stat(socketReal).catch(() => undefined);
-      if (socketStat && socketStat.dev === sourceStat.dev && socketStat.ino === sourceStat.ino) {
-        return `the same file as the Docker socket ${socketPath}`;
-      }
+    const reached = reachedThroughMounts(realPath, socketReal, await mountInfo);
+    if (reached !== undefined) {
+      return `a folder where the Docker socket ${named} is reachable, mounted as ${reached}`;
     }
+    if (
+      socketStat &&
+      socketStat.nlink > 1 &&
+      sourceStat?.isDirectory() &&
+      sourceStat.dev === socketStat.dev
+    ) {
+      return (
+        `a folder on the file system of the Docker socket ${named}, which has ${socketStat.nlink} names ` +
+        `(hard links) there, one of which may be inside`
+      );
+    }
+  }
+  return undefined;
+}
+
+/** One line of /proc/self/mountinfo: which folder of which file system is mounted where. */
+export interface MountInfoEntry {
+  /** `major:minor` of the file system. */
+  readonly device: string;
+  /** The folder (or file) of the file system that is mounted. */
+  readonly root: string;
+  /** Where it is mounted. */
+  readonly mountPoint: string;
+}
+
+/** Parses /proc/self/mountinfo (paths escape space, tab, newline and backslash as `\ooo`). */
+export function parseMountInfo(text: string): MountInfoEntry[] {
+  const unescape = (path: string) =>
+    path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  const entries: MountInfoEntry[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.split(' ');
+    if (fields.length < 5 || !/^\d+:\d+$/.test(fields[2]!)) continue;
+    entries.push({ device: fields[2]!, root: unescape(fields[3]!), mountPoint: unescape(fields[4]!) });
+  }
+  return entries;
+}
+
+/** This process's mounts; none where /proc cannot be read (the checks by path still apply). */
+export async function readMountInfo(): Promise<MountInfoEntry[]> {
+  try {
+    return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
+/** The mount a path is on: the deepest mount point above it, the last mounted where several are stacked. */
+function mountOf(path: string, mounts: readonly MountInfoEntry[]): MountInfoEntry | undefined {
+  let found: MountInfoEntry | undefined;
+  for (const mount of mounts) {
+    if (!isInside(path, mount.mountPoint)) continue;
+    if (found === undefined || mount.mountPoint.length >= found.mountPoint.length) found = mount;
+  }
+  return found;
+}
+
+/**
+ * Where, inside `sourceReal`, the socket at `socketReal` can be reached through a mount of its file
+ * system: the source's own mount (when the source is a folder of a bind mount) or any mount inside the
+ * source whose mounted folder holds the socket. Undefined when none.
+ */
+export function reachedThroughMounts(
+  sourceReal: string,
+  socketReal: string,
+  mounts: readonly MountInfoEntry[],
+): string | undefined {
+  const socketMount = mountOf(socketReal, mounts);
+  if (socketMount === undefined) return undefined;
+  const inFileSystem = posix.join(socketMount.root, posix.relative(socketMount.mountPoint, socketReal));
+  const sourceMount = mountOf(sourceReal, mounts);
+  const candidates = mounts.filter((m) => m !== sourceMount && isInside(m.mountPoint, sourceReal));
+  if (sourceMount !== undefined) {
+    // The source's own mount, as if it were mounted at the source.
+    const root = posix.join(sourceMount.root, posix.relative(sourceMount.mountPoint, sourceReal));
+    candidates.unshift({ device: sourceMount.device, root, mountPoint: sourceReal });
+  }
+  for (const mount of candidates) {
+    if (mount.device !== socketMount.device || !isInside(inFileSystem, mount.root)) continue;
+    return posix.join(mount.mountPoint, posix.relative(mount.root, inFileSystem));
   }
   return undefined;
 }

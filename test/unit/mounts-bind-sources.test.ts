@@ -1,13 +1,15 @@
 import test from 'ava';
 import { link, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MountError } from '../../src/errors.js';
 import {
   checkBindSource,
   DEFAULT_DOCKER_SOCKET_PATHS,
   dockerSocketPaths,
   engineHostPath,
+  parseMountInfo,
+  reachedThroughMounts,
 } from '../../src/mounts/bind-sources.js';
 import { tempDir } from '../helpers/mounts-fixtures.js';
 
@@ -111,8 +113,104 @@ for (const socket of DEFAULT_DOCKER_SOCKET_PATHS) {
 test('refuses the folder holding the Docker socket', async (t) => {
   const { context } = await project(t);
   await t.throwsAsync(checkBindSource('/var/run', outsideAllowed, context), {
-    message: /the folder holding the Docker socket.*allow-docker-socket: true/,
+    message: /a folder that holds the Docker socket.*allow-docker-socket: true/,
   });
+});
+
+test('refuses / and /run: a folder that holds the Docker socket, however high above it', async (t) => {
+  const { context } = await project(t);
+  for (const source of ['/', '/run']) {
+    const error = await t.throwsAsync(checkBindSource(source, outsideAllowed, context), {
+      instanceOf: MountError,
+    });
+    t.regex(
+      error!.message,
+      /bind source \/(run)? resolves to \/(run)?, a folder that holds the Docker socket \/var\/run\/docker\.sock \(\/run\/docker\.sock\), which gives the job full control of the Docker engine; set allow-docker-socket: true/,
+    );
+    t.truthy(await checkBindSource(source, { allowOutsideProject: true, allowDockerSocket: true }, context));
+  }
+});
+
+/** A unix socket that plays an engine's, in a folder a few levels down. */
+async function engineSocket(t: Parameters<typeof tempDir>[0], path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+}
+
+test("refuses any folder above the engine's socket, and a symlink to one", async (t) => {
+  const { root, dir, context } = await project(t);
+  const socketPath = join(root, 'engine', 'run', 'docker.sock');
+  await engineSocket(t, socketPath);
+  const withSocket = { ...context, dockerSocketPaths: [socketPath] };
+  await symlink(join(root, 'engine'), join(dir, 'engine-link'));
+  for (const source of [join(root, 'engine'), root, join(dir, 'engine-link')]) {
+    const error = await t.throwsAsync(checkBindSource(source, outsideAllowed, withSocket));
+    t.true(
+      error!.message.includes(
+        `a folder that holds the Docker socket ${socketPath}, which gives the job full`,
+      ),
+      error!.message,
+    );
+  }
+  // A sibling folder holds no socket.
+  await mkdir(join(root, 'engine', 'lib'));
+  t.truthy(await checkBindSource(join(root, 'engine', 'lib'), outsideAllowed, withSocket));
+});
+
+test('a socket path that does not exist is no engine to refuse', async (t) => {
+  const { root, context } = await project(t);
+  const withSocket = { ...context, dockerSocketPaths: [join(root, 'outside', 'gone.sock')] };
+  t.truthy(await checkBindSource(join(root, 'outside'), outsideAllowed, withSocket));
+});
+
+test('refuses a folder on the file system of a socket that has another name (a hard link) there', async (t) => {
+  const { root, context } = await project(t);
+  const socketPath = join(root, 'engine', 'docker.sock');
+  await engineSocket(t, socketPath);
+  await mkdir(join(root, 'elsewhere'));
+  await link(socketPath, join(root, 'elsewhere', 'other-name.sock'));
+  const error = await t.throwsAsync(
+    checkBindSource(join(root, 'elsewhere'), outsideAllowed, { ...context, dockerSocketPaths: [socketPath] }),
+  );
+  t.regex(error!.message, /has 2 names \(hard links\) there.*allow-docker-socket: true/);
+});
+
+test('mountinfo paths are unescaped', (t) => {
+  const entries = parseMountInfo(
+    '27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n' +
+      '90 27 0:24 /my\\040dir /mnt/with\\040space rw - tmpfs tmpfs rw\n' +
+      'garbage line\n',
+  );
+  t.deepEqual(entries, [
+    { device: '254:0', root: '/', mountPoint: '/' },
+    { device: '0:24', root: '/my dir', mountPoint: '/mnt/with space' },
+  ]);
+});
+
+test('the socket is reached through a bind mount of its folder, or of itself, inside the source', (t) => {
+  const mounts = parseMountInfo(
+    [
+      '27 1 254:0 / / rw - ext4 /dev/vda rw',
+      '30 27 0:24 / /run rw - tmpfs tmpfs rw',
+      '31 27 0:24 /user/1000 /home/me/agent rw - tmpfs tmpfs rw',
+      '32 27 0:24 / /home/me/hostrun rw - tmpfs tmpfs rw',
+      '33 27 0:24 /docker.sock /srv/engine.sock rw - tmpfs tmpfs rw',
+    ].join('\n'),
+  );
+  const socket = '/run/docker.sock';
+  t.is(reachedThroughMounts('/home/me', socket, mounts), '/home/me/hostrun/docker.sock');
+  t.is(reachedThroughMounts('/home/me/hostrun', socket, mounts), '/home/me/hostrun/docker.sock');
+  t.is(reachedThroughMounts('/srv', socket, mounts), '/srv/engine.sock');
+  t.is(reachedThroughMounts('/home/me/agent', socket, mounts), undefined);
+  t.is(reachedThroughMounts('/home/me/hostrun/sub', socket, mounts), undefined);
+  t.is(reachedThroughMounts('/var/lib', socket, mounts), undefined);
+  // A socket on the root file system is reached from a bind of one of its parent folders.
+  const rootSocket = parseMountInfo(
+    '27 1 254:0 / / rw - ext4 /dev/vda rw\n42 27 254:0 /var /mnt/var rw - ext4 /dev/vda rw',
+  );
+  t.is(reachedThroughMounts('/mnt', '/var/run/docker.sock', rootSocket), '/mnt/var/run/docker.sock');
 });
 
 test('refuses a symlink in the project that points at the Docker socket', async (t) => {
