@@ -27,13 +27,7 @@ import { CancelledError } from '../errors.js';
 import { SourceReadError } from './errors.js';
 import { NO_EXCLUDES, type ExcludeRules } from './ignore-rules.js';
 import { StatIndex, type StatIndexCounts } from './stat-index.js';
-import {
-  TreeHasher,
-  compareTreePaths,
-  type EntryType,
-  type TreeEntry,
-  type TreeListing,
-} from './tree-format.js';
+import { TreeHasher, type EntryType, type TreeEntry, type TreeListing } from './tree-format.js';
 
 /** Entries walked between two turns of the event loop. */
 export const YIELD_EVERY = 2048;
@@ -272,7 +266,8 @@ function listDir(dir: string, mayVanish: boolean): string[] | undefined {
     if (mayVanish && (code === 'ENOENT' || code === 'ENOTDIR')) return undefined;
     throw new SourceReadError(dir, 'list the folder', error);
   }
-  return names.sort(compareTreePaths);
+  // A name has no '/': the default order (UTF-16 code units) is tree order, and faster than a comparator.
+  return names.sort();
 }
 
 /** {@link hashFile} for a small file, synchronously, into `buffer` (at least one byte longer than the file). */
