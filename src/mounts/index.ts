@@ -1,7 +1,18 @@
 /** Typed mounts: prepareMounts for a job's container and steps, secret masking, and cache pruning. */
 export * from './types.js';
 export { prepareMounts, type PrepareMountsContext, type PreparedContainerMounts } from './prepare-mounts.js';
-export { createMasker, maskAll, maskPatterns, MASK, type OutputMasker } from './secret-masker.js';
+export {
+  compileMask,
+  createMasker,
+  maskAll,
+  maskPatterns,
+  MASK,
+  StreamsMasker,
+  type CompiledMask,
+  type OutputMasker,
+  type StreamChunk,
+} from './secret-masker.js';
+export { RunSecrets } from './run-secrets.js';
 export {
   listCaches,
   removeCaches,

@@ -31,7 +31,8 @@ import { recordCacheUse } from './cache-usage.js';
 import { cacheVolumeName } from './cache-volume-name.js';
 import { ensureCacheVolume } from './cache-volumes.js';
 import { describeMount } from './describe-mount.js';
-import { resolveSecretSource, type SecretResolution } from './secret-sources.js';
+import { RunSecrets } from './run-secrets.js';
+import type { SecretResolution } from './secret-sources.js';
 import { resolveSshSocket, type SshSocketResolution } from './ssh-agents.js';
 import { tmpfsOptions } from './tmpfs-mounts.js';
 import type {
@@ -61,8 +62,14 @@ export interface PrepareMountsContext {
    */
   readonly env?: NodeJS.ProcessEnv;
   /**
-   * Paths of the Docker socket that a bind may not expose without `allow-docker-socket: true`.
-   * Default `/var/run/docker.sock`, `/run/docker.sock` and the unix path of `DOCKER_HOST`.
+   * The run's secrets, so that each is read once per run however many jobs mount it. Default: read
+   * for this job alone.
+   */
+  readonly secrets?: RunSecrets;
+  /**
+   * Paths of the Docker socket that a bind may not expose (be, hold, or reach) without
+   * `allow-docker-socket: true`. Default `/var/run/docker.sock`, `/run/docker.sock` and the unix path
+   * of `DOCKER_HOST`; the socket `docker` talks to is always added.
    */
   readonly dockerSocketPaths?: readonly string[];
 }
@@ -90,7 +97,12 @@ export async function prepareMounts(
 
   // 1. Checks, nothing acquired yet.
   const projectRealPath = await realpath(graph.projectDir).catch(() => graph.projectDir);
-  const socketPaths = ctx.dockerSocketPaths ?? dockerSocketPaths(env);
+  const socketPaths = [...(ctx.dockerSocketPaths ?? dockerSocketPaths(env))];
+  // The engine kiln talks to is one too, wherever its socket is (an API caller may name any).
+  const engineSocket = (ctx.docker as unknown as { modem?: { socketPath?: unknown } }).modem?.socketPath;
+  if (typeof engineSocket === 'string' && engineSocket !== '' && !socketPaths.includes(engineSocket)) {
+    socketPaths.push(engineSocket);
+  }
   const planned: PlannedMount[] = [];
   for (const mount of job.mounts) {
     if (mount.type === 'bind') {
@@ -197,7 +209,7 @@ async function prepareStepMounts(
   projectRealPath: string,
 ): Promise<StepMountsResult> {
   const { graph } = ctx;
-  const secretValues = new Map<string, Promise<SecretResolution>>();
+  const runSecrets = ctx.secrets ?? new RunSecrets(graph, env);
   const sshSockets = new Map<string, Promise<SshSocketResolution>>();
   const sshBinds = new Map<string, { id: string; bind: DockerMount }>();
   const values: Buffer[] = [];
@@ -215,14 +227,9 @@ async function prepareStepMounts(
     const ssh: PreparedSsh[] = [];
     for (const mount of step.mounts) {
       if (mount.type === 'secret') {
-        const source = graph.secrets[mount.id];
-        if (source === undefined) {
-          throw fail(step, mount, `secret ${mount.id} is not declared under secrets: in the step file`);
-        }
-        let pending = secretValues.get(mount.id);
+        const pending = runSecrets.resolve(mount.id);
         if (pending === undefined) {
-          pending = resolveSecretSource(source, { projectDir: graph.projectDir, env });
-          secretValues.set(mount.id, pending);
+          throw fail(step, mount, `secret ${mount.id} is not declared under secrets: in the step file`);
         }
         let resolution: SecretResolution;
         try {
@@ -240,6 +247,7 @@ async function prepareStepMounts(
         }
         secrets.push({
           id: mount.id,
+          mount: describeMount(mount, graph.projectDir, step.name),
           target: mount.target,
           ...(mount.env === undefined ? {} : { env: mount.env }),
           mode: mount.mode,

@@ -18,6 +18,8 @@ export interface DockerMount {
 /** A secret resolved to its value, to be written as a file on a tmpfs for one step. */
 export interface PreparedSecret {
   readonly id: string;
+  /** The mount as named in errors: `secret npm-token -> /run/secrets/npm-token (step publish)`. */
+  readonly mount?: string;
   /** Where the step sees the file. */
   readonly target: string;
   /** Environment variable that also carries the value, for this step's exec only. */

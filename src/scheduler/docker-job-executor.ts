@@ -5,7 +5,13 @@
 import { CancelledError, KilnError } from '../errors.js';
 import type { Emit, Status } from '../events.js';
 import type { CompiledJob, CompiledStep } from '../graph/types.js';
-import { createMasker, prepareMounts } from '../mounts/index.js';
+import {
+  prepareMounts,
+  RunSecrets,
+  type CompiledMask,
+  type StreamChunk,
+  type StreamsMasker,
+} from '../mounts/index.js';
 import type { PreparedMounts, PreparedStepMounts } from '../mounts/types.js';
 import type { OutputPressure } from '../output-pressure.js';
 import { ReleaseStack } from '../release.js';
@@ -33,25 +39,38 @@ function cancelStatus(reason: CancelReason | undefined): Status {
   return reason?.kind === 'timeout' ? 'timed-out' : 'cancelled';
 }
 
-/** Output of one stream of one step: masked of secrets, as text, or base64 where it is not UTF-8. */
+/**
+ * The output of one step: both streams masked together of every secret of the run (see StreamsMasker:
+ * a secret split across stdout and stderr is hidden too), each stream as text, or base64 where it is
+ * not UTF-8.
+ */
 class OutputChannel {
-  readonly #masker;
-  readonly #encoder = new OutputEncoder();
+  readonly #masker: StreamsMasker<OutputStream>;
+  readonly #encoders: Record<OutputStream, OutputEncoder> = {
+    stdout: new OutputEncoder(),
+    stderr: new OutputEncoder(),
+  };
   constructor(
-    secrets: readonly Buffer[],
-    private readonly emitChunk: (chunk: EncodedChunk) => void,
+    mask: CompiledMask,
+    private readonly emitChunk: (stream: OutputStream, chunk: EncodedChunk) => void,
   ) {
-    this.#masker = createMasker(secrets);
+    this.#masker = mask.createStreamsMasker<OutputStream>();
   }
-  push(chunk: Buffer): void {
-    const encoded = this.#encoder.push(this.#masker.push(chunk));
-    if (encoded) this.emitChunk(encoded);
+  push(stream: OutputStream, chunk: Buffer): void {
+    this.#show(this.#masker.push(stream, chunk));
   }
   end(): void {
-    const last = this.#encoder.push(this.#masker.flush());
-    if (last) this.emitChunk(last);
-    const rest = this.#encoder.end();
-    if (rest) this.emitChunk(rest);
+    this.#show(this.#masker.flush());
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = this.#encoders[stream].end();
+      if (rest) this.emitChunk(stream, rest);
+    }
+  }
+  #show(chunks: readonly StreamChunk<OutputStream>[]): void {
+    for (const { stream, data } of chunks) {
+      const encoded = this.#encoders[stream].push(data);
+      if (encoded) this.emitChunk(stream, encoded);
+    }
   }
 }
 
@@ -66,6 +85,15 @@ export class DockerJobExecutor implements JobExecutor {
     this.#pressure = options.pressure;
   }
 
+  /** The run's secrets: read once per run, and every one masks the output of every job. */
+  #runSecrets: { readonly runId: string; readonly secrets: RunSecrets } | undefined;
+  #secretsOf(context: JobContext): RunSecrets {
+    if (this.#runSecrets?.runId !== context.runId) {
+      this.#runSecrets = { runId: context.runId, secrets: new RunSecrets(context.graph, this.#env) };
+    }
+    return this.#runSecrets.secrets;
+  }
+
   async execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
     const { emit } = context;
     const stack = new ReleaseStack({ emit, job: job.name });
@@ -74,6 +102,7 @@ export class DockerJobExecutor implements JobExecutor {
     let error: Error | undefined;
     try {
       if (context.signal.aborted) throw new CancelledError(reasonOf(context.signal)?.message);
+      const secrets = this.#secretsOf(context);
       const prepared = await prepareMounts(job, {
         docker: this.#engine.docker,
         graph: context.graph,
@@ -82,7 +111,9 @@ export class DockerJobExecutor implements JobExecutor {
         stack,
         signal: context.signal,
         env: this.#env,
+        secrets,
       });
+      const mask = await secrets.mask();
       if (context.signal.aborted) throw new CancelledError(reasonOf(context.signal)?.message);
       const container = await this.#startContainer(job, context, prepared, stack);
       for (const step of job.steps) {
@@ -90,14 +121,7 @@ export class DockerJobExecutor implements JobExecutor {
           status = cancelStatus(reasonOf(context.signal));
           break;
         }
-        const result = await this.#runStep(
-          job,
-          step,
-          container,
-          prepared.steps[step.index],
-          prepared,
-          context,
-        );
+        const result = await this.#runStep(job, step, container, prepared.steps[step.index], mask, context);
         results.push(result);
         if (result.status === 'passed' || (result.status === 'failed' && result.allowFailure)) continue;
         status = result.status;
@@ -174,7 +198,7 @@ export class DockerJobExecutor implements JobExecutor {
     step: CompiledStep,
     container: StartedJobContainer,
     mounts: PreparedStepMounts | undefined,
-    prepared: PreparedMounts,
+    mask: CompiledMask,
     context: JobContext,
   ): Promise<StepResult> {
     const emit: Emit = context.emit;
@@ -185,14 +209,9 @@ export class DockerJobExecutor implements JobExecutor {
 
     const stepTimeout = step.timeoutMs !== undefined ? AbortSignal.timeout(step.timeoutMs) : undefined;
     const signal = stepTimeout ? AbortSignal.any([context.signal, stepTimeout]) : context.signal;
-    const channels: Record<OutputStream, OutputChannel> = {
-      stdout: new OutputChannel(prepared.secretValues, (chunk) =>
-        emit({ type: 'step.output', ...base, stream: 'stdout', ...chunk }),
-      ),
-      stderr: new OutputChannel(prepared.secretValues, (chunk) =>
-        emit({ type: 'step.output', ...base, stream: 'stderr', ...chunk }),
-      ),
-    };
+    const output = new OutputChannel(mask, (stream, chunk) =>
+      emit({ type: 'step.output', ...base, stream, ...chunk }),
+    );
 
     let exitCode: number | null = null;
     let status: Status;
@@ -219,7 +238,7 @@ export class DockerJobExecutor implements JobExecutor {
         signal,
         killSignal: context.killSignal,
         graceMs: context.graceMs,
-        onOutput: (stream, chunk) => channels[stream].push(chunk),
+        onOutput: (stream, chunk) => output.push(stream, chunk),
         ...(this.#pressure ? { pressure: this.#pressure } : {}),
       });
       exitCode = result.exitCode;
@@ -231,8 +250,7 @@ export class DockerJobExecutor implements JobExecutor {
             : cancelStatus(reasonOf(context.signal));
       } else status = 'failed';
     } finally {
-      channels.stdout.end();
-      channels.stderr.end();
+      output.end();
       await stepStack.release();
     }
     const durationMs = Date.now() - started;

@@ -144,6 +144,7 @@ test('secrets are resolved per step; events name the secret, never its value', a
   t.deepEqual(prepared.steps[0]!.secrets, [
     {
       id: 'npm-token',
+      mount: 'secret npm-token -> /run/secrets/npm-token (step install)',
       target: '/run/secrets/npm-token',
       env: 'NPM_TOKEN',
       mode: 0o400,
