@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import type { Definition } from '../src/definition/types.js';
 import type { KilnEvent, KilnEventType } from '../src/events.js';
 import type { BuildGraph } from '../src/graph/types.js';
-import { runBuildGraph, type RunOptions } from '../src/scheduler/run-definition.js';
+import { runBuildGraph, type RunOptions } from '../src/executor/run-session.js';
 import type { RunResult } from '../src/scheduler/types.js';
 
 /** The repository's root (this file runs from dist/bench/). */

@@ -6,7 +6,7 @@ export * from './definition/index.js';
 export { compile, selectJobs, renderGraph, type CompileOptions, type GraphFormat } from './graph/index.js';
 export type * from './graph/types.js';
 export { parseDefaultMounts } from './definition/default-mounts.js';
-export { run, runBuildGraph, defaultGraceMs, type RunOptions } from './scheduler/run-definition.js';
+export { run, runBuildGraph, defaultGraceMs, type RunOptions } from './executor/run-session.js';
 export { runGraph, newRunId, type RunGraphOptions } from './scheduler/run-graph.js';
 export type {
   JobExecutor,
@@ -16,7 +16,7 @@ export type {
   RunResult,
   CancelReason,
 } from './scheduler/types.js';
-export { DockerJobExecutor } from './scheduler/docker-job-executor.js';
+export { DockerJobExecutor } from './executor/docker-job-executor.js';
 export { createEngine, checkEngine, type Engine, type EngineInfo } from './runtime/engine.js';
 export { sweepOrphans, pruneContainers } from './runtime/sweep.js';
 export { KILN_VERSION } from './runtime/version.js';

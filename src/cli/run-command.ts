@@ -2,7 +2,7 @@
 import { ExitCode } from '../errors.js';
 import { OutputPressure } from '../output-pressure.js';
 import { createReporter, type ProgressMode } from '../reporters/index.js';
-import { runBuildGraph, defaultGraceMs } from '../scheduler/run-definition.js';
+import { runBuildGraph, defaultGraceMs } from '../executor/run-session.js';
 import { ensureStateDir } from '../state-dir.js';
 import type { CancelReason } from '../scheduler/types.js';
 import { loadGraph, selectNamedJobs } from './load.js';

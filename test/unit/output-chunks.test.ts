@@ -1,6 +1,6 @@
 import test from 'ava';
 import { stepOutputBytes, type StepOutputEvent } from '../../src/events.js';
-import { OutputEncoder } from '../../src/scheduler/output-chunks.js';
+import { OutputEncoder } from '../../src/executor/output-chunks.js';
 
 function roundTrip(chunks: Buffer[]): { bytes: Buffer; encodings: Array<string | undefined> } {
   const encoder = new OutputEncoder();

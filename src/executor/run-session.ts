@@ -11,8 +11,8 @@ import { checkEngine, createEngine, runcWarning, type Engine } from '../runtime/
 import { sweepOrphans } from '../runtime/sweep.js';
 import { ensureStateDir } from '../state-dir.js';
 import { DockerJobExecutor } from './docker-job-executor.js';
-import { newRunId, runGraph } from './run-graph.js';
-import type { RunResult } from './types.js';
+import { newRunId, runGraph } from '../scheduler/run-graph.js';
+import type { RunResult } from '../scheduler/types.js';
 
 export interface RunOptions {
   /** Run only these jobs and what they need. Default: every job. */

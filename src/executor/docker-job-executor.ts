@@ -20,7 +20,7 @@ import type { Engine } from '../runtime/engine.js';
 import { startJobContainer, type StartedJobContainer } from '../runtime/job-container.js';
 import type { OutputStream } from '../runtime/demux.js';
 import { OutputEncoder, type EncodedChunk } from './output-chunks.js';
-import type { CancelReason, JobContext, JobExecutor, JobOutcome, StepResult } from './types.js';
+import type { CancelReason, JobContext, JobExecutor, JobOutcome, StepResult } from '../scheduler/types.js';
 
 export interface DockerJobExecutorOptions {
   /** Environment for secret sources, SSH_AUTH_SOCK, KILN_WORKER. Default process.env. */
