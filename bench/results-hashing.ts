@@ -70,7 +70,7 @@ export async function benchResultsHashing(context: BenchContext): Promise<CaseRe
   const root = await generateTree(context.workDir, files);
   const indexPath = join(context.workDir, 'state', 'stat-index.idx');
   // git's folder is in the tree: leave it out of kiln's digest, as a .kilnignore with `.git` would.
-  const rules = excludeRules(['/.git'], [], '');
+  const rules = excludeRules(['.git'], [], '');
   let lastWarm: TreeDigestResult | undefined;
 
   // The warm variants need a stat index and a git index that are current. A file written within the
