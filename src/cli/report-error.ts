@@ -2,7 +2,9 @@
  * How the CLI tells a person that a command failed: the message, plainly; a stack only with --debug.
  */
 import { relative, isAbsolute } from 'node:path';
+import { MAX_REPORTED_PROBLEMS } from '../definition/diagnostic-limit.js';
 import { DefinitionError, ExitCode, formatDiagnostic, isKilnError, type Diagnostic } from '../errors.js';
+import { visible } from '../visible-text.js';
 
 /** A step file's path as the user would type it: relative to the working folder when inside it. */
 export function displayPath(file: string, cwd: string = process.cwd()): string {
@@ -13,15 +15,22 @@ export function displayPath(file: string, cwd: string = process.cwd()): string {
 
 /**
  * One line per problem: `FILE:LINE:COL: message` where the problem has a position (so that editors and
- * terminals can jump to it), `kiln: message` otherwise.
+ * terminals can jump to it), `kiln: message` otherwise; the first MAX_REPORTED_PROBLEMS of them. Control
+ * characters of file names and quoted values are shown as escapes, so that no problem spans two lines.
  */
 export function formatDiagnostics(diagnostics: readonly Diagnostic[], cwd: string = process.cwd()): string {
-  const lines = diagnostics.map((d) =>
+  const lines = diagnostics.slice(0, MAX_REPORTED_PROBLEMS).map((d) =>
     d.position
-      ? formatDiagnostic({ ...d, position: { ...d.position, file: displayPath(d.position.file, cwd) } })
-      : `kiln: ${d.message}`,
+      ? formatDiagnostic({
+          message: visible(d.message),
+          position: { ...d.position, file: visible(displayPath(d.position.file, cwd)) },
+        })
+      : `kiln: ${visible(d.message)}`,
   );
-  if (diagnostics.length > 1) lines.push(`kiln: ${diagnostics.length} problems`);
+  const count = diagnostics.length;
+  if (count > MAX_REPORTED_PROBLEMS)
+    lines.push(`kiln: ${count} problems, the first ${MAX_REPORTED_PROBLEMS} shown`);
+  else if (count > 1) lines.push(`kiln: ${count} problems`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -30,9 +39,12 @@ export function reportError(error: unknown, debug: boolean): number {
   if (error instanceof DefinitionError && error.diagnostics.length > 0) {
     process.stderr.write(formatDiagnostics(error.diagnostics));
   } else if (isKilnError(error)) {
-    process.stderr.write(`kiln: ${error.message}\n`);
+    // Messages of several lines are meant so; any other control character came from a quoted value.
+    process.stderr.write(`kiln: ${visible(error.message, '\n')}\n`);
   } else {
-    process.stderr.write(`kiln: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `kiln: internal error: ${visible(error instanceof Error ? error.message : String(error), '\n')}\n`,
+    );
     if (!debug) process.stderr.write('(run again with --debug for details)\n');
   }
   if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);

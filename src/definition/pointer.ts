@@ -1,6 +1,7 @@
 /**
  * JSON pointers (RFC 6901) into a step file, and their names in messages (`step 'compile' of job 'build'`).
  */
+import { hasControlCharacters } from '../visible-text.js';
 
 /** Escapes one token: `~` -> `~0`, `/` -> `~1`. */
 export function escapeToken(token: string): string {
@@ -8,6 +9,7 @@ export function escapeToken(token: string): string {
 }
 
 export function unescapeToken(token: string): string {
+  if (!token.includes('~')) return token;
   return token.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
@@ -59,7 +61,10 @@ function describeTokens(tokens: readonly string[], document: unknown): string {
     const index = Number(last) + 1;
     if (owner === 'mounts') return `mount ${index} of ${of}`;
     const name = (valueAt(document, tokens) as { name?: unknown } | undefined)?.name;
-    return typeof name === 'string' && name !== '' ? `step '${name}' of ${of}` : `step ${index} of ${of}`;
+    // A name that is itself at fault (a control character in it) is not used to point at its step.
+    return typeof name === 'string' && name !== '' && !hasControlCharacters(name)
+      ? `step '${name}' of ${of}`
+      : `step ${index} of ${of}`;
   }
   if (/^[0-9]+$/.test(last) && (document === undefined || Array.isArray(valueAt(document, parent)))) {
     return `item ${Number(last) + 1} of ${describeTokens(parent, document)}`;

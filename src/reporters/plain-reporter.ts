@@ -12,6 +12,7 @@ import { createStyle, type Colors, type Style } from './style.js';
 import { renderSummary } from './summary.js';
 import { formatDuration, padEndWidth, stripEscapes, widthOf } from './text.js';
 import type { OutputStream, Reporter, RunPlan } from './types.js';
+import { visible } from '../visible-text.js';
 
 /** An unfinished line longer than this is printed anyway, so a step that never prints `\n` cannot fill memory. */
 export const MAX_PENDING_LINE = 64 * 1024;
@@ -30,10 +31,18 @@ export interface PlainReporterOptions {
 
 const JOB_COLORS = ['cyan', 'magenta', 'blue', 'yellow', 'green'] as const;
 
-/** The command on one line: a multi-line script shows its first line. */
+/**
+ * The command on one line: a multi-line script shows its first line; control characters show as
+ * escapes (`\r`, `\x1b`), so that a command cannot rewrite the line it is printed on.
+ */
 export function commandLine(command: string): string {
   const lines = command.trim().split('\n');
-  return lines.length > 1 ? `${lines[0]!.trimEnd()} …` : (lines[0] ?? '');
+  return visible(lines.length > 1 ? `${lines[0]!.trimEnd()} …` : (lines[0] ?? ''), '\t');
+}
+
+/** `[job]` or `[job/step]`, names with control characters escaped. */
+function label(job: string, step?: string): string {
+  return step === undefined ? `[${visible(job)}]` : `[${visible(job)}/${visible(step)}]`;
 }
 
 export class PlainReporter implements Reporter {
@@ -53,8 +62,8 @@ export class PlainReporter implements Reporter {
     this.#logsDir = options.logsDir ?? (() => undefined);
     this.#state = createRunState(options.steps);
     for (const [job, steps] of Object.entries(options.steps ?? {})) {
-      this.#widen(`[${job}]`);
-      for (const step of steps) this.#widen(`[${job}/${step}]`);
+      this.#widen(label(job));
+      for (const step of steps) this.#widen(label(job, step));
     }
   }
 
@@ -63,10 +72,10 @@ export class PlainReporter implements Reporter {
     const s = this.#style;
     switch (event.type) {
       case 'run.start':
-        event.jobs.forEach((job) => this.#widen(`[${job}]`));
+        event.jobs.forEach((job) => this.#widen(label(job)));
         return;
       case 'step.start':
-        this.#line(event.job, `${s.start} ${event.step}: ${commandLine(event.command)}`);
+        this.#line(event.job, `${s.start} ${visible(event.step)}: ${commandLine(event.command)}`);
         return;
       case 'step.output':
         this.#output(event);
@@ -78,13 +87,13 @@ export class PlainReporter implements Reporter {
       case 'mount.wait':
         this.#line(
           event.job,
-          `waiting for cache ${event.cache}, held by ${event.holder} for ${formatDuration(event.heldForMs)}` +
+          `waiting for cache ${visible(event.cache)}, held by ${visible(event.holder)} for ${formatDuration(event.heldForMs)}` +
             (event.lock ? ` (if no kiln process holds it, remove ${event.lock})` : ''),
         );
         return;
       case 'job.end': {
         const took = event.durationMs === undefined ? '' : ` (${formatDuration(event.durationMs)})`;
-        const why = event.reason ? `: ${event.reason}` : '';
+        const why = event.reason ? `: ${this.#clean(event.reason)}` : '';
         if (event.status === 'passed') this.#line(event.job, `${s.ok} job passed${took}`);
         else if (event.status === 'skipped') this.#line(event.job, `${s.skip} job skipped${why}`);
         else this.#line(event.job, `${s.fail} job ${event.status}${why}${took}`);
@@ -92,12 +101,12 @@ export class PlainReporter implements Reporter {
       }
       case 'warning':
         this.#out.write(
-          `${s.c.yellow('warning:')} ${event.job ? `[${event.job}] ` : ''}${this.#clean(event.message)}\n`,
+          `${s.c.yellow('warning:')} ${event.job ? `${label(event.job)} ` : ''}${this.#clean(event.message)}\n`,
         );
         return;
       case 'error':
         this.#out.write(
-          `${s.c.red('error:')} ${event.job ? `[${event.job}] ` : ''}${this.#clean(event.message)}\n`,
+          `${s.c.red('error:')} ${event.job ? `${label(event.job)} ` : ''}${this.#clean(event.message)}\n`,
         );
         return;
       case 'run.end':
@@ -128,22 +137,23 @@ export class PlainReporter implements Reporter {
 
   #stepEnd(event: StepEndEvent): string {
     const s = this.#style;
+    const step = visible(event.step);
     const took = ` (${formatDuration(event.durationMs)})`;
     switch (event.status) {
       case 'passed':
-        return `${s.ok} ${event.step}${took}`;
+        return `${s.ok} ${step}${took}`;
       case 'skipped':
-        return `${s.skip} ${event.step} skipped`;
+        return `${s.skip} ${step} skipped`;
       case 'failed': {
         const how = event.exitCode === null ? 'failed' : `exited ${event.exitCode}`;
         return event.allowFailure
-          ? `${s.c.yellow(s.color ? '✖' : 'FAIL')} ${event.step} ${how}, allowed to fail${took}`
-          : `${s.fail} ${event.step} ${how}${took}`;
+          ? `${s.c.yellow(s.color ? '✖' : 'FAIL')} ${step} ${how}, allowed to fail${took}`
+          : `${s.fail} ${step} ${how}${took}`;
       }
       case 'timed-out':
-        return `${s.fail} ${event.step} timed out${took}`;
+        return `${s.fail} ${step} timed out${took}`;
       case 'cancelled':
-        return `${s.fail} ${event.step} cancelled${took}`;
+        return `${s.fail} ${step} cancelled${took}`;
     }
   }
 
@@ -152,7 +162,7 @@ export class PlainReporter implements Reporter {
   }
 
   #prefix(job: string, step?: string): string {
-    const text = step === undefined ? `[${job}]` : `[${job}/${step}]`;
+    const text = label(job, step);
     this.#widen(text);
     const padded = padEndWidth(text, this.#width) + ' ';
     if (!this.#style.color) return padded;
@@ -168,9 +178,9 @@ export class PlainReporter implements Reporter {
     this.#out.write(this.#prefix(job) + text + '\n');
   }
 
+  /** A message on one line: its line breaks become spaces, other control characters escapes. */
   #clean(text: string): string {
-    const flat = text.replace(/\r?\n/g, ' ');
-    return this.#style.color ? flat : stripEscapes(flat);
+    return visible(text.replace(/\r?\n/g, ' '));
   }
 
   #output(event: StepOutputEvent): void {

@@ -6,6 +6,7 @@ import { stepLogPath } from './log-paths.js';
 import { TAIL_LINES, lastLines, stepTotal, type JobState, type RunState } from './run-state.js';
 import { createStyle, statusText, type Style } from './style.js';
 import { formatDuration, padEndWidth, widthOf } from './text.js';
+import { visible } from '../visible-text.js';
 
 export interface SummaryOptions {
   /** Colors and symbols; off means no escape code at all. */
@@ -27,6 +28,11 @@ function durationCell(job: JobState): string {
 function endedWith(exitCode: number | null, status: string): string {
   if (status === 'timed-out') return exitCode === null ? 'timed out' : `timed out (exit ${exitCode})`;
   return exitCode === null ? status : `exited ${exitCode}`;
+}
+
+/** A message on one line: line breaks become spaces, other control characters escapes. */
+function oneLine(text: string): string {
+  return visible(text.replace(/\r?\n/g, ' '));
 }
 
 /** Rows of cells padded to their column's width; `decorate` colors a padded cell (widths stay right). */
@@ -56,7 +62,14 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
   const lines: string[] = [''];
 
   const header = ['job', 'status', 'steps', 'duration', ''];
-  const rows = jobs.map((job) => [job.name, job.status, stepsCell(job), durationCell(job), job.reason ?? '']);
+  // Names, commands and reasons are the user's: their control characters show as escapes.
+  const rows = jobs.map((job) => [
+    visible(job.name),
+    job.status,
+    stepsCell(job),
+    durationCell(job),
+    oneLine(job.reason ?? ''),
+  ]);
   const decorate = (cell: string, row: number, column: number): string => {
     if (row === 0) return c.bold(cell);
     if (column !== 1) return column === 4 ? c.dim(cell) : cell;
@@ -73,9 +86,11 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
       lines.push('');
       const duration = step.durationMs === undefined ? '' : ` (${formatDuration(step.durationMs)})`;
       lines.push(
-        `${style.fail} ${c.bold(`${job.name} / ${step.name}`)}: ${endedWith(step.exitCode, step.status)}${duration}`,
+        `${style.fail} ${c.bold(`${visible(job.name)} / ${visible(step.name)}`)}: ${endedWith(step.exitCode, step.status)}${duration}`,
       );
-      lines.push(`  ${c.dim('$')} ${step.command.trimEnd().replace(/\r?\n/g, '\n    ')}`);
+      lines.push(
+        `  ${c.dim('$')} ${visible(step.command.trimEnd().replace(/\r\n/g, '\n'), '\n\t').replace(/\n/g, '\n    ')}`,
+      );
       const output = lastLines(step, TAIL_LINES);
       for (const line of output) lines.push(`  ${style.bar} ${line}`);
       const total = step.lineCount + (step.partial.stdout ? 1 : 0) + (step.partial.stderr ? 1 : 0);
@@ -87,7 +102,7 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
       if (notes.length > 0) lines.push(c.dim(`  (${notes.join('; ')})`));
     }
     if (job.status === 'failed' && failedSteps.length === 0 && job.reason) {
-      lines.push('', `${style.fail} ${c.bold(job.name)}: ${job.reason}`);
+      lines.push('', `${style.fail} ${c.bold(visible(job.name))}: ${oneLine(job.reason)}`);
     }
   }
 

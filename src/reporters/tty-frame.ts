@@ -14,6 +14,7 @@ import {
   type StepState,
 } from './run-state.js';
 import { formatDuration, padEndWidth, widthOf } from './text.js';
+import { visible as visibleText } from '../visible-text.js';
 
 /** Output lines shown under each running job. */
 export const OUTPUT_LINES_PER_JOB = 3;
@@ -34,7 +35,7 @@ export interface FrameOptions {
 type Colors = ReturnType<typeof pc.createColors>;
 
 function stepLabel(job: JobState, step: StepState): string {
-  return `${step.index + 1}/${stepTotal(job) ?? '?'} ${step.name}`;
+  return `${step.index + 1}/${stepTotal(job) ?? '?'} ${visibleText(step.name)}`;
 }
 
 function lastEnded(job: JobState): StepState | undefined {
@@ -71,7 +72,7 @@ function detail(job: JobState, c: Colors, now: number): string {
       if (job.waitingFor) {
         const held = formatDuration(now - job.waitingFor.since);
         return c.yellow(
-          `waiting for cache ${job.waitingFor.cache} (held by ${job.waitingFor.holder}, ${held})`,
+          `waiting for cache ${visibleText(job.waitingFor.cache)} (held by ${visibleText(job.waitingFor.holder)}, ${held})`,
         );
       }
       const step = currentStep(job);
@@ -86,7 +87,7 @@ function detail(job: JobState, c: Colors, now: number): string {
       return c.green(`passed`) + c.dim(` ${passed}/${stepTotal(job) ?? job.steps.length} steps`);
     }
     case 'skipped':
-      return c.dim(job.reason ? `skipped: ${job.reason}` : 'skipped');
+      return c.dim(job.reason ? `skipped: ${oneLine(job.reason)}` : 'skipped');
     case 'failed':
     case 'timed-out':
     case 'cancelled': {
@@ -97,9 +98,14 @@ function detail(job: JobState, c: Colors, now: number): string {
         const exit = step.exitCode === null ? '' : ` (exit ${step.exitCode})`;
         return paint(`${word} at ${stepLabel(job, step)}${exit}`);
       }
-      return paint(job.reason ? `${word}: ${job.reason}` : word);
+      return paint(job.reason ? `${word}: ${oneLine(job.reason)}` : word);
     }
   }
+}
+
+/** A message on one line: line breaks become spaces, other control characters escapes. */
+function oneLine(text: string): string {
+  return visibleText(text.replace(/\r?\n/g, ' '));
 }
 
 function elapsed(job: JobState, now: number): number | undefined {
@@ -137,8 +143,9 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
     .filter((job): job is JobState => job !== undefined);
   const visible = pickVisible(jobs, room);
   const hidden = jobs.filter((job) => !visible.has(job));
+  const names = new Map(jobs.map((job) => [job, visibleText(job.name)]));
   const nameWidth = Math.min(
-    Math.max(0, ...jobs.map((job) => widthOf(job.name))),
+    Math.max(0, ...jobs.map((job) => widthOf(names.get(job)!))),
     Math.max(8, Math.floor(columns / 3)),
   );
 
@@ -172,8 +179,8 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
   const out: string[] = [];
   for (const job of jobs) {
     if (!visible.has(job)) continue;
-    const name =
-      widthOf(job.name) > nameWidth ? cliTruncate(job.name, nameWidth) : padEndWidth(job.name, nameWidth);
+    const shown = names.get(job)!;
+    const name = widthOf(shown) > nameWidth ? cliTruncate(shown, nameWidth) : padEndWidth(shown, nameWidth);
     const time = elapsed(job, options.now);
     const timeText = time === undefined ? '' : `  ${c.dim(formatDuration(time))}`;
     out.push(

@@ -9,7 +9,7 @@ import { createRunState, reduceRun, type RunState } from './run-state.js';
 import { createStyle, type Style } from './style.js';
 import { renderSummary } from './summary.js';
 import { renderFrame } from './tty-frame.js';
-import { stripEscapes } from './text.js';
+import { visible } from '../visible-text.js';
 import type { OutputStream, Reporter, RunPlan } from './types.js';
 
 const HIDE_CURSOR = '\u001B[?25l';
@@ -64,11 +64,13 @@ export class TtyReporter implements Reporter {
         return;
       case 'warning':
         this.#above(
-          `${c.yellow('warning:')} ${event.job ? `[${event.job}] ` : ''}${this.#clean(event.message)}`,
+          `${c.yellow('warning:')} ${event.job ? `[${visible(event.job)}] ` : ''}${this.#clean(event.message)}`,
         );
         return;
       case 'error':
-        this.#above(`${c.red('error:')} ${event.job ? `[${event.job}] ` : ''}${this.#clean(event.message)}`);
+        this.#above(
+          `${c.red('error:')} ${event.job ? `[${visible(event.job)}] ` : ''}${this.#clean(event.message)}`,
+        );
         return;
       case 'run.end':
         this.#finish();
@@ -135,7 +137,8 @@ export class TtyReporter implements Reporter {
     this.#stream.write(SHOW_CURSOR);
   };
 
+  /** A message on one line: its line breaks become spaces, other control characters escapes. */
   #clean(text: string): string {
-    return stripEscapes(text.replace(/\r?\n/g, ' '));
+    return visible(text.replace(/\r?\n/g, ' '));
   }
 }
