@@ -20,8 +20,12 @@ const MAY_HAVE_ALIAS = /(^|[\s,[{:-])\*[^\s,[\]{}]/m;
 const MAY_HAVE_MERGE = /<</;
 /** A collection used as a key (`{x}: 1`): the two libraries turn it into different strings. */
 const MAY_HAVE_COLLECTION_KEY = /[\]}]\s*:(\s|$)/m;
-/** A null key (`null:`, `~:` or none at all): `''` for the `yaml` package, `'null'` for js-yaml. */
-const MAY_HAVE_NULL_KEY = /(^|[\s{,?-])(null|Null|NULL|~)?\s*:(\s|$)|(^|[\s{[,-])\?(\s|$)/m;
+/**
+ * A null key (`null:`, `~:` or none at all): `''` for the `yaml` package, `'null'` for js-yaml. Only
+ * blanks within a line are skipped, each run from one place: the test stays linear in the text's length
+ * (`\s*` after `\s` would try every start in a long run of blanks, quadratic time).
+ */
+const MAY_HAVE_NULL_KEY = /(^|[{[,?-])[ \t]*((null|Null|NULL|~)[ \t]*)?:(\s|$)|(^|[\s{[,-])\?(\s|$)/m;
 
 /** The data of a plain step file, or undefined when the careful path must read it. */
 export function readFast(text: string): Record<string, unknown> | undefined {
@@ -37,7 +41,25 @@ export function readFast(text: string): Record<string, unknown> | undefined {
     return undefined;
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
-  return data as Record<string, unknown>;
+  return isTree(data) ? (data as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Whether no list or map is reached twice: an alias that got past the checks above would share one
+ * value between two places, and the walks after loading would go through it once per place (a
+ * "billion laughs" file). Such a file goes through the `yaml` package, which measures its aliases.
+ */
+function isTree(root: object): boolean {
+  const seen = new Set<object>();
+  const stack: object[] = [root];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (seen.has(node)) return false;
+    seen.add(node);
+    for (const value of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof value === 'object' && value !== null) stack.push(value);
+    }
+  }
+  return true;
 }
 
 /** A source map computed on first use. */

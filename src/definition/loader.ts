@@ -4,7 +4,8 @@
  * keys, schema faults) is reported at once in one DefinitionError, each diagnostic positioned at the
  * offending key (unknown keys, invalid names) or value (wrong types and values).
  */
-import { readFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { YAMLError } from 'yaml';
 import {
@@ -14,10 +15,11 @@ import {
   type RejectedDocument,
   type SourcePosition,
 } from '../errors.js';
+import { MAX_NESTING, measureAliases } from './alias-budget.js';
 import { deepFreeze, documentToDefinition } from './convert.js';
 import { describeContainer, splitPointer } from './pointer.js';
 import { LazySourceMap, readFast } from './fast-read.js';
-import { collectOffsets, LineIndex, PositionFinder, type SourceOffsets } from './source-positions.js';
+import { collectOffsets, LineIndex, PositionFinder, SourceOffsets } from './source-positions.js';
 import type { Definition } from './types.js';
 import { validateDocument } from './validate.js';
 import { yamlPackage } from './yaml-package.js';
@@ -25,22 +27,75 @@ import { yamlPackage } from './yaml-package.js';
 /** The step file kiln reads when none is given. */
 export const DEFAULT_STEP_FILE = 'kiln.yaml';
 
-/** Aliases a file may expand, against YAML "billion laughs" documents. */
-const MAX_ALIAS_COUNT = 1000;
+/**
+ * The largest step file kiln reads: 4 MiB, far more than any step file needs, and little enough that
+ * reading and checking it stays quick.
+ */
+export const MAX_STEP_FILE_BYTES = 4 * 1024 * 1024;
 
 /**
  * Reads and loads a step file. Throws a DefinitionError when the file is missing, unreadable, not a
- * step file, or invalid; never another error for a bad file.
+ * regular file, larger than MAX_STEP_FILE_BYTES, not a step file, or invalid; never another error for
+ * a bad file.
  */
 export async function loadDefinitionFile(file: string): Promise<Definition> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (error) {
-    throw new DefinitionError([{ message: unreadableMessage(file, error) }], { cause: error });
-  }
+  const bytes = await readStepFile(file);
   if (looksBinary(bytes)) throw new DefinitionError([{ message: binaryMessage(file) }]);
   return loadDefinitionText(new TextDecoder('utf-8').decode(bytes), file);
+}
+
+/**
+ * The bytes of a step file. Devices (`/dev/zero`), FIFOs and sockets are refused before they are read,
+ * since reading them may never end; a file is read up to one byte past the limit, so a file that grows
+ * while it is read cannot make kiln read more.
+ */
+async function readStepFile(file: string): Promise<Buffer> {
+  const refuse = (message: string, cause?: unknown): DefinitionError =>
+    new DefinitionError([{ message }], cause === undefined ? {} : { cause });
+  let info: Stats;
+  try {
+    info = await stat(file);
+  } catch (error) {
+    throw refuse(unreadableMessage(file, error), error);
+  }
+  const wrongKind = (found: Stats): string | undefined =>
+    found.isDirectory()
+      ? unreadableMessage(file, { code: 'EISDIR' })
+      : found.isFile()
+        ? undefined
+        : notRegularMessage(file, found);
+  const kind = wrongKind(info);
+  if (kind !== undefined) throw refuse(kind);
+  if (info.size > MAX_STEP_FILE_BYTES) throw refuse(tooLargeMessage(file));
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    // O_NONBLOCK: should the path have become a FIFO since it was looked at, opening it does not wait
+    // for a writer; the check below then refuses it.
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw refuse(unreadableMessage(file, error), error);
+  }
+  try {
+    const opened = wrongKind(await handle.stat());
+    if (opened !== undefined) throw refuse(opened);
+    const buffer = Buffer.alloc(Math.min(info.size, MAX_STEP_FILE_BYTES) + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        if (length > MAX_STEP_FILE_BYTES) throw refuse(tooLargeMessage(file));
+        break;
+      }
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } catch (error) {
+    if (error instanceof DefinitionError) throw error;
+    throw refuse(unreadableMessage(file, error), error);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -51,7 +106,8 @@ export function loadDefinitionText(text: string, file: string): Definition {
   if (text.includes('\u0000')) throw new DefinitionError([{ message: binaryMessage(file) }]);
   const absolute = resolve(file);
   const fast = readFast(text);
-  if (fast !== undefined && validateDocument(fast).length === 0) {
+  const fastProblems = fast === undefined ? undefined : validateDocument(fast);
+  if (fast !== undefined && fastProblems?.length === 0) {
     return deepFreeze({
       ...documentToDefinition(fast),
       projectDir: dirname(absolute),
@@ -65,7 +121,8 @@ export function loadDefinitionText(text: string, file: string): Definition {
   const lines = new LineIndex(text);
   const { data, offsets, diagnostics } = parseWithYaml(text, file, lines);
   const positions = new PositionFinder(lines, file, offsets);
-  for (const problem of validateDocument(data)) {
+  // The fast reader reads what it accepts as the `yaml` package does: its problems are those of `data`.
+  for (const problem of fastProblems ?? validateDocument(data)) {
     const job = jobOf(problem.pointer);
     diagnostics.push({
       message: problem.message,
@@ -98,9 +155,19 @@ interface ParsedText {
  */
 function parseWithYaml(text: string, file: string, lines: LineIndex): ParsedText {
   const document = yamlPackage().parseDocument(text, { uniqueKeys: false, merge: true, prettyErrors: false });
-  const { offsets, duplicates, unresolvedAliases } = collectOffsets(document);
-  const positions = new PositionFinder(lines, file, offsets);
   const diagnostics: Diagnostic[] = [];
+  // Aliases are measured before anything walks the document: what they expand to can be exponential.
+  const aliases = measureAliases(document);
+  if (aliases.problem !== undefined) {
+    const at = new PositionFinder(lines, file, new SourceOffsets(undefined));
+    for (const error of document.errors) {
+      if (!isTooDeep(error)) diagnostics.push(syntaxDiagnostic(error, at));
+    }
+    diagnostics.push({ message: aliases.problem.message, position: at.at(aliases.problem.offset) });
+    throw failure(diagnostics);
+  }
+  const { offsets, duplicates, unresolvedAliases } = collectOffsets(document, aliases.targets);
+  const positions = new PositionFinder(lines, file, offsets);
 
   for (const error of document.errors) diagnostics.push(syntaxDiagnostic(error, positions));
   for (const duplicate of duplicates) {
@@ -130,7 +197,8 @@ function parseWithYaml(text: string, file: string, lines: LineIndex): ParsedText
   }
   let data: unknown;
   try {
-    data = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    // measureAliases bounded what aliases expand to; the package's own count would walk them again.
+    data = document.toJS({ maxAliasCount: -1 });
   } catch (error) {
     diagnostics.push({ message: `${file}: ${(error as Error).message}`, position: positions.value('') });
     throw failure(diagnostics, error);
@@ -176,8 +244,15 @@ const SYNTAX_MESSAGES: Readonly<Record<string, string>> = {
 function syntaxDiagnostic(error: YAMLError, positions: PositionFinder): Diagnostic {
   const message =
     SYNTAX_MESSAGES[error.code] ??
-    `invalid YAML: ${error.message.replace(/ at line \d+, column \d+.*$/s, '')}`;
+    (isTooDeep(error)
+      ? `lists and maps nest more than ${MAX_NESTING} levels deep here; a step file needs far fewer`
+      : `invalid YAML: ${error.message.replace(/ at line \d+, column \d+.*$/s, '')}`);
   return { message, position: positions.at(error.pos[0]) };
+}
+
+/** The `yaml` package reports a document nested deeper than its stack as a syntax error. */
+function isTooDeep(error: YAMLError): boolean {
+  return /call stack/i.test(error.message);
 }
 
 function jobOf(pointer: string): string | undefined {
@@ -205,6 +280,21 @@ function unreadableMessage(file: string, error: unknown): string {
     default:
       return `${file}: cannot read the step file (${(error as Error).message})`;
   }
+}
+
+function notRegularMessage(file: string, info: Stats): string {
+  const kind = info.isFIFO()
+    ? 'a FIFO (named pipe)'
+    : info.isCharacterDevice() || info.isBlockDevice()
+      ? 'a device'
+      : info.isSocket()
+        ? 'a socket'
+        : 'not a regular file';
+  return `${file} is ${kind === 'not a regular file' ? kind : `${kind}, not a regular file`}; kiln reads step files from regular files only`;
+}
+
+function tooLargeMessage(file: string): string {
+  return `${file} is larger than ${MAX_STEP_FILE_BYTES / 1024 / 1024} MiB, the most kiln reads of a step file; is it the right file?`;
 }
 
 function binaryMessage(file: string): string {

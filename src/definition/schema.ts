@@ -18,6 +18,7 @@ export interface SchemaNode {
   readonly enum?: readonly unknown[];
   readonly pattern?: string;
   readonly minLength?: number;
+  readonly maxLength?: number;
   readonly minItems?: number;
   readonly minimum?: number;
   readonly maximum?: number;

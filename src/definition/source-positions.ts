@@ -3,7 +3,7 @@
  * of maps, of its key) that mirrors the document, looked up by JSON pointer; and the conversion of
  * offsets to 1-based lines and columns.
  */
-import type { Document, Node, Pair } from 'yaml';
+import type { Alias, Document, Node, Pair } from 'yaml';
 import { yamlPackage } from './yaml-package.js';
 import type { SourcePosition } from '../errors.js';
 import { escapeToken, splitPointer } from './pointer.js';
@@ -81,15 +81,21 @@ export interface CollectedOffsets {
 
 const MAX_ALIAS_DEPTH = 16;
 
-/** Walks a `yaml` document's nodes and records the offsets of every value and key. */
-export function collectOffsets(document: Document): CollectedOffsets {
+/**
+ * Walks a `yaml` document's nodes and records the offsets of every value and key. `targets` gives the
+ * node each alias refers to (measureAliases finds them all in one pass; without it, each alias is
+ * resolved by the `yaml` package, which searches the whole document for it).
+ */
+export function collectOffsets(document: Document, targets?: ReadonlyMap<Alias, Node>): CollectedOffsets {
   const found: CollectedOffsets = {
     offsets: new SourceOffsets(undefined),
     duplicates: [],
     unresolvedAliases: [],
   };
   if (document.contents === null) return found;
-  const root = walk(document, document.contents as Node, '', found, 0, undefined);
+  const resolve = (alias: Alias): Node | undefined =>
+    targets === undefined ? alias.resolve(document) : targets.get(alias);
+  const root = walk(resolve, document.contents as Node, '', found, 0, undefined);
   return { ...found, offsets: new SourceOffsets(root) };
 }
 
@@ -98,7 +104,7 @@ export function collectOffsets(document: Document): CollectedOffsets {
  * key (`<<: *base`): its entries are added to `into` where `into` does not have them.
  */
 function walk(
-  document: Document,
+  resolve: (alias: Alias) => Node | undefined,
   node: Node,
   pointer: string,
   found: CollectedOffsets,
@@ -108,11 +114,11 @@ function walk(
   const { isAlias, isMap, isScalar, isSeq } = yamlPackage();
   const here = into ?? new OffsetNode(node.range?.[0] ?? 0);
   if (isAlias(node)) {
-    const target = node.resolve(document);
+    const target = resolve(node);
     if (target === undefined) {
       found.unresolvedAliases.push({ pointer, name: node.source, offset: node.range?.[0] ?? 0 });
     } else if (aliasDepth < MAX_ALIAS_DEPTH) {
-      const resolved = walk(document, target, pointer, found, aliasDepth + 1, into);
+      const resolved = walk(resolve, target, pointer, found, aliasDepth + 1, into);
       if (into === undefined) here.children = resolved.children;
     }
     return here;
@@ -125,7 +131,7 @@ function walk(
       const key = pair.key;
       if (!isScalar(key)) continue;
       if (typeof key.value === 'symbol' && key.source === '<<') {
-        if (pair.value) walk(document, pair.value as Node, pointer, found, aliasDepth + 1, here);
+        if (pair.value) walk(resolve, pair.value as Node, pointer, found, aliasDepth + 1, here);
         continue;
       }
       const keyText = String(key.value);
@@ -139,7 +145,7 @@ function walk(
       if (into !== undefined && children.has(keyText)) continue;
       const child = `${pointer}/${escapeToken(keyText)}`;
       const entry = pair.value
-        ? walk(document, pair.value as Node, child, found, aliasDepth, undefined)
+        ? walk(resolve, pair.value as Node, child, found, aliasDepth, undefined)
         : new OffsetNode(keyOffset);
       entry.key = keyOffset;
       children.set(keyText, entry);
@@ -148,7 +154,7 @@ function walk(
   }
   if (isSeq(node) && into === undefined) {
     here.children = node.items.map((item, index) =>
-      walk(document, item as Node, `${pointer}/${index}`, found, aliasDepth, undefined),
+      walk(resolve, item as Node, `${pointer}/${index}`, found, aliasDepth, undefined),
     );
   }
   return here;

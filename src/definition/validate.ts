@@ -4,6 +4,7 @@
  * per wrong value (what it must be, with examples), each with the JSON pointer it concerns.
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { MAX_REPORTED_PROBLEMS } from './diagnostic-limit.js';
 import { describeContainer, describePointer, escapeToken, splitPointer } from './pointer.js';
 import {
   admitsType,
@@ -16,6 +17,7 @@ import {
 } from './schema.js';
 import { validate as generatedValidator } from './step-file-validator.generated.js';
 import { MOUNT_TYPES } from './types.js';
+import { hasControlCharacters, visible } from '../visible-text.js';
 
 /** One problem with a document: its message, the value it concerns, and whether to point at the key. */
 export interface SchemaProblem {
@@ -48,16 +50,18 @@ export function explainErrors(errors: readonly ErrorObject[], document: unknown)
       e.keyword !== 'propertyNames' &&
       !(e.keyword === 'type' && oneOfPaths.has(e.instancePath)),
   );
-  kept = kept.filter(
-    (e) =>
-      e.keyword !== 'oneOf' ||
-      !kept.some(
-        (o) =>
-          o !== e &&
-          o.keyword !== 'oneOf' &&
-          (o.instancePath === e.instancePath || o.instancePath.startsWith(`${e.instancePath}/`)),
-      ),
-  );
+  // A oneOf error is dropped when another error lies at its value or inside it. The paths of the other
+  // errors and of all their ancestors go in one set, so that a file with thousands of faults is
+  // explained in linear time.
+  const explained = new Set<string>();
+  for (const e of kept) {
+    if (e.keyword === 'oneOf') continue;
+    for (let path = e.instancePath; !explained.has(path); path = path.slice(0, path.lastIndexOf('/'))) {
+      explained.add(path);
+      if (path === '') break;
+    }
+  }
+  kept = kept.filter((e) => e.keyword !== 'oneOf' || !explained.has(e.instancePath));
 
   const problems: SchemaProblem[] = [];
   const seen = new Set<string>();
@@ -74,7 +78,12 @@ export function explainErrors(errors: readonly ErrorObject[], document: unknown)
     } else if (error.keyword === 'additionalProperties') {
       const key = String((error.params as { additionalProperty: string }).additionalProperty);
       const pointer = `${at}/${escapeToken(key)}`;
-      add({ message: unknownKeyMessage(key, error, document), pointer, at: 'key' }, `unknown ${pointer}`);
+      // Suggestions cost a comparison with every allowed key: only for the problems shown.
+      const suggest = problems.length < MAX_REPORTED_PROBLEMS;
+      add(
+        { message: unknownKeyMessage(key, error, document, suggest), pointer, at: 'key' },
+        `unknown ${pointer}`,
+      );
     } else if (error.keyword === 'required') {
       const key = String((error.params as { missingProperty: string }).missingProperty);
       add(
@@ -88,10 +97,10 @@ export function explainErrors(errors: readonly ErrorObject[], document: unknown)
   return problems;
 }
 
-function unknownKeyMessage(key: string, error: ErrorObject, document: unknown): string {
+function unknownKeyMessage(key: string, error: ErrorObject, document: unknown, suggest: boolean): string {
   const holder = error.parentSchema as SchemaNode | undefined;
   const allowed = Object.keys(holder?.properties ?? {});
-  const guess = closest(key, allowed);
+  const guess = suggest ? closest(key, allowed) : undefined;
   const hint = guess === undefined ? '' : `, did you mean '${guess}'?`;
   const where = describeContainer(error.instancePath, document);
   const patterns = Object.keys(holder?.patternProperties ?? {}).map((p) => `${p.replace(/^\^/, '')}*`);
@@ -108,11 +117,15 @@ function missingKeyMessage(key: string, error: ErrorObject, document: unknown): 
 
 function invalidNameMessage(error: ErrorObject, document: unknown): string {
   const name = String(error.propertyName);
+  if (name.includes('\u0000')) {
+    return `a name ${describeContainer(error.instancePath, document)} holds a NUL character (\\0), which no name can hold; remove it`;
+  }
   const holder = schemaAt(error.instancePath, document);
   const names = holder === undefined ? undefined : resolveRef(holder).propertyNames;
   const what = names === undefined ? 'name' : describeType(names);
   const rule = names === undefined ? undefined : ruleOf(resolveRef(names));
-  return `'${name}' is not a valid ${what} ${describeContainer(error.instancePath, document)}${rule ? `: ${rule}` : ''}`;
+  const long = name.length > 60 ? ` (${name.length} characters)` : '';
+  return `${show(name)}${long} is not a valid ${what} ${describeContainer(error.instancePath, document)}${rule ? `: ${rule}` : ''}`;
 }
 
 function wrongValueMessage(error: ErrorObject, document: unknown): string {
@@ -127,14 +140,43 @@ function wrongValueMessage(error: ErrorObject, document: unknown): string {
   if (node === undefined) return `${describePointer(pointer, document)} ${error.message ?? 'is invalid'}`;
   const expected = describeType(node);
   const resolved = resolveRef(node);
+  if (typeof value === 'number' && error.keyword === 'maximum') {
+    const limit = (error.params as { limit: number }).limit;
+    return `${describePointer(pointer, document)} is ${value}, more than the ${limit} allowed${ruleOf(resolved) ? ` (${ruleOf(resolved)})` : ''}`;
+  }
+  if (typeof value === 'string') {
+    const what = describePointer(pointer, document);
+    if (error.keyword === 'pattern' && value.includes('\u0000')) {
+      return `${what} holds a NUL character (\\0), which no command, environment variable, path or name can hold; remove it`;
+    }
+    if (error.keyword === 'pattern' && hasControlCharacters(value) && forbidsControlCharacters(error)) {
+      const char = visible([...value].find((c) => hasControlCharacters(c)) ?? '');
+      return (
+        `${what} holds a control character (${char}): names are printed on terminals, so they may not ` +
+        `hold newlines, tabs, escapes or other control characters`
+      );
+    }
+    if (error.keyword === 'maxLength') {
+      const limit = (error.params as { limit: number }).limit;
+      const rule = ruleOf(resolved);
+      return `${what} is ${value.length} characters long, longer than the ${limit} allowed${rule ? ` (${rule})` : ''}`;
+    }
+  }
   let hint = '';
   const examples = node.examples ?? resolved.examples;
   if (examples !== undefined && examples.length > 0) hint = ` (e.g. ${examples.map(showExample).join(', ')})`;
-  else if (resolved.pattern !== undefined && ruleOf(resolved) !== undefined) hint = ` (${ruleOf(resolved)})`;
+  else if (resolved.pattern !== undefined && error.keyword !== 'minLength' && ruleOf(resolved) !== undefined)
+    hint = ` (${ruleOf(resolved)})`;
   if ((typeof value === 'number' || typeof value === 'boolean') && acceptsOnlyText(node)) {
     hint = ` (quote it: "${String(value)}")`;
   }
   return `${describePointer(pointer, document)} must be ${withArticle(expected)}${hint}, not ${show(value)}`;
+}
+
+/** Whether the pattern that failed is one that keeps control characters out (names shown on terminals). */
+function forbidsControlCharacters(error: ErrorObject): boolean {
+  const pattern = (error.params as { pattern?: unknown }).pattern;
+  return typeof pattern === 'string' && pattern.includes('\\u001F');
 }
 
 /** Whether a node accepts strings (or lists) but no numbers or booleans: a number there wants quotes. */
@@ -207,13 +249,17 @@ export function closest(key: string, allowed: readonly string[]): string | undef
   const plain = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
   const exact = allowed.find((candidate) => plain(candidate) === plain(key));
   if (exact !== undefined) return exact;
+  const limit = key.length <= 4 ? 1 : key.length <= 8 ? 2 : 3;
+  const plainKey = plain(key);
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of allowed) {
-    const distance = editDistance(plain(key), plain(candidate));
+    const plainCandidate = plain(candidate);
+    // The distance is at least the difference in length: keys far longer or shorter are not compared.
+    if (Math.abs(plainCandidate.length - plainKey.length) > limit) continue;
+    const distance = editDistance(plainKey, plainCandidate);
     if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
   }
-  const limit = key.length <= 4 ? 1 : key.length <= 8 ? 2 : 3;
   return bestDistance <= limit ? best : undefined;
 }
 

@@ -3,6 +3,7 @@
  * when the definition came from a step file, the position found for that pointer (or for its nearest
  * ancestor) in the definition's source map.
  */
+import { MAX_REPORTED_PROBLEMS } from '../definition/diagnostic-limit.js';
 import { DefinitionError, type Diagnostic } from '../errors.js';
 import type { SourceMap } from '../definition/types.js';
 
@@ -31,6 +32,14 @@ export class DiagnosticCollector {
   /** The problems recorded so far, in the order they were found. */
   get diagnostics(): readonly Diagnostic[] {
     return this.#diagnostics;
+  }
+
+  /**
+   * Whether problems recorded from now on are among the first MAX_REPORTED_PROBLEMS, those the CLI
+   * shows: costly extras such as "did you mean" suggestions are skipped past them.
+   */
+  get reporting(): boolean {
+    return this.#diagnostics.length < MAX_REPORTED_PROBLEMS;
   }
 
   /** Record a problem. `at` is the JSON pointer of the offending value, when it has one. */

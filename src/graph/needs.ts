@@ -50,7 +50,7 @@ export function resolveNeeds(
     } else if (number === undefined) {
       const others = jobs.names.filter((other) => other !== name);
       diagnostics.add(
-        `${label} needs '${need}', which is not a job${didYouMean(need, others)}`,
+        `${label} needs '${need}', which is not a job${diagnostics.reporting ? didYouMean(need, others) : ''}`,
         `${at}/${index}`,
         [name],
       );
@@ -61,6 +61,9 @@ export function resolveNeeds(
   });
   return numbers;
 }
+
+/** The most jobs of a cycle its message names. */
+const LISTED_CYCLE_JOBS = 12;
 
 /**
  * The order jobs can run in (every job after all it needs; partial on a cycle), adding a diagnostic for
@@ -80,9 +83,13 @@ export function orderByNeeds(
     const next = cycleNames[1 % cycleNames.length]!;
     const raw = written(first);
     const needIndex = Array.isArray(raw) ? raw.indexOf(next) : -1;
+    const path =
+      cycleNames.length <= LISTED_CYCLE_JOBS
+        ? [...cycleNames, first].join(' -> ')
+        : `${cycleNames.slice(0, LISTED_CYCLE_JOBS).join(' -> ')} -> ... ` +
+          `(${cycleNames.length - LISTED_CYCLE_JOBS} more jobs) -> ${first}`;
     diagnostics.add(
-      `jobs form a cycle through needs: ${[...cycleNames, first].join(' -> ')} (each needs the next); ` +
-        `remove one of these needs`,
+      `jobs form a cycle through needs: ${path} (each needs the next); ` + `remove one of these needs`,
       pointer('jobs', first, 'needs', needIndex),
       cycleNames,
     );

@@ -2,8 +2,6 @@
  * The order jobs run in, and the cycles that prevent one. Jobs are numbered by declaration order;
  * `needs[i]` holds the numbers of the jobs job `i` needs (known jobs only, no self-needs).
  */
-import { Graph, alg } from '@dagrejs/graphlib';
-
 export interface JobOrder {
   /** Every job after all it needs, ties broken by declaration order; shorter than the job count on a cycle. */
   readonly order: number[];
@@ -44,7 +42,7 @@ export function orderJobs(needs: ReadonlyArray<readonly number[]>): JobOrder {
 
 /**
  * Jobs with pending needs after Kahn's algorithm are on a cycle or downstream of one. Those that no
- * other such job needs are trimmed first (repeatedly), so graphlib's cycle search sees only the jobs
+ * other such job needs are trimmed first (repeatedly), so the cycle search sees only the jobs
  * on or between cycles.
  */
 function findCycles(
@@ -75,20 +73,63 @@ function findCycles(
     }
   }
 
-  const graph = new Graph();
-  for (let job = 0; job < count; job++) if (stuck[job]) graph.setNode(String(job));
-  for (let job = 0; job < count; job++) {
-    if (!stuck[job]) continue;
-    for (const need of needs[job]!) if (stuck[need]) graph.setEdge(String(job), String(need));
-  }
   const cycles: number[][] = [];
-  for (const component of alg.findCycles(graph)) {
-    const members = new Set(component.map(Number));
+  for (const component of stronglyConnected(needs, stuck)) {
     let start = count;
-    for (const member of members) if (member < start) start = member;
-    cycles.push(shortestCycleThrough(start, members, needs));
+    for (const member of component) if (member < start) start = member;
+    cycles.push(shortestCycleThrough(start, new Set(component), needs));
   }
   return cycles.sort((a, b) => a[0]! - b[0]!);
+}
+
+/**
+ * The groups of two or more `stuck` jobs that need each other in a circle (strongly connected
+ * components), by Tarjan's algorithm with an explicit stack: a chain of thousands of jobs must not
+ * exhaust the call stack.
+ */
+function stronglyConnected(needs: ReadonlyArray<readonly number[]>, stuck: Uint8Array): number[][] {
+  const count = needs.length;
+  const index = new Int32Array(count).fill(-1);
+  const low = new Int32Array(count);
+  const onStack = new Uint8Array(count);
+  const stack: number[] = [];
+  const components: number[][] = [];
+  let next = 0;
+  const enter = (job: number, work: Array<[job: number, edge: number]>): void => {
+    index[job] = low[job] = next++;
+    stack.push(job);
+    onStack[job] = 1;
+    work.push([job, 0]);
+  };
+  for (let root = 0; root < count; root++) {
+    if (!stuck[root] || index[root] !== -1) continue;
+    const work: Array<[job: number, edge: number]> = [];
+    enter(root, work);
+    while (work.length > 0) {
+      const frame = work[work.length - 1]!;
+      const job = frame[0];
+      const edges = needs[job]!;
+      if (frame[1] < edges.length) {
+        const need = edges[frame[1]++]!;
+        if (!stuck[need]) continue;
+        if (index[need] === -1) enter(need, work);
+        else if (onStack[need]) low[job] = Math.min(low[job]!, index[need]!);
+        continue;
+      }
+      work.pop();
+      const parent = work[work.length - 1];
+      if (parent !== undefined) low[parent[0]] = Math.min(low[parent[0]]!, low[job]!);
+      if (low[job] !== index[job]) continue;
+      const component: number[] = [];
+      for (let member = -1; member !== job;) {
+        member = stack.pop()!;
+        onStack[member] = 0;
+        component.push(member);
+      }
+      if (component.length > 1) components.push(component);
+    }
+  }
+  return components;
 }
 
 /** Breadth-first search from `start` back to itself, inside one strongly connected group. */
