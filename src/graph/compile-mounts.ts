@@ -97,7 +97,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
   switch (spec.type) {
     case 'bind': {
       const source = nonEmptyString(entry, spec.source, 'source');
-      const target = resolveTarget(entry, spec.target);
+      const target = resolveTarget(entry, spec.target, 'bind');
       if (source === undefined || target === undefined) return undefined;
       const mount: CompiledBindMount = {
         type: 'bind',
@@ -111,7 +111,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
     }
     case 'cache': {
       const id = nonEmptyString(entry, spec.id, 'id');
-      const target = resolveTarget(entry, spec.target);
+      const target = resolveTarget(entry, spec.target, 'cache');
       const sharing = spec.sharing ?? 'shared';
       if (!SHARING.includes(sharing)) {
         problem(entry, `unknown sharing '${String(sharing)}' (allowed: ${SHARING.join(', ')})`, 'sharing');
@@ -128,7 +128,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
       return mount;
     }
     case 'tmpfs': {
-      const target = resolveTarget(entry, spec.target);
+      const target = resolveTarget(entry, spec.target, 'tmpfs');
       const sizeBytes = spec.size === undefined ? undefined : parsed(entry, parseSize, spec.size, 'size');
       const mode = spec.mode === undefined ? 0o1777 : parsed(entry, parseMode, spec.mode, 'mode');
       if (
@@ -159,7 +159,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
             : didYouMean(id, secretIds);
         problem(entry, `secret '${id}' is not declared in secrets${hint}`, 'id');
       }
-      const target = resolveTarget(entry, spec.target ?? `/run/secrets/${id}`);
+      const target = resolveTarget(entry, spec.target ?? `/run/secrets/${id}`, 'secret');
       const mode = spec.mode === undefined ? 0o400 : parsed(entry, parseMode, spec.mode, 'mode');
       const uid = ownerId(entry, spec.uid, 'uid');
       const gid = ownerId(entry, spec.gid, 'gid');
@@ -185,7 +185,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
     case 'ssh': {
       const id = spec.id === undefined ? 'default' : nonEmptyString(entry, spec.id, 'id');
       if (id === undefined) return undefined;
-      const target = resolveTarget(entry, spec.target ?? `/run/kiln/ssh-${id}.sock`);
+      const target = resolveTarget(entry, spec.target ?? `/run/kiln/ssh-${id}.sock`, 'ssh');
       if (target === undefined) return undefined;
       const mount: CompiledSshMount = { type: 'ssh', id, target, required: spec.required !== false };
       return mount;
@@ -292,19 +292,60 @@ function resolveSource(source: string, context: MountContext): string {
   return path.resolve(context.projectDir, source);
 }
 
-function resolveTarget(entry: Entry, target: unknown): string | undefined {
+/**
+ * The kernel's and the engine's folders in every container. /proc and /sys are the kernel's
+ * interfaces: nothing can be mounted or written under them (the engine fails to start the container, or
+ * the file cannot be made). /dev holds the container's device nodes: a mount on /dev itself hides them
+ * (the container cannot start); a folder mounted under it works (`/dev/shm` is a common tmpfs), but a
+ * secret or an ssh socket there could replace a device (`/dev/null`) for every later step.
+ */
+const KERNEL_FOLDERS = ['/proc', '/sys'] as const;
+
+/** The longest path of a Unix socket (sun_path holds 108 bytes with its final NUL). */
+export const MAX_SOCKET_PATH = 107;
+
+function under(path: string, folder: string): boolean {
+  return path === folder || path.startsWith(`${folder}/`);
+}
+
+/** Why a mount of this type cannot have this (absolute, normalised) target, or undefined. */
+function refusedTarget(type: CompiledMount['type'], target: string): string | undefined {
+  if (target === '/') return 'cannot mount on / (the container root); choose a folder';
+  const kernel = KERNEL_FOLDERS.find((folder) => under(target, folder));
+  if (kernel !== undefined) {
+    return `cannot mount on ${target}: ${kernel} belongs to the kernel, and nothing can be mounted or written under it; choose another target`;
+  }
+  if (type === 'secret' || type === 'ssh') {
+    if (under(target, '/dev')) {
+      return `cannot put a${type === 'ssh' ? 'n ssh socket' : ' secret'} at ${target}: /dev holds the container's devices, which it could replace; choose another target (the default is under /run)`;
+    }
+  } else if (target === '/dev') {
+    return "cannot mount on /dev: it would hide the container's devices, and the container could not start; mount a folder under it (e.g. /dev/shm) or elsewhere";
+  }
+  if (type === 'ssh' && Buffer.byteLength(target) > MAX_SOCKET_PATH) {
+    return `the socket path ${target} is ${Buffer.byteLength(target)} bytes long, longer than the ${MAX_SOCKET_PATH} a Unix socket's path can be; choose a shorter target`;
+  }
+  return undefined;
+}
+
+function resolveTarget(entry: Entry, target: unknown, type: CompiledMount['type']): string | undefined {
   const value = nonEmptyString(entry, target, 'target');
   if (value === undefined) return undefined;
   const resolved = posix.resolve(entry.scope.workdir, value);
-  if (resolved === '/') {
-    problem(entry, 'cannot mount on / (the container root); choose a folder', 'target');
+  const refusal = refusedTarget(type, resolved);
+  if (refusal !== undefined) {
+    problem(entry, refusal, 'target');
     return undefined;
   }
   return resolved;
 }
 
 function nonEmptyString(entry: Entry, value: unknown, key: string): string | undefined {
-  if (typeof value === 'string' && value.trim() !== '') return value;
+  if (typeof value === 'string' && value.trim() !== '') {
+    if (!value.includes('\u0000')) return value;
+    problem(entry, `${key} holds a NUL character (\\0), which the engine cannot take; remove it`, key);
+    return undefined;
+  }
   problem(entry, value === undefined ? `missing ${key}` : `${key} must be a non-empty string`, key);
   return undefined;
 }

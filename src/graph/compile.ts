@@ -16,9 +16,11 @@ import {
   type PlacedMount,
 } from './compile-mounts.js';
 import { DiagnosticCollector, pointer } from './diagnostics.js';
+import { imageReferenceProblem } from './image-reference.js';
 import { freezeGraph } from './freeze.js';
 import { JobNumbers, orderByNeeds, resolveNeeds } from './needs.js';
 import { projectName } from './project-name.js';
+import { hasControlCharacters } from '../visible-text.js';
 import type {
   BuildGraph,
   CompiledContainerMount,
@@ -44,6 +46,12 @@ export interface CompileOptions {
 export const DEFAULT_WORKDIR = '/workspace';
 /** The shell of a job that sets none: a string `run` becomes `[...shell, run]`. */
 export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
+
+/**
+ * The longest timeout, in ms: 2^31 - 1, about 24.8 days (596h31m23s), the most a Node.js timer can
+ * wait; a longer one would fire at once.
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** Compile a definition. Throws a DefinitionError listing every problem found. */
 export function compile(definition: Definition, options: CompileOptions = {}): BuildGraph {
@@ -113,6 +121,12 @@ function compileDefaults(definition: Definition, options: CompileOptions, contex
       ? DEFAULT_SHELL
       : (parseShell(defaults.shell, 'defaults', '/defaults/shell', diagnostics) ?? DEFAULT_SHELL);
   const env = compileEnv(defaults.env, 'defaults', '/defaults/env', diagnostics);
+  for (const key of ['image', 'workdir', 'user', 'network'] as const) {
+    const value = defaults[key];
+    if (typeof value === 'string') engineText(value, `defaults: ${key}`, `/defaults/${key}`, diagnostics);
+  }
+  if (typeof defaults.image === 'string')
+    checkImage(defaults.image, 'defaults', '/defaults/image', diagnostics);
 
   const cache = new Map<string, PlacedMount<CompiledContainerMount>[]>();
   const mountsFor = (jobWorkdir: string) => {
@@ -182,6 +196,13 @@ function compileJob(
         : `${label}: image must be a non-empty string`,
       image === undefined ? at : `${at}/image`,
     );
+  } else if (spec.image !== undefined) {
+    engineText(image, `${label}: image`, `${at}/image`, diagnostics);
+    checkImage(image, label, `${at}/image`, diagnostics);
+  }
+  for (const key of ['workdir', 'user', 'network'] as const) {
+    const value = spec[key];
+    if (typeof value === 'string') engineText(value, `${label}: ${key}`, `${at}/${key}`, diagnostics);
   }
   const workdir = posix.resolve(base.workdir, stringOr(spec.workdir, base.workdir));
   const env =
@@ -227,6 +248,20 @@ function compileJob(
       step = { run: [] };
     }
     const stepName = step.name ?? `step-${index + 1}`;
+    if (typeof step.name === 'string' && hasControlCharacters(step.name)) {
+      diagnostics.add(
+        `${label}, step ${index + 1}: its name holds a control character; names are printed on terminals, ` +
+          `so they may not hold newlines, tabs, escapes or other control characters`,
+        `${stepAt}/name`,
+        [name],
+      );
+    }
+    for (const key of ['workdir', 'user'] as const) {
+      const value = step[key];
+      if (typeof value === 'string') {
+        engineText(value, `${label}, step ${index + 1}: ${key}`, `${stepAt}/${key}`, diagnostics);
+      }
+    }
     const earlier = stepNames.get(stepName);
     if (earlier !== undefined) {
       diagnostics.add(
@@ -310,8 +345,12 @@ function command(
   at: string,
   diagnostics: DiagnosticCollector,
 ): { argv: readonly string[]; display: string } {
-  if (typeof run === 'string' && run.trim() !== '') return { argv: [...shell, run], display: run };
+  if (typeof run === 'string' && run.trim() !== '') {
+    engineText(run, `${label}: run`, at, diagnostics);
+    return { argv: [...shell, run], display: run };
+  }
   if (Array.isArray(run) && run.length > 0 && run.every((arg) => typeof arg === 'string') && run[0] !== '') {
+    run.forEach((arg, i) => engineText(arg, `${label}: run[${i}]`, `${at}/${i}`, diagnostics));
     return { argv: [...run], display: run.map(shellQuote).join(' ') };
   }
   diagnostics.add(
@@ -341,6 +380,7 @@ function parseShell(
     argv.length > 0 &&
     argv.every((part) => typeof part === 'string' && part !== '')
   ) {
+    argv.forEach((part) => engineText(part, `${label}: shell`, at, diagnostics));
     return [...argv];
   }
   diagnostics.add(`${label}: shell must be a command such as "/bin/sh -c" or ["/bin/bash", "-ec"]`, at);
@@ -360,6 +400,15 @@ function compileEnv(
     return out;
   }
   for (const [key, value] of Object.entries(env)) {
+    const valueAt = `${at}/${pointer(key).slice(1)}`;
+    if (key === '' || key.includes('=') || key.includes('\u0000')) {
+      diagnostics.add(
+        `${label}: env name ${JSON.stringify(key)} must be non-empty, without '=' or NUL`,
+        valueAt,
+      );
+      continue;
+    }
+    if (typeof value === 'string') engineText(value, `${label}: env ${key}`, valueAt, diagnostics);
     if (typeof value === 'string') out[key] = value;
     else if (typeof value === 'number' || typeof value === 'boolean') out[key] = String(value);
     else diagnostics.add(`${label}: env ${key} must be a string`, `${at}/${pointer(key).slice(1)}`);
@@ -375,6 +424,14 @@ function timeout(
 ): number | undefined {
   try {
     const ms = parseDuration(value);
+    if (ms > MAX_TIMEOUT_MS) {
+      diagnostics.add(
+        `${label}: timeout ${typeof value === 'string' ? value : `${value}s`} is longer than the most kiln can wait, ` +
+          `596h31m23s (2147483647 ms, about 24.8 days); write a shorter timeout, or none`,
+        at,
+      );
+      return undefined;
+    }
     if (ms > 0) return ms;
     diagnostics.add(`${label}: timeout must be longer than 0`, at);
   } catch (error) {
@@ -392,6 +449,14 @@ function compileReuse(
   if (reuse === undefined || reuse === false) return false;
   if (reuse === true) return {};
   if (reuse !== null && typeof reuse === 'object' && typeof reuse.name === 'string' && reuse.name !== '') {
+    if (!CONTAINER_NAME.test(reuse.name) || reuse.name.length > MAX_CONTAINER_NAME) {
+      diagnostics.add(
+        `${label}: reuse name ${JSON.stringify(reuse.name)} is not a container name Docker takes: letters, digits, ` +
+          `'_', '.' and '-', starting with a letter or digit, at most ${MAX_CONTAINER_NAME} characters`,
+        `${at}/name`,
+      );
+      return false;
+    }
     return { name: reuse.name };
   }
   diagnostics.add(`${label}: reuse must be true, false, or { name: <container name> }`, at);
@@ -433,6 +498,28 @@ function compileSecrets(
     }
   }
   return out;
+}
+
+/** Docker's container names, as `reuse: { name }` may give one. */
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const MAX_CONTAINER_NAME = 128;
+
+/**
+ * A value handed to the engine (an argument, an environment variable, a path, a name) cannot hold a
+ * NUL character: each is a C string there. The schema refuses them in step files; this catches
+ * definitions built in code.
+ */
+function engineText(value: string, what: string, at: string, diagnostics: DiagnosticCollector): void {
+  if (value.includes('\u0000')) {
+    diagnostics.addOnce(`${what} holds a NUL character (\\0), which the engine cannot take; remove it`, at);
+  }
+}
+
+/** An image reference the engine would refuse, reported once per place it is written. */
+function checkImage(image: string, label: string, at: string, diagnostics: DiagnosticCollector): void {
+  if (image.includes('\u0000')) return;
+  const problem = imageReferenceProblem(image);
+  if (problem !== undefined) diagnostics.addOnce(`${label}: image ${JSON.stringify(image)} ${problem}`, at);
 }
 
 function stringOr(value: unknown, fallback: string): string {

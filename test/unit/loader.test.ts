@@ -111,6 +111,39 @@ test(reports, 'list.yaml', [
   [1, 1, 'list.yaml is not a step file: it holds a list, where a step file is a map'],
 ]);
 
+test(reports, 'alias-bomb.yaml', [[8, 11, "alias '*a4' makes this file expand to more than 100000 values"]]);
+test(reports, 'alias-loop.yaml', [
+  [2, 19, "alias '*loop' is inside the value anchored '&loop' it refers to"],
+]);
+test(reports, 'nested-too-deep.yaml', [[2, 108, 'lists and maps nest more than 100 levels deep here']]);
+test(reports, 'nul-in-run.yaml', [
+  [6, 14, "'run' of step 1 of job 'build' holds a NUL character (\\0)"],
+  [7, 21, "item 2 of 'run' of step 2 of job 'build' holds a NUL character (\\0)"],
+  [8, 15, "'A' of 'env' of job 'build' holds a NUL character (\\0)"],
+  [9, 14, "'workdir' of job 'build' holds a NUL character (\\0)"],
+]);
+test(reports, 'control-in-step-name.yaml', [
+  [6, 15, "'name' of step 1 of job 'build' holds a control character (\\n): names are printed on terminals"],
+  [8, 15, "'name' of step 2 of job 'build' holds a control character (\\x1b)"],
+]);
+test(reports, 'long-cache-id.yaml', [
+  [6, 28, "'id' of mount 1 of job 'build' is 300 characters long, longer than the 128 allowed"],
+]);
+test(reports, 'bad-reuse-name.yaml', [
+  [
+    5,
+    20,
+    "'name' of 'reuse' of job 'build' must be a container name (e.g. app-dev-shell), not 'bad name/../x'",
+  ],
+]);
+test(reports, 'long-job-name.yaml', [
+  [
+    3,
+    3,
+    "(250 characters) is not a valid job name in 'jobs': letters, digits, '_', '.' and '-', starting with a letter or digit; at most 100 characters",
+  ],
+]);
+
 const reportsText = test.macro({
   exec(t, text: string, expected: readonly Expected[]) {
     assertDiagnostics(t, textFailure(text), 'kiln.yaml', expected);

@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { Definition } from '../../src/definition/types.js';
 import { compile, renderGraph } from '../../src/graph/index.js';
+import type { BuildGraph } from '../../src/graph/types.js';
 
 const definition: Definition = {
   version: 1,
@@ -18,14 +19,22 @@ const definition: Definition = {
         { name: 'check', run: 'make check' },
       ],
     },
-    'say "hi"': { image: 'x\\y', needs: ['build'], steps: [{ run: 'echo hi' }] },
+    'say "hi"': { image: 'busybox', needs: ['build'], steps: [{ run: 'echo hi' }] },
     publish: {
       needs: ['build', 'say "hi"'],
       steps: [{ run: './publish.sh', mounts: [{ type: 'secret', id: 'token' }] }],
     },
   },
 };
-const graph = compile(definition);
+const compiled = compile(definition);
+// The compiler refuses an image reference such as `x\y`; set on the graph, it shows that labels escape
+// backslashes.
+const graph: BuildGraph = {
+  ...compiled,
+  jobs: new Map(
+    [...compiled.jobs].map(([name, job]) => [name, name === 'say "hi"' ? { ...job, image: 'x\\y' } : job]),
+  ),
+};
 
 test('dot shows each job with its image and step count, and edges from need to dependant', (t) => {
   t.is(
