@@ -30,10 +30,15 @@ function tableOf(name: string, value: JsonObject): string {
   return name === 'mount' ? `${String(value['type'])}-mount` : name;
 }
 
+/**
+ * Converts an object of table `name`. A value of another shape, or a mount of an unknown type (a
+ * Definition built in JavaScript may hold anything), is copied as it is, for the schema to report.
+ */
 function convertObject(value: JsonObject, name: string, direction: Direction): JsonObject {
+  if (!isObject(value)) return copy(value) as JsonObject;
   const tableName = tableOf(name, value);
   const table = FIELD_TABLES[tableName];
-  if (table === undefined) throw new Error(`no field table for ${tableName}`);
+  if (table === undefined) return copy(value) as JsonObject;
   const children = CHILDREN[tableName] ?? {};
   const out: JsonObject = {};
   for (const [key, field] of Object.entries(table)) {
@@ -48,9 +53,12 @@ function convertObject(value: JsonObject, name: string, direction: Direction): J
 function convertChild(value: Json, child: Child | undefined, direction: Direction): Json {
   if (child === undefined) return copy(value);
   if ('object' in child) return convertObject(value as JsonObject, child.object, direction);
-  if ('list' in child)
-    return (value as Json[]).map((item) => convertObject(item as JsonObject, child.list, direction));
+  if ('list' in child) {
+    if (!Array.isArray(value)) return copy(value);
+    return value.map((item: Json) => convertObject(item as JsonObject, child.list, direction));
+  }
   if ('map' in child) {
+    if (!isObject(value)) return copy(value);
     const out: JsonObject = {};
     for (const [key, item] of Object.entries(value as JsonObject)) {
       out[key] = convertObject(item as JsonObject, child.map, direction);

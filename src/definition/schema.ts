@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InfrastructureError } from '../errors.js';
 
 /** The subset of JSON Schema draft-07 that kiln's schema uses. */
 export interface SchemaNode {
@@ -50,7 +51,12 @@ export function packageRoot(): string {
     if (existsSync(join(dir, 'schema', 'kiln.schema.json')) && existsSync(join(dir, 'package.json')))
       return dir;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`schema/kiln.schema.json not found above ${import.meta.url}`);
+    if (parent === dir) {
+      throw new InfrastructureError(
+        `kiln's step file schema (schema/kiln.schema.json) is missing from its package above ` +
+          `${fileURLToPath(import.meta.url)}; reinstall kiln`,
+      );
+    }
     dir = parent;
   }
 }
@@ -74,7 +80,11 @@ export function resolveRef(node: SchemaNode, root: RootSchema = stepFileSchema()
   for (let hops = 0; current.$ref !== undefined; hops++) {
     const name = refName(current.$ref);
     const target = name === undefined ? undefined : root.definitions[name];
-    if (target === undefined || hops > 32) throw new Error(`unresolvable $ref ${current.$ref} in the schema`);
+    if (target === undefined || hops > 32) {
+      throw new InfrastructureError(
+        `kiln's step file schema is damaged: it refers to ${current.$ref}, which it does not hold; reinstall kiln`,
+      );
+    }
     current = target;
   }
   return current;

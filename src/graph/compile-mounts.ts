@@ -110,7 +110,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
       return mount;
     }
     case 'cache': {
-      const id = nonEmptyString(entry, spec.id, 'id');
+      const id = idOf(entry, spec.id);
       const target = resolveTarget(entry, spec.target, 'cache');
       const sharing = spec.sharing ?? 'shared';
       if (!SHARING.includes(sharing)) {
@@ -147,7 +147,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
       return mount;
     }
     case 'secret': {
-      const id = nonEmptyString(entry, spec.id, 'id');
+      const id = idOf(entry, spec.id);
       if (id === undefined) return undefined;
       const { secretIds } = entry.context;
       let known = true;
@@ -183,7 +183,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
       return mount;
     }
     case 'ssh': {
-      const id = spec.id === undefined ? 'default' : nonEmptyString(entry, spec.id, 'id');
+      const id = spec.id === undefined ? 'default' : idOf(entry, spec.id);
       if (id === undefined) return undefined;
       const target = resolveTarget(entry, spec.target ?? `/run/kiln/ssh-${id}.sock`, 'ssh');
       if (target === undefined) return undefined;
@@ -338,6 +338,19 @@ function resolveTarget(entry: Entry, target: unknown, type: CompiledMount['type'
     return undefined;
   }
   return resolved;
+}
+
+/**
+ * The longest id of a cache, secret or ssh mount, as the schema has it: an id becomes part of volume and
+ * lock file names (a file name has at most 255 bytes). Ids from KILN_DEFAULT_MOUNTS are checked here.
+ */
+export const MAX_ID_LENGTH = 128;
+
+function idOf(entry: Entry, value: unknown): string | undefined {
+  const id = nonEmptyString(entry, value, 'id');
+  if (id === undefined || id.length <= MAX_ID_LENGTH) return id;
+  problem(entry, `id is ${id.length} characters long, longer than the ${MAX_ID_LENGTH} allowed`, 'id');
+  return undefined;
 }
 
 function nonEmptyString(entry: Entry, value: unknown, key: string): string | undefined {

@@ -1,6 +1,7 @@
 /**
  * A compiled graph as text for `kiln graph`: Graphviz dot, a Mermaid flowchart, or JSON.
  */
+import { UsageError } from '../errors.js';
 import type { BuildGraph, CompiledJob } from './types.js';
 
 export type GraphFormat = 'dot' | 'mermaid' | 'json';
@@ -21,7 +22,7 @@ export function renderGraph(graph: BuildGraph, format: GraphFormat): string {
     case 'json':
       return renderJson(graph);
     default:
-      throw new Error(`unknown graph format '${String(format)}' (allowed: ${GRAPH_FORMATS.join(', ')})`);
+      throw new UsageError(`unknown graph format '${String(format)}' (allowed: ${GRAPH_FORMATS.join(', ')})`);
   }
 }
 

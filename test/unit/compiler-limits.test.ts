@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { loadGraph } from '../../src/cli/load.js';
 import { packageRoot } from '../../src/definition/schema.js';
 import type { Definition, JobSpec, MountSpec } from '../../src/definition/types.js';
-import { DefinitionError, formatDiagnostic, type Diagnostic } from '../../src/errors.js';
+import { job, pipeline, step } from '../../src/definition/builder.js';
+import { DefinitionError, formatDiagnostic, UsageError, type Diagnostic } from '../../src/errors.js';
 import { compile, MAX_TIMEOUT_MS } from '../../src/graph/compile.js';
+import { renderGraph } from '../../src/graph/render.js';
 import { imageReferenceProblem } from '../../src/graph/image-reference.js';
 import { MAX_PROJECT_BASE, projectName } from '../../src/graph/project-name.js';
 
@@ -238,4 +240,58 @@ test('a project name keeps at most 40 characters of its folder name, and its has
   t.regex(name, new RegExp(`^a{${MAX_PROJECT_BASE}}-[0-9a-f]{8}$`));
   t.not(name, projectName(`/home/me/${'a'.repeat(249)}`));
   t.is(projectName('/home/me/App'), `app-${projectName('/home/me/App').slice(-8)}`);
+});
+
+test('a cache id from KILN_DEFAULT_MOUNTS longer than 128 characters is refused when compiling', (t) => {
+  const target = `/${'c'.repeat(200)}`;
+  t.deepEqual(
+    (() => {
+      try {
+        compile(definition({ j: { steps: run } }), {
+          defaultMounts: [{ type: 'cache', id: target, target }],
+        });
+        return [];
+      } catch (error) {
+        if (!(error instanceof DefinitionError)) throw error;
+        return error.diagnostics.map((d) => d.message);
+      }
+    })(),
+    ['KILN_DEFAULT_MOUNTS entry 1: id is 201 characters long, longer than the 128 allowed'],
+  );
+});
+
+test('a definition built in JavaScript with a mount of an unknown type or no mount is a DefinitionError', (t) => {
+  const unknown = t.throws(
+    () =>
+      pipeline()
+        .withJob(
+          job('a')
+            .withImage(IMAGE)
+            .withMount({ type: 'volume', target: '/x' } as unknown as MountSpec)
+            .withStep('x'),
+        )
+        .toDefinition(),
+    { instanceOf: DefinitionError },
+  );
+  t.is(unknown?.message, "unknown mount type 'volume' (allowed: bind, cache, tmpfs, secret, ssh)");
+  const missing = t.throws(
+    () =>
+      pipeline()
+        .withJob(
+          job('a')
+            .withImage(IMAGE)
+            .withStep(step('s', 'x').withMount(null as unknown as MountSpec)),
+        )
+        .toDefinition(),
+    { instanceOf: DefinitionError },
+  );
+  t.is(missing?.message, "mount 1 of step 's' of job 'a' must be a mount, not an empty value");
+});
+
+test('an unknown graph format is a usage error (exit 2)', (t) => {
+  const error = t.throws(() => renderGraph(compile(definition({ j: { steps: run } })), 'svg' as 'dot'), {
+    instanceOf: UsageError,
+  });
+  t.is(error?.exitCode, 2);
+  t.is(error?.message, "unknown graph format 'svg' (allowed: dot, mermaid, json)");
 });
