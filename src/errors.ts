@@ -150,19 +150,6 @@ export class CancelledError extends KilnError {
   }
 }
 
-/** Several releases failed; each failure is kept. */
-export class ReleaseError extends KilnError {
-  readonly errors: readonly unknown[];
-  constructor(errors: readonly unknown[]) {
-    super(
-      `${errors.length} resource(s) could not be released: ` +
-        errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; '),
-      { code: 'E_RELEASE', exitCode: ExitCode.infrastructure, cause: errors[0] },
-    );
-    this.errors = errors;
-  }
-}
-
 export function isKilnError(error: unknown): error is KilnError {
   return error instanceof KilnError;
 }

@@ -3,7 +3,6 @@
  * reverse order on every path, and a failing release is reported but does not stop the others.
  */
 import type { Emit } from './events.js';
-import { ReleaseError } from './errors.js';
 
 export interface Releasable {
   /** What kind of resource (container, volume, lock, secret, ssh...). */
@@ -20,7 +19,7 @@ export interface ReleaseStackOptions {
   readonly job?: string;
 }
 
-export class ReleaseStack implements AsyncDisposable {
+export class ReleaseStack {
   readonly #items: Releasable[] = [];
   readonly #options: ReleaseStackOptions;
   #released = false;
@@ -33,18 +32,6 @@ export class ReleaseStack implements AsyncDisposable {
   push(resource: string, id: string, release: () => Promise<void> | void): void {
     if (this.#released) throw new Error(`release stack already released; cannot push ${resource} ${id}`);
     this.#items.push({ resource, id, release });
-  }
-
-  /** Acquires with `acquire`, then pushes its release; nothing is pushed when acquiring throws. */
-  async use<T>(
-    resource: string,
-    acquire: () => Promise<T>,
-    describe: (value: T) => string,
-    release: (value: T) => Promise<void> | void,
-  ): Promise<T> {
-    const value = await acquire();
-    this.push(resource, describe(value), () => release(value));
-    return value;
   }
 
   get size(): number {
@@ -76,15 +63,5 @@ export class ReleaseStack implements AsyncDisposable {
       });
     }
     return errors;
-  }
-
-  /** Releases and throws a ReleaseError when any release failed. */
-  async releaseOrThrow(): Promise<void> {
-    const errors = await this.release();
-    if (errors.length > 0) throw new ReleaseError(errors);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.release();
   }
 }
