@@ -150,6 +150,16 @@ export class CancelledError extends KilnError {
   }
 }
 
+/** The CancelledError for an aborted signal, saying its reason where it has words. */
+export function cancelledError(signal: AbortSignal): CancelledError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof CancelledError) return reason;
+  if (reason instanceof Error) return new CancelledError(reason.message);
+  if (typeof reason === 'string') return new CancelledError(reason);
+  const message = (reason as { message?: unknown } | undefined)?.message;
+  return new CancelledError(typeof message === 'string' ? message : 'cancelled');
+}
+
 export function isKilnError(error: unknown): error is KilnError {
   return error instanceof KilnError;
 }

@@ -18,7 +18,8 @@ export type {
 } from './scheduler/types.js';
 export { DockerJobExecutor } from './executor/docker-job-executor.js';
 export { createEngine, checkEngine, type Engine, type EngineInfo } from './runtime/engine.js';
-export { sweepOrphans, pruneContainers } from './runtime/sweep.js';
+export { sweepOrphans } from './runtime/sweep.js';
+export { pruneContainers } from './executor/prune-containers.js';
 export { KILN_VERSION } from './runtime/version.js';
 export { createReporter, type Reporter, type ReporterOptions, type ProgressMode } from './reporters/index.js';
 export { ReleaseStack } from './release.js';

@@ -1,9 +1,8 @@
 /** `kiln prune`: kiln's containers, unused run volumes, and caches with their size and last use. */
 import { ExitCode } from '../errors.js';
+import { pruneContainers } from '../executor/prune-containers.js';
 import { listCaches, removeCaches } from '../mounts/index.js';
-import { translate } from '../runtime/docker-errors.js';
 import { checkEngine, createEngine } from '../runtime/engine.js';
-import { pruneContainers } from '../runtime/sweep.js';
 import { ensureStateDir } from '../state-dir.js';
 import { reportError } from './report-error.js';
 
@@ -37,9 +36,7 @@ export async function pruneCommand(options: {
     for (const r of containers) {
       process.stdout.write(`${verb} ${r.kind} ${r.name}${r.scope ? ` (${r.scope})` : ''}\n`);
     }
-    const caches = await listCaches(engine.docker).catch((error: unknown) => {
-      throw translate(error, 'listing the caches', engine.endpoint);
-    });
+    const caches = await listCaches(engine.volumes);
     const chosen = options.all ? caches : [];
     if (caches.length > 0) {
       process.stdout.write('caches:\n');
@@ -51,11 +48,7 @@ export async function pruneCommand(options: {
       }
     }
     if (chosen.length > 0) {
-      const result = await removeCaches(engine.docker, chosen, { dryRun: options.dryRun ?? false }).catch(
-        (error: unknown) => {
-          throw translate(error, 'removing the caches', engine.endpoint);
-        },
-      );
+      const result = await removeCaches(engine.volumes, chosen, { dryRun: options.dryRun ?? false });
       for (const c of result.removed) process.stdout.write(`${verb} cache ${c.name}\n`);
       for (const k of result.kept) process.stdout.write(`kept cache ${k.cache.name}: ${k.reason}\n`);
     } else if (caches.length > 0) {

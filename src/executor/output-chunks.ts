@@ -1,9 +1,11 @@
 /**
- * Turns a step's output bytes into step.output data: UTF-8 text when the bytes are text (a character
- * split across two chunks is held back until it is whole), base64 when they are not, so binary output
- * passes byte for byte.
+ * Turns a step's output bytes into step.output data: masked of the run's secrets, then UTF-8 text when
+ * the bytes are text (a character split across two chunks is held back until it is whole), base64 when
+ * they are not, so binary output passes byte for byte.
  */
 import { isUtf8 } from 'node:buffer';
+import type { CompiledMask, StreamChunk, StreamsMasker } from '../mounts/secret-masker.js';
+import type { OutputStream } from '../runtime/exec.js';
 
 export interface EncodedChunk {
   readonly data: string;
@@ -42,5 +44,43 @@ export class OutputEncoder {
     const rest = this.#carry;
     this.#carry = Buffer.alloc(0);
     return { data: rest.toString('base64'), encoding: 'base64' };
+  }
+}
+
+/**
+ * The output of one step: both streams masked together of every secret of the run (see StreamsMasker:
+ * a secret split across stdout and stderr is hidden too), each stream as text, or base64 where it is
+ * not UTF-8.
+ */
+export class OutputChannel {
+  readonly #masker: StreamsMasker<OutputStream>;
+  readonly #encoders: Record<OutputStream, OutputEncoder> = {
+    stdout: new OutputEncoder(),
+    stderr: new OutputEncoder(),
+  };
+  readonly #emitChunk: (stream: OutputStream, chunk: EncodedChunk) => void;
+
+  constructor(mask: CompiledMask, emitChunk: (stream: OutputStream, chunk: EncodedChunk) => void) {
+    this.#masker = mask.createStreamsMasker<OutputStream>();
+    this.#emitChunk = emitChunk;
+  }
+
+  push(stream: OutputStream, chunk: Buffer): void {
+    this.#show(this.#masker.push(stream, chunk));
+  }
+
+  end(): void {
+    this.#show(this.#masker.flush());
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = this.#encoders[stream].end();
+      if (rest) this.#emitChunk(stream, rest);
+    }
+  }
+
+  #show(chunks: readonly StreamChunk<OutputStream>[]): void {
+    for (const { stream, data } of chunks) {
+      const encoded = this.#encoders[stream].push(data);
+      if (encoded) this.#emitChunk(stream, encoded);
+    }
   }
 }

@@ -1,6 +1,7 @@
 /**
- * The programmatic way to run: compile a definition, check the engine, sweep what dead runs left,
- * and run the graph on Docker. The CLI is a thin layer over this.
+ * The run session, the programmatic way to run: compile a definition, check kiln's state folder and the
+ * engine, sweep what dead runs left, and run the graph with the Docker job executor. The CLI is a thin
+ * layer over this.
  */
 import { compile, selectJobs } from '../graph/index.js';
 import type { Definition, MountSpec } from '../definition/types.js';
@@ -11,7 +12,7 @@ import { checkEngine, createEngine, runcWarning, type Engine } from '../runtime/
 import { sweepOrphans } from '../runtime/sweep.js';
 import { ensureStateDir } from '../state-dir.js';
 import { DockerJobExecutor } from './docker-job-executor.js';
-import { newRunId, runGraph } from '../scheduler/run-graph.js';
+import { DEFAULT_GRACE_MS, newRunId, runGraph } from '../scheduler/run-graph.js';
 import type { RunResult } from '../scheduler/types.js';
 
 export interface RunOptions {
@@ -31,7 +32,7 @@ export interface RunOptions {
   readonly keepGoing?: boolean;
   /** Reuse every job's container across runs. Default false. */
   readonly reuse?: boolean;
-  /** SIGTERM-to-SIGKILL grace period, ms. Default KILN_CANCEL_GRACE_PERIOD (seconds) or 10 000. */
+  /** SIGTERM-to-SIGKILL grace period, ms. Default KILN_CANCEL_GRACE_PERIOD (seconds), else DEFAULT_GRACE_MS. */
   readonly graceMs?: number;
   /** Cancels the run (reason: a CancelReason). */
   readonly signal?: AbortSignal;
@@ -46,10 +47,11 @@ export interface RunOptions {
   readonly runId?: string;
 }
 
+/** The grace period of a run that names none: KILN_CANCEL_GRACE_PERIOD (seconds), else DEFAULT_GRACE_MS. */
 export function defaultGraceMs(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.KILN_CANCEL_GRACE_PERIOD;
   const seconds = raw === undefined || raw === '' ? NaN : Number(raw);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 10_000;
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_GRACE_MS;
 }
 
 /** Runs an already compiled graph on Docker. */

@@ -21,8 +21,10 @@
 import { hostname } from 'node:os';
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CancelledError, InfrastructureError } from '../errors.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { cancelledError, InfrastructureError } from '../errors.js';
 import { bootId, processIsAlive, processStartTime } from '../labels.js';
+import { safeName } from '../names.js';
 
 /** An empty or unreadable lock file older than this is taken over (its writer died while creating it). */
 export const LOCK_STALE_AFTER_MS = 10_000;
@@ -118,10 +120,7 @@ export async function registerCacheUser(
     ...(signal ? { signal } : {}),
   });
   try {
-    const name = `${owner.host}-${owner.pid}-${owner.runId}-${owner.job}.lock`.replace(
-      /[^A-Za-z0-9_.-]/g,
-      '_',
-    );
+    const name = `${safeName(`${owner.host}-${owner.pid}-${owner.runId}-${owner.job}`)}.lock`;
     const path = join(cacheUsersDir(stateDirectory, volume), name);
     const holder = holderOf(owner);
     if (!(await createExclusive(path, JSON.stringify(holder)))) {
@@ -421,26 +420,14 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw cancelledError(signal);
 }
 
-export function cancelledError(signal: AbortSignal): CancelledError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof CancelledError) return reason;
-  if (reason instanceof Error) return new CancelledError(reason.message);
-  return new CancelledError(typeof reason === 'string' ? reason : 'cancelled');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(cancelledError(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(cancelledError(signal!));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms`; a CancelledError as soon as `signal` aborts. */
+async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, signal ? { signal } : {});
+  } catch (error) {
+    if (signal?.aborted) throw cancelledError(signal);
+    throw error;
+  }
 }
 
 function isCode(error: unknown, code: string): boolean {

@@ -2,9 +2,10 @@
  * Cache volumes on the engine: created idempotently and labelled (kept across runs, so no run or pid
  * label), listed with their size, last use and whether they are in use, and removed by `kiln prune`.
  */
-import type Dockerode from 'dockerode';
-import { EngineUnavailableError, InfrastructureError, MountError } from '../errors.js';
+import { hostname } from 'node:os';
+import { MountError } from '../errors.js';
 import { Label } from '../labels.js';
+import type { VolumeRuntime } from '../runtime/volumes.js';
 import { stateDir } from '../state-dir.js';
 import {
   acquireCacheLock,
@@ -15,7 +16,6 @@ import {
   readLockState,
 } from './cache-locks.js';
 import { forgetCacheUse, readCacheUse } from './cache-usage.js';
-import { hostname } from 'node:os';
 
 /** The labels of a cache volume. */
 export function cacheVolumeLabels(project: string, id: string): Record<string, string> {
@@ -45,24 +45,14 @@ export interface EnsureCacheVolumeOptions {
  * not this cache's is refused rather than shared.
  */
 export async function ensureCacheVolume(
-  docker: Dockerode,
+  volumes: VolumeRuntime,
   options: EnsureCacheVolumeOptions,
 ): Promise<'created' | 'existing'> {
   const { name, project, id } = options;
-  let labels: Record<string, string> | null | undefined;
-  try {
-    labels = (await docker.getVolume(name).inspect()).Labels;
-  } catch (error) {
-    if (statusCode(error) !== 404) throw dockerFault(docker, `inspect volume ${name}`, error);
-    try {
-      await docker.createVolume({ Name: name, Labels: cacheVolumeLabels(project, id) });
-      return 'created';
-    } catch (createError) {
-      if (statusCode(createError) !== 409) throw dockerFault(docker, `create volume ${name}`, createError);
-      return 'existing';
-    }
-  }
-  if (labels?.[Label.managed] !== 'true' || labels[Label.cache] !== id || labels[Label.project] !== project) {
+  const existing = await volumes.inspect(name);
+  if (existing === undefined) return volumes.create(name, cacheVolumeLabels(project, id));
+  const labels = existing.labels;
+  if (labels[Label.managed] !== 'true' || labels[Label.cache] !== id || labels[Label.project] !== project) {
     throw new MountError(
       options.job,
       options.mount,
@@ -95,68 +85,47 @@ export interface CacheStateOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** How long diskUsage waits, in all, for another client's disk usage operation to end. */
-const DISK_USAGE_PATIENCE_MS = 30_000;
-
-/**
- * The engine's disk usage (`docker system df`), for volume sizes and reference counts. An engine that
- * is computing it for another client refuses a second request (moby 20.10: "a disk usage operation is
- * already running"); that request is tried again until the first is done.
- */
-async function diskUsage(docker: Dockerode): Promise<{ Volumes?: Dockerode.VolumeInspectInfo[] | null }> {
-  const until = Date.now() + DISK_USAGE_PATIENCE_MS;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return (await docker.df()) as { Volumes?: Dockerode.VolumeInspectInfo[] | null };
-    } catch (error) {
-      const busy = /disk usage operation is already running/i.test(String((error as Error)?.message));
-      if (!busy || Date.now() > until) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 500)));
-    }
-  }
-}
-
 /** Every cache volume kiln made on this engine, of every project. */
-export async function listCaches(docker: Dockerode, options: CacheStateOptions = {}): Promise<CacheInfo[]> {
+export async function listCaches(
+  volumes: VolumeRuntime,
+  options: CacheStateOptions = {},
+): Promise<CacheInfo[]> {
   const directory = stateDir(options.env ?? process.env);
-  let volumes: Dockerode.VolumeInspectInfo[];
-  let usage: Map<string, { Size: number; RefCount: number }>;
-  try {
-    const [list, df] = await Promise.all([
-      docker.listVolumes({ filters: CACHE_VOLUME_FILTER }),
-      diskUsage(docker),
-    ]);
-    volumes = list.Volumes ?? [];
-    usage = new Map((df.Volumes ?? []).flatMap((v) => (v.UsageData ? [[v.Name, v.UsageData] as const] : [])));
-  } catch (error) {
-    throw dockerFault(docker, 'list cache volumes', error);
-  }
-
+  const [list, usage] = await Promise.all([volumes.list(CACHE_VOLUME_FILTER.label), volumes.usage()]);
   const caches = await Promise.all(
-    volumes.map(async (volume): Promise<CacheInfo> => {
-      const labels = volume.Labels ?? {};
-      const data = usage.get(volume.Name);
-      const recorded = await readCacheUse(directory, volume.Name);
-      const createdAt = (volume as { CreatedAt?: string }).CreatedAt;
-      const lock = await readLockState(cacheLockPath(directory, volume.Name));
-      const users = await liveCacheUsers(directory, volume.Name);
-      let usedBy: string | undefined;
-      if (lock.kind === 'held') usedBy = describeHolder(lock.holder);
-      else if (lock.kind === 'unknown') usedBy = 'a kiln process taking its lock';
-      else if (users.length > 0) usedBy = users.join(', ');
-      else if (data && data.RefCount > 0) usedBy = `${data.RefCount} container(s)`;
+    list.map(async (volume): Promise<CacheInfo> => {
+      const data = usage.get(volume.name);
+      const recorded = await readCacheUse(directory, volume.name);
+      const usedBy = await cacheUsedBy(directory, volume.name, data?.containers ?? 0);
+      const lastUsed = recorded?.lastUsed ?? volume.createdAt;
       return {
-        name: volume.Name,
-        id: labels[Label.cache] ?? '',
-        project: labels[Label.project] ?? '',
-        ...(data && data.Size >= 0 ? { sizeBytes: data.Size } : {}),
-        ...(recorded ? { lastUsed: recorded.lastUsed } : createdAt ? { lastUsed: createdAt } : {}),
+        name: volume.name,
+        id: volume.labels[Label.cache] ?? '',
+        project: volume.labels[Label.project] ?? '',
+        ...(data?.sizeBytes !== undefined ? { sizeBytes: data.sizeBytes } : {}),
+        ...(lastUsed ? { lastUsed } : {}),
         inUse: usedBy !== undefined,
         ...(usedBy ? { usedBy } : {}),
       };
     }),
   );
   return caches.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Who uses a cache volume now (its lock's holder, its registered users, containers), or undefined. */
+async function cacheUsedBy(
+  directory: string,
+  volume: string,
+  containers: number,
+): Promise<string | undefined> {
+  const lock = await readLockState(cacheLockPath(directory, volume));
+  // Read (and so cleared of registrations whose process is gone) whether or not the lock is held.
+  const users = await liveCacheUsers(directory, volume);
+  if (lock.kind === 'held') return describeHolder(lock.holder);
+  if (lock.kind === 'unknown') return 'a kiln process taking its lock';
+  if (users.length > 0) return users.join(', ');
+  if (containers > 0) return `${containers} container(s)`;
+  return undefined;
 }
 
 export interface RemoveCachesOptions extends CacheStateOptions {
@@ -178,7 +147,7 @@ export interface RemoveCachesResult {
  * still mounts is kept.
  */
 export async function removeCaches(
-  docker: Dockerode,
+  volumes: VolumeRuntime,
   caches: readonly CacheInfo[],
   options: RemoveCachesOptions = {},
 ): Promise<RemoveCachesResult> {
@@ -214,15 +183,9 @@ export async function removeCaches(
         continue;
       }
       if (!options.dryRun) {
-        try {
-          await docker.getVolume(cache.name).remove();
-        } catch (error) {
-          const status = statusCode(error);
-          if (status === 409) {
-            kept.push({ cache, reason: 'in use by a container' });
-            continue;
-          }
-          if (status !== 404) throw dockerFault(docker, `remove volume ${cache.name}`, error);
+        if ((await volumes.remove(cache.name)) === 'in-use') {
+          kept.push({ cache, reason: 'in use by a container' });
+          continue;
         }
         await forgetCacheUse(directory, cache.name);
       }
@@ -233,35 +196,4 @@ export async function removeCaches(
     }
   }
   return { removed, kept };
-}
-
-function statusCode(error: unknown): number | undefined {
-  const code = (error as { statusCode?: unknown } | undefined)?.statusCode;
-  return typeof code === 'number' ? code : undefined;
-}
-
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ENOENT',
-  'EACCES',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-]);
-
-/** Translates a failed Docker call: an unreachable engine, or another engine fault. */
-function dockerFault(docker: Dockerode, action: string, error: unknown): Error {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  if (statusCode(error) === undefined && code !== undefined && UNREACHABLE.has(code)) {
-    const modem = (docker as unknown as { modem?: { socketPath?: string; host?: string } }).modem;
-    const endpoint = modem?.socketPath ?? modem?.host ?? 'the Docker engine';
-    return new EngineUnavailableError(
-      `cannot reach the Docker engine at ${endpoint} to ${action} (${message}); is it running?`,
-      endpoint,
-      error,
-    );
-  }
-  return new InfrastructureError(`the Docker engine could not ${action}: ${message}`, error);
 }

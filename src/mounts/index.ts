@@ -1,6 +1,11 @@
-/** Typed mounts: prepareMounts for a job's container and steps, secret masking, and cache pruning. */
+/**
+ * Typed mounts: planMounts and acquireMounts for a job's container and steps, secret masking, and the
+ * caches' listing and pruning.
+ */
 export * from './types.js';
-export { prepareMounts, type PrepareMountsContext, type PreparedContainerMounts } from './prepare-mounts.js';
+export { planMounts, type PlanMountsContext } from './plan-mounts.js';
+export { acquireMounts, type AcquireMountsContext } from './acquire-mounts.js';
+export { prepareMounts, type PrepareMountsContext } from './prepare-mounts.js';
 export {
   compileMask,
   createMasker,
@@ -23,7 +28,7 @@ export {
   type RemoveCachesOptions,
   type RemoveCachesResult,
 } from './cache-volumes.js';
-export { cacheVolumeName, sanitizeNamePart, isValidVolumeName } from './cache-volume-name.js';
+export { cacheVolumeName } from './cache-volume-name.js';
 export { tmpfsOptions } from './tmpfs-mounts.js';
 export { sshSocketEnvName } from './ssh-agents.js';
 export { DEFAULT_DOCKER_SOCKET_PATHS, dockerSocketPaths } from './bind-sources.js';

@@ -1,22 +1,24 @@
 /**
- * What prepareMounts hands to the runtime: the container's Docker mounts, and per step the secrets and
- * ssh agents that exist only while that step runs.
+ * What the mounts of a job become: first a plan (planMounts: every check made, every host path and
+ * volume name worked out, nothing acquired), then, once acquired (acquireMounts), the container's mounts
+ * and, per step, the secrets and ssh agents that exist only while that step runs.
  */
+import type { DockerMount } from '../runtime/containers.js';
+import type { CompiledBindMount, CompiledCacheMount, CompiledTmpfsMount } from '../graph/types.js';
 
-/** A typed Docker mount (`HostConfig.Mounts` entry); never the `-v` string form. */
-export interface DockerMount {
-  readonly Type: 'bind' | 'volume' | 'tmpfs';
-  readonly Target: string;
-  /** Host path (bind) or volume name (volume). */
-  readonly Source?: string;
-  readonly ReadOnly?: boolean;
-  readonly BindOptions?: { readonly Propagation?: string };
-  readonly VolumeOptions?: { readonly NoCopy?: boolean; readonly Labels?: Record<string, string> };
-  readonly TmpfsOptions?: { readonly SizeBytes?: number; readonly Mode?: number };
-}
+export type { DockerMount } from '../runtime/containers.js';
 
-/** A secret resolved to its value, to be written as a file on a tmpfs for one step. */
-export interface PreparedSecret {
+/** A container mount, planned. */
+export type PlannedMount =
+  /** `hostPath`: the source through symlinks, as the engine sees it (see engineHostPath). */
+  | { readonly kind: 'bind'; readonly mount: CompiledBindMount; readonly hostPath: string }
+  /** `volume`: the cache's own volume; a `private` cache in use elsewhere gets another slot when acquired. */
+  | { readonly kind: 'cache'; readonly mount: CompiledCacheMount; readonly volume: string }
+  /** `options`: the `HostConfig.Tmpfs` option string (see tmpfs-mounts.ts). */
+  | { readonly kind: 'tmpfs'; readonly mount: CompiledTmpfsMount; readonly options: string };
+
+/** A secret a step gets, planned: where it goes and how, not its value. */
+export interface PlannedSecret {
   readonly id: string;
   /** The mount as named in errors: `secret npm-token -> /run/secrets/npm-token (step publish)`. */
   readonly mount?: string;
@@ -27,6 +29,10 @@ export interface PreparedSecret {
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
+}
+
+/** A secret resolved to its value, to be written as a file on a tmpfs for one step. */
+export interface PreparedSecret extends PlannedSecret {
   readonly value: Buffer;
 }
 
@@ -37,21 +43,34 @@ export interface PreparedSsh {
   readonly target: string;
 }
 
+export interface PlannedStepMounts {
+  readonly secrets: readonly PlannedSecret[];
+  readonly ssh: readonly PreparedSsh[];
+}
+
 export interface PreparedStepMounts {
   readonly secrets: readonly PreparedSecret[];
   readonly ssh: readonly PreparedSsh[];
 }
 
+/** The mounts of one job, planned: what a key of the job can be computed from. */
+export interface MountPlan {
+  /** The container's mounts in the compiler's order (parents first). */
+  readonly container: readonly PlannedMount[];
+  /** Binds of the ssh agents' sockets, one per target, after the container's mounts. */
+  readonly sshBinds: readonly DockerMount[];
+  /** Indexed by step index. Optional secrets and agents that were not found are left out. */
+  readonly steps: readonly PlannedStepMounts[];
+}
+
 export interface PreparedMounts {
   /** The container's mounts, parents first. */
   readonly mounts: readonly DockerMount[];
+  /**
+   * The tmpfs mounts, for `HostConfig.Tmpfs` (target -> options such as `exec,size=268435456,mode=1777`).
+   * They are not in `mounts`: a tmpfs in `HostConfig.Mounts` is always `noexec` (see tmpfs-mounts.ts).
+   */
+  readonly tmpfs: Readonly<Record<string, string>>;
   /** Indexed by step index. */
   readonly steps: readonly PreparedStepMounts[];
-  /** Every secret value of the job, for masking output. */
-  readonly secretValues: readonly Buffer[];
 }
-
-/** The runtime's private tmpfs in every job container (step control files, secrets). */
-export const KILN_RUN_DIR = '/run/kiln';
-/** Where secret files are written (on the KILN_RUN_DIR tmpfs); a target elsewhere links here. */
-export const KILN_SECRETS_DIR = '/run/kiln/secrets';

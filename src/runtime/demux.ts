@@ -3,8 +3,7 @@
  * Each frame is an 8-byte header (stream type, 3 zero bytes, big-endian payload length) and its payload.
  * Memory stays bounded by the largest chunk received: payloads are passed on in pieces, never gathered.
  */
-export type OutputStream = 'stdout' | 'stderr';
-export type ChunkListener = (stream: OutputStream, chunk: Buffer) => void;
+import type { ChunkListener, OutputStream } from './exec.js';
 
 export class Demuxer {
   readonly #listener: ChunkListener;

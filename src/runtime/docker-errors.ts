@@ -1,5 +1,9 @@
 /**
- * Translates errors of dockerode calls into kiln's error classes, once, at the runtime's boundary.
+ * Translates errors of dockerode calls into kiln's error classes, once, at the runtime's boundary: the
+ * Docker implementations (docker-*.ts) are the only callers, and nothing above them sees a dockerode
+ * error. An engine that cannot be reached is an EngineUnavailableError; any other failed request an
+ * EngineRequestError carrying the HTTP status, so that a caller can tell "not there" from a fault
+ * without knowing Docker's error shapes.
  */
 import { EngineUnavailableError, InfrastructureError, KilnError } from '../errors.js';
 
@@ -16,8 +20,23 @@ export function dockerMessage(error: unknown): string {
   return (fromJson ?? e?.message ?? String(error)).replace(/^\(HTTP code \d+\)\s*[a-z ]*-\s*/i, '').trim();
 }
 
+/** The HTTP status of a failed dockerode request (undefined for a connection fault). */
 export function statusOf(error: unknown): number | undefined {
-  return (error as DockerodeError | undefined)?.statusCode;
+  const status = (error as DockerodeError | undefined)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** A request the engine answered with an error: what kiln was doing, and the engine's own words. */
+export class EngineRequestError extends InfrastructureError {
+  /** The HTTP status (404 not found, 409 conflict, 500 server error...), when the engine gave one. */
+  readonly status: number | undefined;
+  /** The engine's message, without dockerode's `(HTTP code ...)` prefix. */
+  readonly detail: string;
+  constructor(doing: string, detail: string, status: number | undefined, cause: unknown) {
+    super(`${doing}: ${detail}`, cause);
+    this.status = status;
+    this.detail = detail;
+  }
 }
 
 const UNREACHABLE = new Set([
@@ -119,9 +138,45 @@ export function unreachableError(
   );
 }
 
-/** Wraps a Docker call's failure: unreachable engine, else an infrastructure error saying what was being done. */
+/**
+ * Wraps a Docker call's failure: a KilnError as it is, an unreachable engine as EngineUnavailableError,
+ * anything else as an EngineRequestError saying what was being done.
+ */
 export function translate(error: unknown, doing: string, endpoint: string): KilnError {
   if (error instanceof KilnError) return error;
   if (isUnreachable(error)) return unreachableError(endpoint, error);
-  return new InfrastructureError(`${doing}: ${dockerMessage(error)}`, error);
+  return new EngineRequestError(doing, dockerMessage(error), statusOf(error), error);
+}
+
+/** Did the engine answer "no such object" (404)? */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof EngineRequestError && error.status === 404;
+}
+
+/** Did the engine answer "conflict" (409: in use, already being removed, name taken)? */
+export function isConflict(error: unknown): boolean {
+  return error instanceof EngineRequestError && error.status === 409;
+}
+
+/** Runs a Docker call, translating its failure (see {@link translate}). */
+export async function dockerCall<T>(doing: string, endpoint: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw translate(error, doing, endpoint);
+  }
+}
+
+/** Runs a Docker call; a 404 answer ("no such object") is `undefined`, any other failure is translated. */
+export async function unlessMissing<T>(
+  doing: string,
+  endpoint: string,
+  call: () => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await dockerCall(doing, endpoint, call);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
 }

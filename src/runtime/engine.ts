@@ -1,9 +1,24 @@
 /**
- * The connection to a Docker engine: which endpoint, whether it answers, and what it runs.
+ * The connection to a container engine: one implementation per concern kiln uses (see system.ts,
+ * images.ts, containers.ts, exec.ts, volumes.ts), bundled. createEngine makes the Docker ones; nothing
+ * outside runtime/ knows Docker's API, and code that takes an Engine can be given other implementations
+ * (in-memory ones in unit tests). kiln joins containers to a network by name only; it makes no networks.
  */
 import Docker from 'dockerode';
 import { EngineUnavailableError } from '../errors.js';
-import { markAnswered, translate, unreachableError } from './docker-errors.js';
+import { DockerContainers } from './docker-containers.js';
+import { markAnswered } from './docker-errors.js';
+import { DockerExec } from './docker-exec.js';
+import { DockerImages } from './docker-images.js';
+import { DockerSystem } from './docker-system.js';
+import { DockerVolumes } from './docker-volumes.js';
+import type { ContainerRuntime } from './containers.js';
+import type { ExecRuntime } from './exec.js';
+import type { ImageRuntime } from './images.js';
+import type { EngineInfo, SystemRuntime } from './system.js';
+import type { VolumeRuntime } from './volumes.js';
+
+export type { EngineInfo } from './system.js';
 
 export interface EngineOptions {
   /** Defaults to DOCKER_HOST, else the local socket /var/run/docker.sock. */
@@ -11,16 +26,20 @@ export interface EngineOptions {
 }
 
 export interface Engine {
-  readonly docker: Docker;
   /** Where the engine was looked for, for messages (`unix:///var/run/docker.sock`). */
   readonly endpoint: string;
-}
-
-export interface EngineInfo {
-  readonly version: string;
-  readonly apiVersion: string;
-  /** The runc version, when the engine says it. */
-  readonly runcVersion?: string;
+  /** The unix socket of a local engine: a bind may never hand it out without opting in. */
+  readonly socketPath?: string;
+  readonly system: SystemRuntime;
+  readonly images: ImageRuntime;
+  readonly containers: ContainerRuntime;
+  readonly exec: ExecRuntime;
+  readonly volumes: VolumeRuntime;
+  /**
+   * The Docker client behind the implementations: for runtime/'s own Docker code (output-volumes.ts)
+   * and for benchmarks' raw baselines, never for kiln's logic outside runtime/.
+   */
+  readonly docker: Docker;
 }
 
 export function describeEndpoint(dockerHost: string | undefined): string {
@@ -30,12 +49,20 @@ export function describeEndpoint(dockerHost: string | undefined): string {
 
 export function createEngine(options: EngineOptions = {}): Engine {
   const host = options.dockerHost ?? process.env.DOCKER_HOST;
-  let docker: Docker;
-  if (host && host.startsWith('unix://')) docker = new Docker({ socketPath: host.slice('unix://'.length) });
-  else if (host)
-    docker = new Docker(); // dockerode reads DOCKER_HOST (tcp, ssh) and DOCKER_TLS_VERIFY itself
-  else docker = new Docker({ socketPath: '/var/run/docker.sock' });
-  return { docker, endpoint: describeEndpoint(host) };
+  const socketPath = !host ? '/var/run/docker.sock' : host.startsWith('unix://') ? host.slice(7) : undefined;
+  // dockerode reads DOCKER_HOST (tcp, ssh) and DOCKER_TLS_VERIFY itself.
+  const docker = socketPath !== undefined ? new Docker({ socketPath }) : new Docker();
+  const endpoint = describeEndpoint(host);
+  return {
+    endpoint,
+    ...(socketPath ? { socketPath } : {}),
+    system: new DockerSystem(docker, endpoint),
+    images: new DockerImages(docker, endpoint),
+    containers: new DockerContainers(docker, endpoint),
+    exec: new DockerExec(docker, endpoint),
+    volumes: new DockerVolumes(docker, endpoint),
+    docker,
+  };
 }
 
 export interface CheckEngineOptions {
@@ -47,40 +74,27 @@ export interface CheckEngineOptions {
 export async function checkEngine(engine: Engine, options: CheckEngineOptions = {}): Promise<EngineInfo> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   let timer: NodeJS.Timeout | undefined;
-  try {
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new EngineUnavailableError(
-              `the Docker engine at ${engine.endpoint} did not answer within ${timeoutMs / 1000} s. ` +
-                `Check that it runs and is not overloaded (docker info), or point DOCKER_HOST at another engine.`,
-              engine.endpoint,
-            ),
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new EngineUnavailableError(
+            `the Docker engine at ${engine.endpoint} did not answer within ${timeoutMs / 1000} s. ` +
+              `Check that it runs and is not overloaded (docker info), or point DOCKER_HOST at another engine.`,
+            engine.endpoint,
           ),
-        timeoutMs,
-      );
-      timer.unref();
-    });
-    await Promise.race([engine.docker.ping(), timedOut]);
-  } catch (error) {
-    if (error instanceof EngineUnavailableError) throw error;
-    throw unreachableError(engine.endpoint, error, { answeredBefore: false });
+        ),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  try {
+    await Promise.race([engine.system.ping(), timedOut]);
   } finally {
     clearTimeout(timer);
   }
   markAnswered(engine.endpoint);
-  try {
-    const v = (await engine.docker.version()) as unknown as {
-      Version: string;
-      ApiVersion: string;
-      Components?: Array<{ Name: string; Version: string; Details?: Record<string, string> }>;
-    };
-    const runc = v.Components?.find((c) => c.Name.toLowerCase() === 'runc');
-    return { version: v.Version, apiVersion: v.ApiVersion, ...(runc ? { runcVersion: runc.Version } : {}) };
-  } catch (error) {
-    throw translate(error, 'asking the engine its version', engine.endpoint);
-  }
+  return engine.system.version();
 }
 
 /** runc before 1.1.12 leaks a host fd into containers (CVE-2024-21626): a container can escape. */

@@ -1,7 +1,9 @@
 /**
  * The reasons an AbortSignal carries through a run: always a CancelReason, so that whoever sees an
- * aborted signal can tell an interrupt from a timeout and has a message to show.
+ * aborted signal can tell an interrupt from a timeout and has a message to show; and the one place where
+ * a cancellation becomes a status.
  */
+import type { Status } from '../events.js';
 import type { CancelReason } from './types.js';
 
 const KINDS: ReadonlySet<string> = new Set<CancelReason['kind']>(['interrupt', 'timeout', 'fail-fast']);
@@ -28,9 +30,17 @@ export function toCancelReason(reason: unknown): CancelReason {
   return { kind: 'interrupt', message: DEFAULT_CANCEL_MESSAGE };
 }
 
-/** The reason a job's signal aborts with when its `timeout` passes. */
-export function timeoutReason(job: string, timeoutMs: number): CancelReason {
-  return { kind: 'timeout', message: `job ${job} timed out after ${formatDuration(timeoutMs)}` };
+/**
+ * The status of a job or step stopped by an aborted signal with this reason: `timed-out` for a timeout,
+ * `cancelled` for anything else.
+ */
+export function cancelStatus(reason: unknown): Extract<Status, 'cancelled' | 'timed-out'> {
+  return toCancelReason(reason).kind === 'timeout' ? 'timed-out' : 'cancelled';
+}
+
+/** The reason a signal aborts with when a `timeout` passes: `subject` is what timed out (`job build`). */
+export function timeoutReason(subject: string, timeoutMs: number): CancelReason {
+  return { kind: 'timeout', message: `${subject} timed out after ${formatDuration(timeoutMs)}` };
 }
 
 /** A duration for people: `250ms`, `5s`, `1.5s`, `1m30s`, `2h`. */

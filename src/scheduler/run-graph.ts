@@ -10,7 +10,7 @@ import PQueue from 'p-queue';
 import { CancelledError, isKilnError, UsageError } from '../errors.js';
 import type { Emit, EventInput, Status } from '../events.js';
 import type { BuildGraph, CompiledJob } from '../graph/types.js';
-import { timeoutReason, toCancelReason } from './cancel-reason.js';
+import { cancelStatus, timeoutReason, toCancelReason } from './cancel-reason.js';
 import { indexDependencies, type DependencyIndex } from './dependency-index.js';
 import { newRunId } from './run-id.js';
 import { isFailure, runVerdict } from './run-status.js';
@@ -42,7 +42,7 @@ export interface RunGraphOptions {
   readonly reuse?: boolean;
 }
 
-/** The grace period when none is given, in ms (design.md: 10 s). */
+/** The grace period when none is given, in ms: 10 s. */
 export const DEFAULT_GRACE_MS = 10_000;
 
 /** Why jobs that never ran were skipped. */
@@ -231,7 +231,7 @@ class GraphRun {
     const timer =
       job.timeoutMs === undefined
         ? undefined
-        : setTimeout(() => controller.abort(timeoutReason(name, job.timeoutMs!)), job.timeoutMs);
+        : setTimeout(() => controller.abort(timeoutReason(`job ${name}`, job.timeoutMs!)), job.timeoutMs);
     let outcome: JobOutcome;
     try {
       outcome = await this.#execute(job, context);
@@ -265,12 +265,7 @@ class GraphRun {
       (thrown === signal.reason ||
         thrown instanceof CancelledError ||
         (thrown instanceof Error && thrown.name === 'AbortError'));
-    if (isStop) {
-      return {
-        status: toCancelReason(signal.reason).kind === 'timeout' ? 'timed-out' : 'cancelled',
-        steps: [],
-      };
-    }
+    if (isStop) return { status: cancelStatus(signal.reason), steps: [] };
     const error = thrown instanceof Error ? thrown : new Error(String(thrown));
     const code = isKilnError(error) ? error.code : 'E_INTERNAL';
     this.#emit({ type: 'error', job, code, message: error.message });

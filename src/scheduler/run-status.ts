@@ -1,5 +1,5 @@
 /**
- * A run's status and exit code from the outcomes of its jobs (design.md, exit codes).
+ * A run's status and exit code from the outcomes of its jobs (the CLI's exit codes, see errors.ts).
  */
 import { ExitCode, isKilnError } from '../errors.js';
 import type { Status } from '../events.js';

@@ -6,6 +6,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createEmitter, type Emit, type JobEndEvent, type KilnEvent, type Status } from '../../src/events.js';
 import type { CompiledJob } from '../../src/graph/types.js';
+import { cancelStatus } from '../../src/scheduler/cancel-reason.js';
 import type { CancelReason, JobContext, JobExecutor, JobOutcome } from '../../src/scheduler/types.js';
 
 export interface JobScript {
@@ -112,11 +113,7 @@ export class FakeExecutor implements JobExecutor {
       run.endedAt = performance.now();
       this.endOrder.push(job.name);
       if (script.throws !== undefined) throw script.throws;
-      return {
-        status: script.status ?? 'passed',
-        steps: [],
-        ...(script.error ? { error: script.error } : {}),
-      };
+      return outcome(script.status ?? 'passed', script);
     }
     const onAbort = (): void => {
       run.abortReason = signal.reason as CancelReason;
@@ -141,14 +138,13 @@ export class FakeExecutor implements JobExecutor {
         if (first === 'aborted') {
           stopWork.abort();
           if (script.stopMs) await delay(script.stopMs);
-          const reason = signal.reason as CancelReason;
-          status = script.onAbort ?? (reason?.kind === 'timeout' ? 'timed-out' : 'cancelled');
+          status = script.onAbort ?? cancelStatus(signal.reason);
         } else {
           status = first;
         }
       }
       if (script.throws !== undefined) throw script.throws;
-      return { status, steps: [], ...(script.error ? { error: script.error } : {}) };
+      return outcome(status, script);
     } finally {
       stopWork.abort();
       signal.removeEventListener('abort', onAbort);
@@ -181,6 +177,14 @@ export class FakeExecutor implements JobExecutor {
     if (!w) map.set(job, (w = waiter<T>()));
     return w;
   }
+}
+
+function outcome(status: Status, script: JobScript): JobOutcome {
+  return {
+    status,
+    steps: [],
+    ...(script.error ? { error: script.error } : {}),
+  };
 }
 
 /** Collects the events of a run, to assert on what a user would see. */

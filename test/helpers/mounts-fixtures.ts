@@ -1,8 +1,9 @@
 /**
- * Fixtures for the mounts tests: compiled jobs and graphs built by hand, temporary folders, an event
- * recorder, and (for the integration tests) test containers on the real engine with a small exec helper.
+ * Fixtures for the mounts and executor tests: compiled jobs and graphs built by hand, temporary folders,
+ * an event recorder, and (for the integration tests) the real engine, test containers on it, and a small
+ * exec helper.
  */
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,13 +15,23 @@ import { createEmitter } from '../../src/events.js';
 import type { SecretSource } from '../../src/definition/types.js';
 import type {
   BuildGraph,
+  CompiledBindMount,
+  CompiledCacheMount,
   CompiledContainerMount,
   CompiledJob,
+  CompiledSecretMount,
+  CompiledSshMount,
   CompiledStep,
   CompiledStepMount,
+  CompiledTmpfsMount,
 } from '../../src/graph/types.js';
 import { Label } from '../../src/labels.js';
-import type { DockerMount } from '../../src/mounts/types.js';
+import { prepareMounts } from '../../src/mounts/prepare-mounts.js';
+import type { PreparedMounts } from '../../src/mounts/types.js';
+import { ReleaseStack } from '../../src/release.js';
+import type { VolumeRuntime } from '../../src/runtime/volumes.js';
+import type { DockerMount } from '../../src/runtime/containers.js';
+import { createEngine, type Engine } from '../../src/runtime/engine.js';
 
 export const FIXTURE_IMAGE = 'kiln-fixture/busybox:latest';
 export const TEST_LABEL = 'dev.kiln.test';
@@ -36,6 +47,48 @@ export async function tempDir(t: ExecutionContext, prefix = 'kiln-mounts-'): Pro
 /** A unique project name, so a test's cache volumes can be found and removed. */
 export function uniqueProject(prefix = 'mtest'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Compiled mounts as the compiler makes them, with its defaults; `extra` overrides any field. */
+export function bindMount(
+  source: string,
+  target: string,
+  extra: Partial<CompiledBindMount> = {},
+): CompiledBindMount {
+  return {
+    type: 'bind',
+    source,
+    target,
+    readonly: false,
+    allowOutsideProject: false,
+    allowDockerSocket: false,
+    ...extra,
+  };
+}
+
+export function cacheMount(id: string, extra: Partial<CompiledCacheMount> = {}): CompiledCacheMount {
+  return { type: 'cache', id, target: `/${id}`, sharing: 'shared', readonly: false, ...extra };
+}
+
+export function tmpfsMount(target: string, extra: Partial<CompiledTmpfsMount> = {}): CompiledTmpfsMount {
+  return { type: 'tmpfs', target, mode: 0o1777, ...extra };
+}
+
+export function secretMount(id: string, extra: Partial<CompiledSecretMount> = {}): CompiledSecretMount {
+  return {
+    type: 'secret',
+    id,
+    target: `/run/secrets/${id}`,
+    mode: 0o400,
+    uid: 0,
+    gid: 0,
+    required: true,
+    ...extra,
+  };
+}
+
+export function sshMount(id = 'default', extra: Partial<CompiledSshMount> = {}): CompiledSshMount {
+  return { type: 'ssh', id, target: `/run/kiln/ssh-${id}.sock`, required: true, ...extra };
 }
 
 export function step(
@@ -94,15 +147,79 @@ export function recorder(): { events: KilnEvent[]; emit: Emit } {
   return { events, emit: createEmitter((e) => events.push(e)) };
 }
 
-/** A Docker client for an engine that does not exist: proves a code path makes no Docker call. */
-export function unreachableDocker(): Dockerode {
-  return new Dockerode({ socketPath: '/nonexistent/kiln-test-docker.sock' });
+export interface MountsProjectOptions {
+  /** Where cache volumes go: the real engine's, or in-memory ones. */
+  readonly volumes: VolumeRuntime;
+  /** kiln's environment (the state folder is the project's own `.state`). */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly runId?: string;
+  /** Default: a unique name (see uniqueProject). */
+  readonly project?: string;
+  /** Default: kiln's (see PlanMountsContext). */
+  readonly dockerSocketPaths?: readonly string[];
+}
+
+export interface PrepareOptions {
+  readonly steps?: readonly CompiledStep[];
+  readonly secrets?: Record<string, SecretSource>;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A project folder with a state folder of its own, and `prepare`, which prepares the mounts of one job
+ * of it as a run would, on a release stack of its own (released at the end of the test at the latest;
+ * `stacks` holds them all, the last one even when prepare threw). `events` collects every job's events;
+ * `eventWhere` waits for one.
+ */
+export async function mountsProject(t: ExecutionContext, options: MountsProjectOptions) {
+  const dir = await tempDir(t);
+  const project = options.project ?? uniqueProject();
+  const state = join(dir, '.state');
+  const env = { KILN_STATE_DIR: state, ...options.env };
+  const events: KilnEvent[] = [];
+  const waiting: Array<{ wanted: (e: KilnEvent) => boolean; resolve: (e: KilnEvent) => void }> = [];
+  const emit = createEmitter((event) => {
+    events.push(event);
+    for (const w of waiting.splice(0)) {
+      if (w.wanted(event)) w.resolve(event);
+      else waiting.push(w);
+    }
+  });
+  /** The first event, already told or to come, for which `wanted` holds. */
+  const eventWhere = (wanted: (e: KilnEvent) => boolean): Promise<KilnEvent> => {
+    const told = events.find(wanted);
+    return told ? Promise.resolve(told) : new Promise((resolve) => waiting.push({ wanted, resolve }));
+  };
+  const stacks: ReleaseStack[] = [];
+  const prepare = async (
+    name: string,
+    mounts: readonly CompiledContainerMount[],
+    more: PrepareOptions = {},
+  ): Promise<{ prepared: PreparedMounts; stack: ReleaseStack; job: CompiledJob }> => {
+    const stack = new ReleaseStack();
+    stacks.push(stack);
+    t.teardown(() => stack.release());
+    const j = job(name, mounts, more.steps);
+    const prepared = await prepareMounts(j, {
+      volumes: options.volumes,
+      graph: graph(dir, project, [j], more.secrets),
+      runId: options.runId ?? 'run-it',
+      emit,
+      stack,
+      signal: more.signal ?? new AbortController().signal,
+      env,
+      ...(options.dockerSocketPaths ? { dockerSocketPaths: options.dockerSocketPaths } : {}),
+    });
+    return { prepared, stack, job: j };
+  };
+  return { dir, project, state, env, events, eventWhere, stacks, prepare };
 }
 
 // ---- real engine --------------------------------------------------------------------------------
 
-export function engine(): Dockerode {
-  return new Dockerode();
+/** The real engine: kiln's implementations of the runtime interfaces, and `docker` for the tests' own calls. */
+export function engine(): Engine {
+  return createEngine();
 }
 
 export interface TestContainerOptions {

@@ -12,8 +12,8 @@ import test, { type ExecutionContext } from 'ava';
 import type Docker from 'dockerode';
 import { bootId } from '../../src/labels.js';
 import { createEngine } from '../../src/runtime/engine.js';
-import { runStepExec } from '../../src/runtime/exec.js';
-import { pruneContainers } from '../../src/runtime/sweep.js';
+import { pruneContainers } from '../../src/executor/prune-containers.js';
+import { runStepExec } from '../../src/runtime/run-exec.js';
 import {
   BUSYBOX,
   containersOf,
@@ -298,20 +298,12 @@ test('a cancelled step whose own process ends on TERM still has its TERM-ignorin
   await container.start();
   const cancel = new AbortController();
   let out = '';
-  const result = runStepExec(
-    container,
-    {
-      argv: [
-        'sh',
-        '-c',
-        `sh -c 'trap "" TERM; while :; do sleep 1; done # ${marker}' & echo ready; sleep 120`,
-      ],
-      signal: cancel.signal,
-      graceMs: 1000,
-      onOutput: (_stream, chunk) => (out += chunk.toString()),
-    },
-    'test',
-  );
+  const result = runStepExec(engine.exec, container.id, {
+    argv: ['sh', '-c', `sh -c 'trap "" TERM; while :; do sleep 1; done # ${marker}' & echo ready; sleep 120`],
+    signal: cancel.signal,
+    graceMs: 1000,
+    onOutput: (_stream, chunk) => (out += chunk.toString()),
+  });
   await waitFor(() => out.includes('ready'));
   cancel.abort();
   const sent = Date.now();

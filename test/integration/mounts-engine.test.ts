@@ -5,76 +5,37 @@
 import test, { type ExecutionContext } from 'ava';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CompiledContainerMount, CompiledStep } from '../../src/graph/types.js';
-import type { KilnEvent } from '../../src/events.js';
-import { ReleaseStack } from '../../src/release.js';
-import { prepareMounts } from '../../src/mounts/index.js';
+import type { CompiledContainerMount } from '../../src/graph/types.js';
 import { cacheVolumeName } from '../../src/mounts/cache-volume-name.js';
 import { cacheUsagePath } from '../../src/mounts/cache-usage.js';
-import type { SecretSource } from '../../src/definition/types.js';
 import {
+  bindMount,
+  cacheMount,
   engine,
   execIn,
-  graph,
-  job,
-  recorder,
+  mountsProject,
   removeProjectVolumes,
+  secretMount,
   startContainer,
   step,
-  tempDir,
-  uniqueProject,
+  tmpfsMount,
 } from '../helpers/mounts-fixtures.js';
 
-const docker = engine();
+const kiln = engine();
+const { docker } = kiln;
 
-/** A project folder, a state folder and a project name of this test; its volumes are removed at the end. */
+/** A project of this test on the real engine; its volumes are removed at the end. */
 async function setup(t: ExecutionContext, env: NodeJS.ProcessEnv = {}) {
-  const dir = await tempDir(t);
-  const project = uniqueProject();
-  t.teardown(() => removeProjectVolumes(docker, project));
-  const state = join(dir, '.state');
-  const events: KilnEvent[] = [];
-  /** Prepares the mounts of one job, on its own release stack (released at the end of the test at the latest). */
-  const prepare = async (
-    name: string,
-    mounts: readonly CompiledContainerMount[],
-    options: { steps?: readonly CompiledStep[]; secrets?: Record<string, SecretSource> } = {},
-  ) => {
-    const stack = new ReleaseStack();
-    t.teardown(() => stack.release());
-    const { emit, events: own } = recorder();
-    const j = job(name, mounts, options.steps);
-    const prepared = await prepareMounts(j, {
-      docker,
-      graph: graph(dir, project, [j], options.secrets),
-      runId: 'run-it',
-      emit: (e) => {
-        emit(e);
-        events.push(own.at(-1)!);
-      },
-      stack,
-      signal: new AbortController().signal,
-      env: { KILN_STATE_DIR: state, ...env },
-    });
-    return { prepared, stack };
-  };
-  return { dir, project, state, events, prepare };
+  const project = await mountsProject(t, { volumes: kiln.volumes, env });
+  t.teardown(() => removeProjectVolumes(docker, project.project));
+  return project;
 }
 
 test('a read-only bind can be read but not written', async (t) => {
   const { dir, prepare } = await setup(t);
   await mkdir(join(dir, 'src'));
   await writeFile(join(dir, 'src', 'hello.txt'), 'hello from the host\n');
-  const { prepared } = await prepare('build', [
-    {
-      type: 'bind',
-      source: join(dir, 'src'),
-      target: '/src',
-      readonly: true,
-      allowOutsideProject: false,
-      allowDockerSocket: false,
-    },
-  ]);
+  const { prepared } = await prepare('build', [bindMount(join(dir, 'src'), '/src', { readonly: true })]);
   const container = await startContainer(t, docker, prepared);
   t.is((await execIn(container, ['cat', '/src/hello.txt'])).stdout, 'hello from the host\n');
   const write = await execIn(container, ['sh', '-c', 'echo x > /src/new.txt']);
@@ -87,15 +48,8 @@ test('a tmpfs can run a program written into it, has its size, and holds binds m
   await mkdir(join(dir, 'src'));
   await writeFile(join(dir, 'src', 'input'), 'in\n');
   const { prepared } = await prepare('build', [
-    { type: 'tmpfs', target: '/build', sizeBytes: 8 * 1024 * 1024, mode: 0o1777 },
-    {
-      type: 'bind',
-      source: join(dir, 'src'),
-      target: '/build/src',
-      readonly: true,
-      allowOutsideProject: false,
-      allowDockerSocket: false,
-    },
+    tmpfsMount('/build', { sizeBytes: 8 * 1024 * 1024 }),
+    bindMount(join(dir, 'src'), '/build/src', { readonly: true }),
   ]);
   const container = await startContainer(t, docker, prepared);
   const run = await execIn(container, [
@@ -113,13 +67,7 @@ test('a tmpfs can run a program written into it, has its size, and holds binds m
 
 test('a cache volume keeps its files from one job container to the next, and records its use', async (t) => {
   const { project, state, prepare, events } = await setup(t);
-  const cache: CompiledContainerMount = {
-    type: 'cache',
-    id: 'deps',
-    target: '/cache',
-    sharing: 'shared',
-    readonly: false,
-  };
+  const cache: CompiledContainerMount = cacheMount('deps', { target: '/cache' });
   const volume = cacheVolumeName(project, 'deps');
 
   const first = await prepare('build', [cache]);
@@ -151,22 +99,14 @@ test('a cache volume keeps its files from one job container to the next, and rec
 
 test('a read-only cache cannot be written', async (t) => {
   const { prepare } = await setup(t);
-  const { prepared } = await prepare('build', [
-    { type: 'cache', id: 'ro', target: '/cache', sharing: 'shared', readonly: true },
-  ]);
+  const { prepared } = await prepare('build', [cacheMount('ro', { target: '/cache', readonly: true })]);
   const container = await startContainer(t, docker, prepared);
   t.not((await execIn(container, ['touch', '/cache/x'])).exitCode, 0);
 });
 
 test('two jobs on one locked cache never use it at the same time, and the waiter says who holds it', async (t) => {
   const { prepare, events } = await setup(t);
-  const cache: CompiledContainerMount = {
-    type: 'cache',
-    id: 'ccache',
-    target: '/cache',
-    sharing: 'locked',
-    readonly: false,
-  };
+  const cache: CompiledContainerMount = cacheMount('ccache', { target: '/cache', sharing: 'locked' });
   const intervals: Record<string, [number, number]> = {};
   const runJob = async (name: string) => {
     const { prepared, stack } = await prepare(name, [cache]);
@@ -204,13 +144,7 @@ test('two jobs on one locked cache never use it at the same time, and the waiter
 
 test('a private cache gives a concurrent user its own volume, and frees its slot on release', async (t) => {
   const { project, prepare } = await setup(t);
-  const cache: CompiledContainerMount = {
-    type: 'cache',
-    id: 'npm',
-    target: '/cache',
-    sharing: 'private',
-    readonly: false,
-  };
+  const cache: CompiledContainerMount = cacheMount('npm', { target: '/cache', sharing: 'private' });
   const first = await prepare('one', [cache]);
   const second = await prepare('two', [cache]);
   t.is(first.prepared.mounts[0]!.Source, cacheVolumeName(project, 'npm'));
@@ -225,24 +159,10 @@ test('a private cache gives a concurrent user its own volume, and frees its slot
 test('a secret from the environment is handed over for its step, and its event carries only the id', async (t) => {
   const { prepare, events } = await setup(t, { DEPLOY_TOKEN: 'tok-4f9a-very-secret' });
   const { prepared } = await prepare('deploy', [], {
-    steps: [
-      step(0, [
-        {
-          type: 'secret',
-          id: 'deploy-token',
-          target: '/run/secrets/deploy-token',
-          env: 'TOKEN',
-          mode: 0o400,
-          uid: 0,
-          gid: 0,
-          required: true,
-        },
-      ]),
-    ],
+    steps: [step(0, [secretMount('deploy-token', { env: 'TOKEN' })])],
     secrets: { 'deploy-token': { env: 'DEPLOY_TOKEN' } },
   });
   t.is(prepared.steps[0]!.secrets[0]!.value.toString(), 'tok-4f9a-very-secret');
-  t.deepEqual(prepared.secretValues.map(String), ['tok-4f9a-very-secret']);
   const event = events.find((e) => e.type === 'mount.prepare' && e.mount === 'secret');
   t.like(event, {
     job: 'deploy',

@@ -2,58 +2,30 @@
 import test, { type ExecutionContext } from 'ava';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ReleaseStack } from '../../src/release.js';
-import { listCaches, prepareMounts, removeCaches } from '../../src/mounts/index.js';
+import { listCaches, removeCaches } from '../../src/mounts/index.js';
 import { cacheVolumeName } from '../../src/mounts/cache-volume-name.js';
 import { cacheUsagePath } from '../../src/mounts/cache-usage.js';
 import type { CompiledCacheMount } from '../../src/graph/types.js';
 import {
+  cacheMount,
   engine,
   execIn,
-  graph,
-  job,
-  recorder,
+  mountsProject,
   removeProjectVolumes,
   startContainer,
   tempDir,
-  uniqueProject,
 } from '../helpers/mounts-fixtures.js';
 
-const docker = engine();
+const kiln = engine();
+const { docker } = kiln;
 
-const cache = (id: string, sharing: CompiledCacheMount['sharing']): CompiledCacheMount => ({
-  type: 'cache',
-  id,
-  target: `/${id}`,
-  sharing,
-  readonly: false,
-});
+const cache = (id: string, sharing: CompiledCacheMount['sharing']) => cacheMount(id, { sharing });
 
-/**
- * A project of its own with its own state folder, swept at the test's end; `prepare` prepares a job's
- * mounts in it as run `runId` would, on a release stack that is released at the test's end at the latest.
- */
+/** A project of its own, whose jobs run as run `runId` would; its volumes are removed at the end. */
 async function pruneProject(t: ExecutionContext, runId: string) {
-  const dir = await tempDir(t);
-  const project = uniqueProject();
-  t.teardown(() => removeProjectVolumes(docker, project));
-  const env = { KILN_STATE_DIR: join(dir, '.state') };
-  const prepare = async (name: string, mounts: CompiledCacheMount[]) => {
-    const stack = new ReleaseStack();
-    t.teardown(() => stack.release());
-    const j = job(name, mounts);
-    const prepared = await prepareMounts(j, {
-      docker,
-      graph: graph(dir, project, [j]),
-      runId,
-      emit: recorder().emit,
-      stack,
-      signal: new AbortController().signal,
-      env,
-    });
-    return { prepared, stack };
-  };
-  return { project, env, prepare };
+  const project = await mountsProject(t, { volumes: kiln.volumes, runId });
+  t.teardown(() => removeProjectVolumes(docker, project.project));
+  return project;
 }
 
 test('lists caches with size, last use and use, and removes only those not in use', async (t) => {
@@ -72,7 +44,7 @@ test('lists caches with size, last use and use, and removes only those not in us
   await startContainer(t, docker, mounted.prepared);
   await mounted.stack.release();
 
-  const caches = (await listCaches(docker, { env })).filter((c) => c.project === project);
+  const caches = (await listCaches(kiln.volumes, { env })).filter((c) => c.project === project);
   const byId = Object.fromEntries(caches.map((c) => [c.id, c]));
   t.deepEqual(Object.keys(byId).sort(), ['idle', 'locked', 'mounted']);
   t.like(byId.idle, { name: cacheVolumeName(project, 'idle'), inUse: false });
@@ -81,14 +53,14 @@ test('lists caches with size, last use and use, and removes only those not in us
   t.like(byId.locked, { inUse: true, usedBy: `job holder of run run-prune (pid ${process.pid})` });
   t.like(byId.mounted, { inUse: true, usedBy: '1 container(s)' });
 
-  const dry = await removeCaches(docker, caches, { dryRun: true, env });
+  const dry = await removeCaches(kiln.volumes, caches, { dryRun: true, env });
   t.deepEqual(
     dry.removed.map((c) => c.id),
     ['idle'],
   );
   await t.notThrowsAsync(docker.getVolume(cacheVolumeName(project, 'idle')).inspect());
 
-  const done = await removeCaches(docker, caches, { env });
+  const done = await removeCaches(kiln.volumes, caches, { env });
   t.deepEqual(
     done.removed.map((c) => c.id),
     ['idle'],
@@ -106,11 +78,11 @@ test('lists caches with size, last use and use, and removes only those not in us
 test('a cache that became busy after it was listed is kept', async (t) => {
   const { project, env, prepare } = await pruneProject(t, 'r');
   await (await prepare('late', [cache('c', 'shared')])).stack.release();
-  const listed = (await listCaches(docker, { env })).filter((c) => c.project === project);
+  const listed = (await listCaches(kiln.volumes, { env })).filter((c) => c.project === project);
   t.is(listed.length, 1);
   // now a locked user takes it
   await prepare('late', [cache('c', 'locked')]);
-  const result = await removeCaches(docker, listed, { env });
+  const result = await removeCaches(kiln.volumes, listed, { env });
   t.deepEqual(result.removed, []);
   t.regex(result.kept[0]!.reason, /^in use by job late of run r/);
 });
@@ -119,17 +91,17 @@ test('a shared cache whose job is about to mount it is kept by prune, and remove
   const { project, env, prepare } = await pruneProject(t, 'r-start');
   const { stack } = await prepare('starting', [cache('warm', 'shared')]);
   // The volume exists and no container mounts it yet: the moment a prune could take it away.
-  const listed = (await listCaches(docker, { env })).filter((c) => c.project === project);
+  const listed = (await listCaches(kiln.volumes, { env })).filter((c) => c.project === project);
   t.like(listed[0], { id: 'warm', inUse: true, usedBy: `job starting of run r-start (pid ${process.pid})` });
-  const kept = await removeCaches(docker, [{ ...listed[0]!, inUse: false }], { env });
+  const kept = await removeCaches(kiln.volumes, [{ ...listed[0]!, inUse: false }], { env });
   t.deepEqual(kept.removed, []);
   t.is(kept.kept[0]!.reason, `in use by job starting of run r-start (pid ${process.pid})`);
   await t.notThrowsAsync(docker.getVolume(cacheVolumeName(project, 'warm')).inspect());
 
   await stack.release();
-  const after = (await listCaches(docker, { env })).filter((c) => c.project === project);
+  const after = (await listCaches(kiln.volumes, { env })).filter((c) => c.project === project);
   t.like(after[0], { inUse: false });
-  const done = await removeCaches(docker, after, { env });
+  const done = await removeCaches(kiln.volumes, after, { env });
   t.deepEqual(
     done.removed.map((c) => c.id),
     ['warm'],
@@ -139,6 +111,6 @@ test('a shared cache whose job is about to mount it is kept by prune, and remove
 test('caches can be listed by several clients at once (the engine computes one disk usage at a time)', async (t) => {
   const dir = await tempDir(t);
   const env = { KILN_STATE_DIR: join(dir, '.state') };
-  const lists = await Promise.all(Array.from({ length: 12 }, () => listCaches(docker, { env })));
+  const lists = await Promise.all(Array.from({ length: 12 }, () => listCaches(kiln.volumes, { env })));
   t.is(new Set(lists.map((list) => list.length)).size, 1, 'every client sees the same caches');
 });

@@ -6,7 +6,8 @@
  */
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
-import { access, realpath } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ReleaseStack } from '../../src/release.js';
@@ -18,14 +19,17 @@ import {
   graph,
   job,
   recorder,
+  sshMount,
   startContainer,
   step,
   tempDir,
   uniqueProject,
 } from '../helpers/mounts-fixtures.js';
+import { waitFor } from '../helpers/kiln-cli.js';
 
 const run = promisify(execFile);
-const docker = engine();
+const kiln = engine();
+const { docker } = kiln;
 
 /** Read-only binds of a host program and the shared libraries it loads, under /probe; and its loader. */
 async function probeBinds(program: string): Promise<{ mounts: DockerMount[]; loader: string }> {
@@ -64,29 +68,16 @@ test('the host ssh agent answers through the prepared socket inside the containe
   t.teardown(() => {
     agent.kill();
   });
-  for (let i = 0; i < 50; i++) {
-    if (
-      await access(socket).then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitFor(() => existsSync(socket), 5000);
   await run('ssh-add', [key], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
   const fingerprint = (await run('ssh-keygen', ['-l', '-f', `${key}.pub`])).stdout.trim();
 
   const stack = new ReleaseStack();
   t.teardown(() => stack.release());
   const { events, emit } = recorder();
-  const j = job(
-    'clone',
-    [],
-    [step(0, [{ type: 'ssh', id: 'default', target: '/run/kiln/ssh-default.sock', required: true }])],
-  );
+  const j = job('clone', [], [step(0, [sshMount()])]);
   const prepared = await prepareMounts(j, {
-    docker,
+    volumes: kiln.volumes,
     graph: graph(dir, uniqueProject(), [j]),
     runId: 'run-ssh',
     emit,

@@ -1,103 +1,64 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { CancelledError, MountError } from '../../src/errors.js';
-import { ReleaseStack } from '../../src/release.js';
-import type { CompiledContainerMount, CompiledSecretMount, CompiledSshMount } from '../../src/graph/types.js';
+import type { CompiledContainerMount } from '../../src/graph/types.js';
 import type { SecretSource } from '../../src/definition/types.js';
-import { prepareMounts } from '../../src/mounts/index.js';
-import { graph, job, recorder, step, tempDir, unreachableDocker } from '../helpers/mounts-fixtures.js';
+import { MemoryVolumes } from '../helpers/fake-runtime.js';
+import {
+  bindMount,
+  cacheMount,
+  mountsProject,
+  secretMount,
+  sshMount,
+  step,
+  tempDir,
+  tmpfsMount,
+} from '../helpers/mounts-fixtures.js';
 
-const secret = (id: string, extra: Partial<CompiledSecretMount> = {}): CompiledSecretMount => ({
-  type: 'secret',
-  id,
-  target: `/run/secrets/${id}`,
-  mode: 0o400,
-  uid: 0,
-  gid: 0,
-  required: true,
-  ...extra,
-});
-const ssh = (id = 'default', extra: Partial<CompiledSshMount> = {}): CompiledSshMount => ({
-  type: 'ssh',
-  id,
-  target: `/run/kiln/ssh-${id}.sock`,
-  required: true,
-  ...extra,
-});
-
-/** A project folder with `src/`, a state folder, and a prepare call that makes no Docker call. */
-async function setup(t: Parameters<typeof tempDir>[0], env: NodeJS.ProcessEnv = {}) {
-  const dir = await tempDir(t);
-  await mkdir(join(dir, 'src'));
-  const state = join(dir, '.state');
-  const { events, emit } = recorder();
-  const stack = new ReleaseStack();
-  t.teardown(() => stack.release());
+/** A project folder with `src/`, a state folder, and a prepare call of job `build` on in-memory volumes. */
+async function setup(t: ExecutionContext, env: NodeJS.ProcessEnv = {}) {
+  const volumes = new MemoryVolumes();
+  const project = await mountsProject(t, {
+    volumes,
+    env,
+    project: 'proj-1',
+    runId: 'run-1',
+    dockerSocketPaths: [],
+  });
+  await mkdir(join(project.dir, 'src'));
   const controller = new AbortController();
-  const prepare = (
+  const prepare = async (
     mounts: readonly CompiledContainerMount[],
     steps = [step(0)],
     secrets: Record<string, SecretSource> = {},
-  ) => {
-    const j = job('build', mounts, steps);
-    return prepareMounts(j, {
-      docker: unreachableDocker(),
-      graph: graph(dir, 'proj-1', [j], secrets),
-      runId: 'run-1',
-      emit,
-      stack,
-      signal: controller.signal,
-      env: { KILN_STATE_DIR: state, ...env },
-      dockerSocketPaths: [],
-    });
-  };
-  return { dir, state, events, stack, controller, prepare };
+  ) => (await project.prepare('build', mounts, { steps, secrets, signal: controller.signal })).prepared;
+  return { ...project, controller, volumes, prepare };
 }
 
 test('a refused bind acquires nothing, not even the locked cache before it', async (t) => {
-  const { dir, state, stack, prepare } = await setup(t);
+  const { dir, state, stacks, volumes, prepare } = await setup(t);
   const error = await t.throwsAsync(
     prepare([
-      { type: 'cache', id: 'ccache', target: '/cache', sharing: 'locked', readonly: false },
-      {
-        type: 'bind',
-        source: join(dir, 'missing'),
-        target: '/src',
-        readonly: true,
-        allowOutsideProject: false,
-        allowDockerSocket: false,
-      },
+      cacheMount('ccache', { target: '/cache', sharing: 'locked' }),
+      bindMount(join(dir, 'missing'), '/src', { readonly: true }),
     ]),
     { instanceOf: MountError },
   );
   t.is(error!.job, 'build');
   t.is(error!.mount, 'bind ./missing -> /src');
-  t.is(stack.size, 0);
+  t.is(stacks.at(-1)!.size, 0);
+  t.deepEqual(volumes.calls, []);
   await t.throwsAsync(readdir(state), { code: 'ENOENT' });
 });
 
 test('binds, tmpfs and their events keep the compiler order; tmpfs goes to HostConfig.Tmpfs', async (t) => {
   const { dir, events, prepare } = await setup(t);
   const prepared = await prepare([
-    {
-      type: 'bind',
-      source: dir,
-      target: '/src',
-      readonly: true,
-      allowOutsideProject: false,
-      allowDockerSocket: false,
-    },
-    { type: 'tmpfs', target: '/src/build', sizeBytes: 1048576, mode: 0o1777 },
-    {
-      type: 'bind',
-      source: join(dir, 'src'),
-      target: '/src/build/in',
-      readonly: false,
-      allowOutsideProject: false,
-      allowDockerSocket: false,
-    },
+    bindMount(dir, '/src', { readonly: true }),
+    tmpfsMount('/src/build', { sizeBytes: 1048576 }),
+    bindMount(join(dir, 'src'), '/src/build/in'),
   ]);
   t.deepEqual(prepared.mounts, [
     { Type: 'bind', Source: dir, Target: '/src', ReadOnly: true },
@@ -116,16 +77,7 @@ test('binds, tmpfs and their events keep the compiler order; tmpfs goes to HostC
 
 test('KILN_WORKSPACE_HOST_PATH is the project folder as the engine sees it', async (t) => {
   const { prepare, dir } = await setup(t, { KILN_WORKSPACE_HOST_PATH: '/host/app' });
-  const prepared = await prepare([
-    {
-      type: 'bind',
-      source: join(dir, 'src'),
-      target: '/src',
-      readonly: false,
-      allowOutsideProject: false,
-      allowDockerSocket: false,
-    },
-  ]);
+  const prepared = await prepare([bindMount(join(dir, 'src'), '/src')]);
   t.is(prepared.mounts[0]!.Source, '/host/app/src');
 });
 
@@ -135,9 +87,13 @@ test('secrets are resolved per step; events name the secret, never its value', a
   const prepared = await prepare(
     [],
     [
-      step(0, [secret('npm-token', { env: 'NPM_TOKEN', uid: 1000, gid: 1000 })], 'install'),
+      step(0, [secretMount('npm-token', { env: 'NPM_TOKEN', uid: 1000, gid: 1000 })], 'install'),
       step(1, [], 'build'),
-      step(2, [secret('npm-token'), secret('key', { target: '/root/.ssh/key', mode: 0o600 })], 'publish'),
+      step(
+        2,
+        [secretMount('npm-token'), secretMount('key', { target: '/root/.ssh/key', mode: 0o600 })],
+        'publish',
+      ),
     ],
     { 'npm-token': { env: 'NPM_TOKEN' }, key: { file: 'key.pem' } },
   );
@@ -161,7 +117,6 @@ test('secrets are resolved per step; events name the secret, never its value', a
       ['key', '/root/.ssh/key', 0o600, 'KEY-LINE-1\nKEY-LINE-2\n'],
     ],
   );
-  t.deepEqual(prepared.secretValues.map(String), ['npm-very-secret', 'KEY-LINE-1\nKEY-LINE-2\n']);
   const secretEvents = events.filter((e) => e.type === 'mount.prepare' && e.mount === 'secret');
   t.deepEqual(
     secretEvents.map((e) => e.type === 'mount.prepare' && [e.step, e.source, e.target]),
@@ -179,7 +134,7 @@ test('secrets are resolved per step; events name the secret, never its value', a
 test('a missing required secret names the job, step, secret and source', async (t) => {
   const { prepare } = await setup(t);
   const error = await t.throwsAsync(
-    prepare([], [step(0, [secret('npm-token')], 'publish')], { 'npm-token': { env: 'NPM_TOKEN' } }),
+    prepare([], [step(0, [secretMount('npm-token')], 'publish')], { 'npm-token': { env: 'NPM_TOKEN' } }),
     { instanceOf: MountError },
   );
   t.is(
@@ -191,32 +146,33 @@ test('a missing required secret names the job, step, secret and source', async (
 
 test('a missing secret that is not required is left out of the step', async (t) => {
   const { prepare, events } = await setup(t);
-  const prepared = await prepare([], [step(0, [secret('opt', { required: false })])], {
+  const prepared = await prepare([], [step(0, [secretMount('opt', { required: false })])], {
     opt: { file: 'nope' },
   });
   t.deepEqual(prepared.steps[0], { secrets: [], ssh: [] });
-  t.deepEqual(prepared.secretValues, []);
   t.is(events.length, 0);
 });
 
-test('an empty secret value is given to the step but not masked', async (t) => {
+test('an empty secret value is given to the step', async (t) => {
   const { prepare } = await setup(t, { EMPTY: '' });
-  const prepared = await prepare([], [step(0, [secret('e')])], { e: { env: 'EMPTY' } });
-  t.is(prepared.steps[0]!.secrets.length, 1);
-  t.deepEqual(prepared.secretValues, []);
+  const prepared = await prepare([], [step(0, [secretMount('e')])], { e: { env: 'EMPTY' } });
+  t.deepEqual(
+    prepared.steps[0]!.secrets.map((s) => s.value),
+    [Buffer.alloc(0)],
+  );
 });
 
 test('a missing ssh agent is an error naming the variable, unless not required', async (t) => {
   const { prepare } = await setup(t);
-  await t.throwsAsync(prepare([], [step(0, [ssh()], 'clone')]), {
+  await t.throwsAsync(prepare([], [step(0, [sshMount()], 'clone')]), {
     instanceOf: MountError,
     message:
       /^job build, mount ssh default -> \/run\/kiln\/ssh-default\.sock \(step clone\): ssh agent default: environment variable SSH_AUTH_SOCK is not set/,
   });
-  await t.throwsAsync(prepare([], [step(0, [ssh('deploy-bot')])]), {
+  await t.throwsAsync(prepare([], [step(0, [sshMount('deploy-bot')])]), {
     message: /SSH_AUTH_SOCK_DEPLOY_BOT is not set/,
   });
-  const prepared = await prepare([], [step(0, [ssh('default', { required: false })])]);
+  const prepared = await prepare([], [step(0, [sshMount('default', { required: false })])]);
   t.deepEqual(prepared.mounts, []);
   t.deepEqual(prepared.steps[0]!.ssh, []);
 });
@@ -225,7 +181,7 @@ test('an ssh agent variable that names no socket is an error', async (t) => {
   const files = await tempDir(t);
   await writeFile(join(files, 'not-a-socket'), '');
   const { prepare } = await setup(t, { SSH_AUTH_SOCK: join(files, 'not-a-socket') });
-  await t.throwsAsync(prepare([], [step(0, [ssh()])]), {
+  await t.throwsAsync(prepare([], [step(0, [sshMount()])]), {
     message: /SSH_AUTH_SOCK=.*not-a-socket is not a socket/,
   });
 });
@@ -238,17 +194,8 @@ test('an ssh agent declared on several steps is bound once, after the container 
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { dir, prepare, events } = await setup(t, { SSH_AUTH_SOCK: socket });
   const prepared = await prepare(
-    [
-      {
-        type: 'bind',
-        source: dir,
-        target: '/src',
-        readonly: true,
-        allowOutsideProject: false,
-        allowDockerSocket: false,
-      },
-    ],
-    [step(0, [ssh()], 'fetch'), step(1, []), step(2, [ssh()], 'push')],
+    [bindMount(dir, '/src', { readonly: true })],
+    [step(0, [sshMount()], 'fetch'), step(1, []), step(2, [sshMount()], 'push')],
   );
   t.deepEqual(prepared.mounts, [
     { Type: 'bind', Source: dir, Target: '/src', ReadOnly: true },

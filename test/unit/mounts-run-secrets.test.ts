@@ -40,3 +40,9 @@ test('a secret is read once per run, however many steps and maskers ask', async 
   t.is(reads, 1);
   t.is(secrets.resolve('undeclared'), undefined);
 });
+
+test('an empty secret value masks nothing', async (t) => {
+  const secrets = new RunSecrets(graph('/tmp', 'p', [], { empty: { env: 'EMPTY' } }), { EMPTY: '' });
+  const masker = (await secrets.mask()).createMasker();
+  t.is(Buffer.concat([masker.push(Buffer.from('plain text')), masker.flush()]).toString(), 'plain text');
+});

@@ -1,0 +1,8 @@
+/**
+ * Executors: what runs one job of a graph. The Docker job executor (plan, acquire, run, release), and
+ * the run session that checks the engine, sweeps, and runs a graph with it.
+ */
+export { DockerJobExecutor, type DockerJobExecutorOptions } from './docker-job-executor.js';
+export { planJob, type JobPlan, type PlanJobOptions } from './plan-job.js';
+export { run, runBuildGraph, defaultGraceMs, type RunOptions } from './run-session.js';
+export { pruneContainers, type PruneOptions } from './prune-containers.js';

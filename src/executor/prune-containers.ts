@@ -1,0 +1,68 @@
+/**
+ * `kiln prune`'s containers and run volumes: kiln's containers (reused ones only with `all`, and never
+ * one a run holds), and run-scoped volumes whose run is gone. Caches are pruned by mounts/cache-volumes.ts.
+ */
+import { Label, ownerIsGone } from '../labels.js';
+import { describeHolder, readLockState } from '../mounts/cache-locks.js';
+import {
+  describeContainer,
+  describeVolume,
+  isOrphan,
+  listManaged,
+  type SweptResource,
+} from '../runtime/sweep.js';
+import type { Engine } from '../runtime/engine.js';
+import { stateDir } from '../state-dir.js';
+import { containerLockPath } from './reuse-lock.js';
+
+export interface PruneOptions {
+  /** Also remove reused containers. Default false. */
+  readonly all?: boolean;
+  /** Only list what would be removed. Default false. */
+  readonly dryRun?: boolean;
+  /** Where reused containers' locks are (a reused container a run holds is kept). Default stateDir(). */
+  readonly stateDirectory?: string;
+  /** Told of each container kept because a run uses it. */
+  readonly onKept?: (resource: SweptResource, reason: string) => void;
+}
+
+/** Why a reused container must be kept (a run holds its lock), or undefined when it may go. */
+async function heldBy(name: string, stateDirectory: string): Promise<string | undefined> {
+  const lock = await readLockState(containerLockPath(stateDirectory, name));
+  if (lock.kind === 'held') return `in use by ${describeHolder(lock.holder)}`;
+  if (lock.kind === 'unknown') return 'in use by a kiln process taking it';
+  return undefined;
+}
+
+/**
+ * Removes kiln's containers (not those of live runs; reused ones only with `all`, and not while a run
+ * holds them) and unused run-scoped volumes. Returns what it removed (or, in a dry run, would).
+ */
+export async function pruneContainers(
+  engine: Pick<Engine, 'containers' | 'volumes'>,
+  options: PruneOptions = {},
+): Promise<SweptResource[]> {
+  const { containers, volumes } = await listManaged(engine);
+  const chosen: SweptResource[] = [];
+  for (const c of containers) {
+    const scope = c.labels[Label.scope];
+    if (scope === 'reuse') {
+      if (!options.all) continue;
+      // A run that holds a reused container would see its step killed under it.
+      const kept = await heldBy(c.name, options.stateDirectory ?? stateDir());
+      if (kept !== undefined) {
+        options.onKept?.(describeContainer(c), kept);
+        continue;
+      }
+    }
+    // A live run's container is left to that run.
+    if (scope === 'run' && !ownerIsGone(c.labels) && c.labels[Label.pid] !== undefined) continue;
+    if (!options.dryRun) await engine.containers.remove(c.id);
+    chosen.push(describeContainer(c));
+  }
+  for (const v of volumes) {
+    if (!isOrphan(v.labels)) continue;
+    if (options.dryRun || (await engine.volumes.remove(v.name)) !== 'in-use') chosen.push(describeVolume(v));
+  }
+  return chosen;
+}

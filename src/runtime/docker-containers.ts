@@ -1,0 +1,96 @@
+/** ContainerRuntime on a Docker engine. */
+import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { dockerCall, isConflict, isNotFound, unlessMissing } from './docker-errors.js';
+import type { ContainerRuntime, ContainerSpec, ContainerState, ContainerSummary } from './containers.js';
+
+const short = (id: string) => id.slice(0, 12);
+
+export class DockerContainers implements ContainerRuntime {
+  constructor(
+    private readonly docker: Docker,
+    private readonly endpoint: string,
+  ) {}
+
+  async create(spec: ContainerSpec): Promise<string> {
+    const container = await dockerCall(`creating ${spec.description ?? 'a container'}`, this.endpoint, () =>
+      this.docker.createContainer({
+        Image: spec.image,
+        ...(spec.name ? { name: spec.name } : {}),
+        Entrypoint: [...spec.entrypoint],
+        Cmd: [...spec.cmd],
+        Labels: { ...spec.labels },
+        Tty: false,
+        OpenStdin: false,
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        ...(spec.stopTimeoutS !== undefined ? { StopTimeout: spec.stopTimeoutS } : {}),
+        ...(spec.networkDisabled ? { NetworkDisabled: true } : {}),
+        HostConfig: {
+          Mounts: spec.mounts.map((m) => ({ ...m })) as Docker.MountSettings[],
+          ...(spec.tmpfs ? { Tmpfs: { ...spec.tmpfs } } : {}),
+          ...(spec.network ? { NetworkMode: spec.network } : {}),
+          Init: false,
+        },
+      }),
+    );
+    return container.id;
+  }
+
+  async start(id: string, description = `container ${short(id)}`): Promise<void> {
+    await dockerCall(`starting ${description}`, this.endpoint, () => this.docker.getContainer(id).start());
+  }
+
+  async inspect(idOrName: string): Promise<ContainerState | undefined> {
+    const info = await unlessMissing(`inspecting container ${idOrName}`, this.endpoint, () =>
+      this.docker.getContainer(idOrName).inspect(),
+    );
+    if (!info) return undefined;
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      imageId: info.Image,
+      imageReference: info.Config.Image,
+      running: info.State.Running,
+      labels: info.Config.Labels ?? {},
+    };
+  }
+
+  async stop(id: string, timeoutS: number): Promise<void> {
+    await dockerCall(`stopping container ${short(id)}`, this.endpoint, () =>
+      this.docker.getContainer(id).stop({ t: timeoutS }),
+    );
+  }
+
+  async remove(id: string, description = `container ${short(id)}`): Promise<'removed' | 'missing'> {
+    try {
+      await dockerCall(`removing ${description}`, this.endpoint, () =>
+        this.docker.getContainer(id).remove({ force: true, v: true }),
+      );
+      return 'removed';
+    } catch (error) {
+      // Gone already, or another client is removing it at this moment (409 "removal already in progress").
+      if (isNotFound(error) || (isConflict(error) && /already in progress/i.test((error as Error).message)))
+        return 'missing';
+      throw error;
+    }
+  }
+
+  async list(labels: readonly string[]): Promise<ContainerSummary[]> {
+    const containers = await dockerCall('listing containers', this.endpoint, () =>
+      this.docker.listContainers({ all: true, filters: { label: [...labels] } }),
+    );
+    return containers.map((c) => ({
+      id: c.Id,
+      name: (c.Names?.[0] ?? c.Id).replace(/^\//, ''),
+      labels: c.Labels ?? {},
+    }));
+  }
+
+  async archive(id: string, path: string): Promise<Readable> {
+    return dockerCall(`reading ${path} out of container ${short(id)}`, this.endpoint, async () => {
+      return (await this.docker.getContainer(id).getArchive({ path })) as unknown as Readable;
+    });
+  }
+}

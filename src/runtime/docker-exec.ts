@@ -1,0 +1,95 @@
+/**
+ * ExecRuntime on a Docker engine. A non-TTY exec's output is one multiplexed stream (see demux.ts); its
+ * exit code is read by inspecting the exec once the stream has ended.
+ */
+import type { Duplex } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import { Demuxer } from './demux.js';
+import { dockerCall, translate } from './docker-errors.js';
+import type { ChunkListener, ExecProcess, ExecRuntime, ExecSpec } from './exec.js';
+
+class DockerExecProcess implements ExecProcess {
+  constructor(
+    private readonly exec: Docker.Exec,
+    private readonly stream: Duplex,
+    private readonly description: string,
+    private readonly endpoint: string,
+  ) {}
+
+  read(listener: ChunkListener): Promise<void> {
+    const demux = new Demuxer(listener);
+    const done = new Promise<void>((resolve, reject) => {
+      this.stream.on('data', (data: Buffer) => demux.push(data));
+      this.stream.once('end', resolve);
+      this.stream.once('close', resolve);
+      this.stream.once('error', reject);
+    });
+    return done.catch((error: unknown) => {
+      throw translate(error, `reading the output of ${this.description}`, this.endpoint);
+    });
+  }
+
+  write(data: string | Buffer): void {
+    if (!this.stream.destroyed && this.stream.writable) this.stream.write(data);
+  }
+
+  closeInput(): void {
+    this.stream.end();
+  }
+
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  get paused(): boolean {
+    return this.stream.isPaused();
+  }
+
+  async exitCode(): Promise<number> {
+    // The stream can end a moment before the engine records the exit code.
+    for (let attempt = 0; ; attempt++) {
+      const info = await dockerCall('reading an exit code', this.endpoint, () => this.exec.inspect());
+      if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
+      await delay(Math.min(5 * 2 ** attempt, 100));
+    }
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+}
+
+export class DockerExec implements ExecRuntime {
+  constructor(
+    private readonly docker: Docker,
+    private readonly endpoint: string,
+  ) {}
+
+  async start(containerId: string, spec: ExecSpec): Promise<ExecProcess> {
+    const description = spec.description ?? 'a command';
+    const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    return dockerCall(
+      `starting ${description} in container ${containerId.slice(0, 12)}`,
+      this.endpoint,
+      async () => {
+        const exec = await this.docker.getContainer(containerId).exec({
+          Cmd: [...spec.argv],
+          Env: env,
+          AttachStdin: true,
+          AttachStdout: true,
+          AttachStderr: true,
+          Tty: false,
+          ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
+          ...(spec.user ? { User: spec.user } : {}),
+        });
+        const stream = (await exec.start({ hijack: true, stdin: true, Tty: false })) as unknown as Duplex;
+        return new DockerExecProcess(exec, stream, description, this.endpoint);
+      },
+    );
+  }
+}
