@@ -12,6 +12,7 @@ export type {
   JobExecutor,
   JobContext,
   JobOutcome,
+  JobOutputRef,
   StepResult,
   RunResult,
   CancelReason,

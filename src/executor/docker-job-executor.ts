@@ -23,17 +23,21 @@ export interface DockerJobExecutorOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Step output is read from the engine only while nobody holds this. Default: read at once. */
   readonly pressure?: OutputPressure;
+  /** Reuse every job's container across runs (`--reuse`), whatever the job says. Default false. */
+  readonly reuse?: boolean;
 }
 
 export class DockerJobExecutor implements JobExecutor {
   readonly #engine: Engine;
   readonly #env: NodeJS.ProcessEnv;
   readonly #pressure: OutputPressure | undefined;
+  readonly #reuse: boolean;
 
   constructor(engine: Engine, options: DockerJobExecutorOptions = {}) {
     this.#engine = engine;
     this.#env = options.env ?? process.env;
     this.#pressure = options.pressure;
+    this.#reuse = options.reuse ?? false;
   }
 
   /** The run's secrets: read once per run, and every one masks the output of every job. */
@@ -49,16 +53,13 @@ export class DockerJobExecutor implements JobExecutor {
    * What running the job will take (see JobPlan), without acquiring anything. Throws what would stop the
    * job before it acquires anything: a refused mount, a missing secret, an image that cannot be had.
    */
-  planJob(
-    job: CompiledJob,
-    context: Pick<JobContext, 'graph' | 'runId' | 'signal' | 'reuse'>,
-  ): Promise<JobPlan> {
+  planJob(job: CompiledJob, context: Pick<JobContext, 'graph' | 'runId' | 'signal'>): Promise<JobPlan> {
     return planJob(job, context, {
       images: this.#engine.images,
       ...(this.#engine.socketPath ? { engineSocketPath: this.#engine.socketPath } : {}),
       env: this.#env,
       secrets: this.#secretsOf(context),
-      reuse: context.reuse,
+      reuse: this.#reuse,
     });
   }
 

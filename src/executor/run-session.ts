@@ -74,11 +74,11 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
     executor: new DockerJobExecutor(engine, {
       ...(options.env ? { env: options.env } : {}),
       ...(options.pressure ? { pressure: options.pressure } : {}),
+      reuse: options.reuse ?? false,
     }),
     emit,
     ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     keepGoing: options.keepGoing ?? false,
-    reuse: options.reuse ?? false,
     graceMs: options.graceMs ?? defaultGraceMs(options.env),
     runId: options.runId ?? newRunId(),
     ...(options.signal ? { signal: options.signal } : {}),

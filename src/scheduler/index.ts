@@ -10,4 +10,12 @@ export {
   formatDuration,
 } from './cancel-reason.js';
 export { runVerdict, isFailure, type RunVerdict } from './run-status.js';
-export type { CancelReason, JobContext, JobExecutor, JobOutcome, RunResult, StepResult } from './types.js';
+export type {
+  CancelReason,
+  JobContext,
+  JobExecutor,
+  JobOutcome,
+  JobOutputRef,
+  RunResult,
+  StepResult,
+} from './types.js';

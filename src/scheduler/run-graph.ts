@@ -38,8 +38,6 @@ export interface RunGraphOptions {
   readonly graceMs?: number;
   /** The run's id, on events and labels. Default `newRunId()`. */
   readonly runId?: string;
-  /** Reuse mode for every job (`--reuse`), passed to the executor. Default false. */
-  readonly reuse?: boolean;
 }
 
 /** The grace period when none is given, in ms: 10 s. */
@@ -74,7 +72,6 @@ interface Settings {
   readonly killSignal: AbortSignal;
   readonly graceMs: number;
   readonly runId: string;
-  readonly reuse: boolean;
 }
 
 const NEVER_ABORTED = new AbortController().signal;
@@ -97,7 +94,6 @@ function resolveOptions(options: RunGraphOptions): Settings {
     killSignal: options.killSignal ?? NEVER_ABORTED,
     graceMs,
     runId: options.runId ?? newRunId(),
-    reuse: options.reuse ?? false,
   };
 }
 
@@ -223,7 +219,7 @@ class GraphRun {
       signal: controller.signal,
       killSignal: this.#settings.killSignal,
       graceMs: this.#settings.graceMs,
-      reuse: this.#settings.reuse,
+      needs: this.#needsOf(i),
     };
 
     this.#emit({ type: 'job.start', job: name, image: job.image });
@@ -243,6 +239,11 @@ class GraphRun {
     }
     const durationMs = Math.round(performance.now() - startedAt);
     this.#end(i, outcome, durationMs, reasonOf(outcome, controller.signal));
+  }
+
+  /** The outcomes of the jobs job `i` needs (all passed, or it would not run), by name. */
+  #needsOf(i: number): ReadonlyMap<string, JobOutcome> {
+    return new Map(this.#index.needs[i]!.map((j) => [this.#index.names[j]!, this.#outcomes[j]!]));
   }
 
   /** Calls the executor; an async function, so that a synchronous throw arrives as a rejection. */

@@ -1,6 +1,7 @@
 /**
  * The seam between the scheduler and what runs one job. The scheduler owns ordering, concurrency,
- * fail-fast / keep-going and cancellation; a JobExecutor runs one compiled job to its end.
+ * fail-fast / keep-going and cancellation; a JobExecutor runs one compiled job to its end. Nothing here
+ * knows how a job runs (Docker, or anything else): results flow from job to job as JobOutcomes.
  */
 import type { Emit, Status } from '../events.js';
 import type { BuildGraph, CompiledJob } from '../graph/types.js';
@@ -18,8 +19,8 @@ export interface JobContext {
   readonly killSignal: AbortSignal;
   /** The grace period between SIGTERM and SIGKILL, in ms. */
   readonly graceMs: number;
-  /** Force reuse mode for every job (`--reuse`). */
-  readonly reuse: boolean;
+  /** The outcomes of the jobs this job needs, by name: each passed, and may hand on its outputs. */
+  readonly needs: ReadonlyMap<string, JobOutcome>;
 }
 
 export interface StepResult {
@@ -30,11 +31,23 @@ export interface StepResult {
   readonly allowFailure: boolean;
 }
 
+/** Where one output of a job is: a sealed volume and the digest of its content. */
+export interface JobOutputRef {
+  /** The output's path in the job's container, as the job declares it. */
+  readonly path: string;
+  /** The volume that holds it. */
+  readonly volume: string;
+  /** The content digest (`sha256:...`). */
+  readonly digest: string;
+}
+
 export interface JobOutcome {
   readonly status: Status;
   readonly steps: readonly StepResult[];
   /** Set when the job failed outside a step (a mount, the image, the engine). */
   readonly error?: Error;
+  /** The job's outputs by path, once sealed (jobs that declare outputs and passed). */
+  readonly outputs?: ReadonlyMap<string, JobOutputRef>;
 }
 
 export interface JobExecutor {

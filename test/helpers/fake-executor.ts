@@ -7,7 +7,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createEmitter, type Emit, type JobEndEvent, type KilnEvent, type Status } from '../../src/events.js';
 import type { CompiledJob } from '../../src/graph/types.js';
 import { cancelStatus } from '../../src/scheduler/cancel-reason.js';
-import type { CancelReason, JobContext, JobExecutor, JobOutcome } from '../../src/scheduler/types.js';
+import type {
+  CancelReason,
+  JobContext,
+  JobExecutor,
+  JobOutcome,
+  JobOutputRef,
+} from '../../src/scheduler/types.js';
 
 export interface JobScript {
   /** The status the job ends with when nothing stops it. Default `passed`. */
@@ -27,6 +33,8 @@ export interface JobScript {
   readonly onAbort?: Status | 'ignore';
   /** After an abort, how long the job takes to stop (its grace), in ms. Default 0. */
   readonly stopMs?: number;
+  /** The outputs its outcome hands on. Default none. */
+  readonly outputs?: ReadonlyMap<string, JobOutputRef>;
 }
 
 export interface JobRun {
@@ -184,6 +192,7 @@ function outcome(status: Status, script: JobScript): JobOutcome {
     status,
     steps: [],
     ...(script.error ? { error: script.error } : {}),
+    ...(script.outputs ? { outputs: script.outputs } : {}),
   };
 }
 
