@@ -7,7 +7,7 @@
 import { constants, type Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { YAMLError } from 'yaml';
+import type { CST, Document, YAMLError } from 'yaml';
 import {
   DefinitionError,
   inFileOrder,
@@ -154,8 +154,16 @@ interface ParsedText {
  * unresolved alias, or saying that the text is not a step file; returns duplicate keys as diagnostics.
  */
 function parseWithYaml(text: string, file: string, lines: LineIndex): ParsedText {
-  const document = yamlPackage().parseDocument(text, { uniqueKeys: false, merge: true, prettyErrors: false });
+  const { document, stoppedAt } = parseYaml(text);
   const diagnostics: Diagnostic[] = [];
+  // After the errors found before it, which share its position.
+  const stopped = (): void => {
+    if (stoppedAt === undefined) return;
+    diagnostics.push({
+      message: `too many YAML errors to go on: kiln stopped reading here (fix those before it first)`,
+      position: lines.position(file, stoppedAt),
+    });
+  };
   // Aliases are measured before anything walks the document: what they expand to can be exponential.
   const aliases = measureAliases(document);
   if (aliases.problem !== undefined) {
@@ -163,6 +171,7 @@ function parseWithYaml(text: string, file: string, lines: LineIndex): ParsedText
     for (const error of document.errors) {
       if (!isTooDeep(error)) diagnostics.push(syntaxDiagnostic(error, at));
     }
+    stopped();
     diagnostics.push({ message: aliases.problem.message, position: at.at(aliases.problem.offset) });
     throw failure(diagnostics);
   }
@@ -170,6 +179,7 @@ function parseWithYaml(text: string, file: string, lines: LineIndex): ParsedText
   const positions = new PositionFinder(lines, file, offsets);
 
   for (const error of document.errors) diagnostics.push(syntaxDiagnostic(error, positions));
+  stopped();
   for (const duplicate of duplicates) {
     const first = positions.at(duplicate.firstOffset);
     diagnostics.push({
@@ -213,6 +223,50 @@ function parseWithYaml(text: string, file: string, lines: LineIndex): ParsedText
     throw failure(diagnostics);
   }
   return { data, offsets, diagnostics };
+}
+
+/** Syntax errors at the top level of a file after which reading it stops (a file of `]` has millions). */
+const MAX_STREAM_ERRORS = 50;
+
+/**
+ * The file's first YAML document, as the `yaml` package's parseDocument reads it, but reading stops at
+ * the MAX_STREAM_ERRORS-th error the parser finds between documents, and errors are made without stack
+ * traces (they are reported by position): a file of megabytes of stray brackets is refused in
+ * milliseconds, where each of its characters was an error (minutes).
+ */
+function parseYaml(text: string): { document: Document; stoppedAt?: number } {
+  const { Composer, Parser, YAMLParseError } = yamlPackage();
+  // logLevel 'error': the package would print warnings (a map used as a key) on kiln's stderr.
+  const composer = new Composer({ uniqueKeys: false, merge: true, prettyErrors: false, logLevel: 'error' });
+  let errors = 0;
+  let stoppedAt: number | undefined;
+  function* tokens(): Generator<CST.Token> {
+    for (const token of new Parser().parse(text)) {
+      yield token;
+      if (token.type === 'error' && ++errors >= MAX_STREAM_ERRORS) {
+        stoppedAt = token.offset;
+        return;
+      }
+    }
+  }
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    let document: Document | undefined;
+    for (const found of composer.compose(tokens(), true, text.length)) {
+      if (document === undefined) {
+        document = found;
+        continue;
+      }
+      document.errors.push(
+        new YAMLParseError([found.range[0], found.range[1]], 'MULTIPLE_DOCS', 'another document starts here'),
+      );
+      break;
+    }
+    return { document: document!, ...(stoppedAt === undefined ? {} : { stoppedAt }) };
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /**

@@ -56,8 +56,11 @@ function describeTokens(tokens: readonly string[], document: unknown): string {
   if (n === 1) return last === 'defaults' ? 'defaults' : `'${last}'`;
   if (n === 2 && tokens[0] === 'jobs') return `job '${last}'`;
   if (n === 2 && tokens[0] === 'secrets') return `secret '${last}'`;
-  const of = describeTokens(parent.slice(0, -1), document);
+  // A step file's own values are at most 7 levels deep; deeper, the levels between are not named.
+  if (n > 8) return `'${last}', ${n - 3} levels inside ${describeTokens(tokens.slice(0, 2), document)}`;
   if (/^[0-9]+$/.test(last) && (owner === 'steps' || owner === 'mounts')) {
+    // Described once per level: a pointer 100 levels deep must not take exponential time.
+    const of = describeTokens(parent.slice(0, -1), document);
     const index = Number(last) + 1;
     if (owner === 'mounts') return `mount ${index} of ${of}`;
     const name = (valueAt(document, tokens) as { name?: unknown } | undefined)?.name;

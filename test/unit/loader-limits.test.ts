@@ -145,6 +145,31 @@ test.serial('lists nested beyond what the parser can take are one problem, not a
   t.regex(problems[0]!.message, /nest more than 100 levels deep/);
 });
 
+test.serial('a file of a million stray brackets is refused in well under a second, reading stopped', (t) => {
+  const started = performance.now();
+  const problems = textProblems(`version: 1\n${']'.repeat(1_000_000)}\n`);
+  const elapsed = performance.now() - started;
+  t.true(elapsed < 1500, `took ${elapsed} ms`);
+  t.is(problems.length, 51);
+  t.like(problems[50], {
+    message: 'too many YAML errors to go on: kiln stopped reading here (fix those before it first)',
+    position: { line: 2, column: 50 },
+  });
+});
+
+test.serial('a map used as a key prints no warning of the YAML package', async (t) => {
+  const warnings: string[] = [];
+  const listener = (warning: Error): void => void warnings.push(warning.message);
+  process.on('warning', listener);
+  try {
+    loadDefinitionText(`${VALID}x-keys: { [a, b]: 1 }\n`, 'kiln.yaml');
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+  } finally {
+    process.off('warning', listener);
+  }
+  t.deepEqual(warnings, []);
+});
+
 test.serial('the fast reader tests long runs of blanks in linear time', (t) => {
   const text = `${VALID}x-blank: a${' '.repeat(200_000)}b\n`;
   const started = performance.now();
