@@ -4,21 +4,12 @@ import { DefinitionError, UsageError } from '../../src/errors.js';
 import { EventLog, FakeExecutor } from '../helpers/fake-executor.js';
 import { buildGraph, TEST_IMAGE } from '../helpers/graphs.js';
 
-const diamond = buildGraph({
-  fetch: [],
-  build: ['fetch'],
-  lint: ['fetch'],
-  ship: ['build', 'lint'],
-});
+const diamond = buildGraph({ fetch: [], build: ['fetch'], lint: ['fetch'], ship: ['build', 'lint'] });
 
 test('a diamond runs every job after all the jobs it needs have ended', async (t) => {
   const executor = new FakeExecutor({}, { durationMs: 5 });
   const log = new EventLog();
-  const result = await runGraph(diamond, {
-    executor,
-    emit: log.emit,
-    concurrency: 4,
-  });
+  const result = await runGraph(diamond, { executor, emit: log.emit, concurrency: 4 });
 
   t.is(result.status, 'passed');
   t.is(result.exitCode, 0);
@@ -37,19 +28,9 @@ test('a diamond runs every job after all the jobs it needs have ended', async (t
 test('run.start comes first with the jobs in graph order, run.end last, and each job.start before its job.end', async (t) => {
   const executor = new FakeExecutor();
   const log = new EventLog();
-  const result = await runGraph(diamond, {
-    executor,
-    emit: log.emit,
-    concurrency: 2,
-    runId: 'run-1',
-  });
+  const result = await runGraph(diamond, { executor, emit: log.emit, concurrency: 2, runId: 'run-1' });
 
-  t.like(log.events[0], {
-    type: 'run.start',
-    runId: 'run-1',
-    project: diamond.project,
-    jobs: diamond.order,
-  });
+  t.like(log.events[0], { type: 'run.start', runId: 'run-1', project: diamond.project, jobs: diamond.order });
   t.like(log.events.at(-1), { type: 'run.end', status: 'passed', exitCode: 0 });
   t.is(typeof (log.events.at(-1) as { durationMs: number }).durationMs, 'number');
   for (const job of diamond.order) {
@@ -67,11 +48,7 @@ const concurrencyLimit = test.macro({
   async exec(t, concurrency: number) {
     const jobs = Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`job-${i}`, []]));
     const executor = new FakeExecutor({}, { durationMs: 15 });
-    const result = await runGraph(buildGraph(jobs), {
-      executor,
-      emit: new EventLog().emit,
-      concurrency,
-    });
+    const result = await runGraph(buildGraph(jobs), { executor, emit: new EventLog().emit, concurrency });
     t.is(result.status, 'passed');
     t.is(executor.maxRunning, concurrency);
     t.is(executor.startOrder.length, 7);
@@ -81,10 +58,7 @@ const concurrencyLimit = test.macro({
 for (const n of [1, 2, 3]) test(concurrencyLimit, n);
 
 test('independent jobs run at the same time', async (t) => {
-  const executor = new FakeExecutor({
-    unit: { blocked: true },
-    docs: { blocked: true },
-  });
+  const executor = new FakeExecutor({ unit: { blocked: true }, docs: { blocked: true } });
   const run = runGraph(buildGraph({ unit: [], docs: [] }), {
     executor,
     emit: new EventLog().emit,
@@ -101,11 +75,7 @@ test('independent jobs run at the same time', async (t) => {
 test('a job waits for a slot, not only for its needs', async (t) => {
   const executor = new FakeExecutor({ a: { blocked: true } });
   const log = new EventLog();
-  const run = runGraph(buildGraph({ a: [], b: [] }), {
-    executor,
-    emit: log.emit,
-    concurrency: 1,
-  });
+  const run = runGraph(buildGraph({ a: [], b: [] }), { executor, emit: log.emit, concurrency: 1 });
 
   await executor.started('a');
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -136,10 +106,7 @@ test('the executor gets the run id, grace period, kill signal and an open signal
 
 test('defaults: a generated run id, a 10 s grace period', async (t) => {
   const executor = new FakeExecutor();
-  const result = await runGraph(buildGraph({ only: [] }), {
-    executor,
-    emit: new EventLog().emit,
-  });
+  const result = await runGraph(buildGraph({ only: [] }), { executor, emit: new EventLog().emit });
   const { context } = executor.runs.get('only')!;
   t.regex(result.runId, /^\d{8}-\d{6}-[0-9a-f]{4}$/);
   t.is(context.runId, result.runId);
@@ -148,27 +115,13 @@ test('defaults: a generated run id, a 10 s grace period', async (t) => {
 });
 
 test('a job is handed the outcomes of the jobs it needs, outputs and all, and no others', async (t) => {
-  const out = {
-    path: '/out',
-    volume: 'kiln-result-p-build-1',
-    digest: `sha256:${'a'.repeat(64)}`,
-  };
-  const executor = new FakeExecutor({
-    build: { outputs: new Map([['/out', out]]) },
+  const out = { path: '/out', volume: 'kiln-result-p-build-1', digest: `sha256:${'a'.repeat(64)}` };
+  const executor = new FakeExecutor({ build: { outputs: new Map([['/out', out]]) } });
+  await runGraph(buildGraph({ build: [], lint: [], test: ['build', 'lint'], ship: ['test'] }), {
+    executor,
+    emit: new EventLog().emit,
+    concurrency: 1,
   });
-  await runGraph(
-    buildGraph({
-      build: [],
-      lint: [],
-      test: ['build', 'lint'],
-      ship: ['test'],
-    }),
-    {
-      executor,
-      emit: new EventLog().emit,
-      concurrency: 1,
-    },
-  );
   const needs = executor.runs.get('test')!.context.needs;
   t.deepEqual([...needs.keys()].sort(), ['build', 'lint']);
   t.is(needs.get('build')!.status, 'passed');
@@ -179,10 +132,7 @@ test('a job is handed the outcomes of the jobs it needs, outputs and all, and no
 
 test('an empty graph passes at once', async (t) => {
   const log = new EventLog();
-  const result = await runGraph(buildGraph({}), {
-    executor: new FakeExecutor(),
-    emit: log.emit,
-  });
+  const result = await runGraph(buildGraph({}), { executor: new FakeExecutor(), emit: log.emit });
   t.like(result, { status: 'passed', exitCode: 0 });
   t.deepEqual(
     log.events.map((e) => e.type),
@@ -202,11 +152,7 @@ test('run ids are short, sortable by start time, and differ between runs', (t) =
 test('a concurrency below 1 is refused with a usage error before anything runs', async (t) => {
   const log = new EventLog();
   const error = await t.throwsAsync(
-    runGraph(buildGraph({ a: [] }), {
-      executor: new FakeExecutor(),
-      emit: log.emit,
-      concurrency: 0,
-    }),
+    runGraph(buildGraph({ a: [] }), { executor: new FakeExecutor(), emit: log.emit, concurrency: 0 }),
     { instanceOf: UsageError },
   );
   t.regex(error!.message, /concurrency must be a whole number of at least 1, got 0/);
@@ -215,15 +161,9 @@ test('a concurrency below 1 is refused with a usage error before anything runs',
 
 test('a graph whose job needs an unknown job is refused, naming both', async (t) => {
   const graph = buildGraph({ a: [] });
-  const broken = {
-    ...graph,
-    jobs: new Map([['a', { ...graph.jobs.get('a')!, needs: ['ghost'] }]]),
-  };
+  const broken = { ...graph, jobs: new Map([['a', { ...graph.jobs.get('a')!, needs: ['ghost'] }]]) };
   const error = await t.throwsAsync(
-    runGraph(broken, {
-      executor: new FakeExecutor(),
-      emit: new EventLog().emit,
-    }),
+    runGraph(broken, { executor: new FakeExecutor(), emit: new EventLog().emit }),
     {
       instanceOf: DefinitionError,
     },
@@ -242,9 +182,6 @@ test('a graph whose order puts a job before one it needs is refused', async (t) 
 
 test('a job listed twice in needs waits for it once', async (t) => {
   const graph = buildGraph({ a: [], b: ['a', 'a'] });
-  const result = await runGraph(graph, {
-    executor: new FakeExecutor(),
-    emit: new EventLog().emit,
-  });
+  const result = await runGraph(graph, { executor: new FakeExecutor(), emit: new EventLog().emit });
   t.is(result.jobs.get('b')!.status, 'passed');
 });
