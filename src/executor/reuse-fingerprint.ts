@@ -1,8 +1,9 @@
 /**
  * The fingerprint of a reused container's config: a later run reuses the container only while it
- * matches.
+ * matches. Digested from a canonical encoding (fixed key order, see results/canonical.ts), so that it
+ * depends on the config alone, never on the order in which it was put together.
  */
-import { createHash } from 'node:crypto';
+import { digestHex, digestOf } from '../results/canonical.js';
 import type { DockerMount } from '../runtime/containers.js';
 
 export interface FingerprintInput {
@@ -16,13 +17,13 @@ export interface FingerprintInput {
 
 /** 32 hex digits, for the container's `dev.kiln.fingerprint` label. */
 export function reuseFingerprint(input: FingerprintInput): string {
-  const parts = {
+  const config = {
     image: input.imageId,
-    mounts: JSON.stringify(input.mounts),
-    tmpfs: JSON.stringify(input.tmpfs),
+    mounts: input.mounts,
+    tmpfs: input.tmpfs,
     network: input.network ?? 'default',
     user: input.user ?? '',
     kiln: input.kilnVersion,
   };
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+  return digestHex(digestOf(config)).slice(0, 32);
 }
