@@ -4,9 +4,9 @@
  * project folder).
  */
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { SecretSource } from '../definition/types.js';
+import { expandHome, homeDir } from '../home-path.js';
 
 export type SecretResolution =
   | { readonly found: true; readonly value: Buffer }
@@ -20,10 +20,7 @@ export interface SecretSourceContext {
 
 /** Expands a leading `~` and resolves against the project folder. */
 export function secretFilePath(path: string, context: SecretSourceContext): string {
-  const home = context.env.HOME || homedir();
-  if (path === '~') return home;
-  if (path.startsWith('~/')) return join(home, path.slice(2));
-  return isAbsolute(path) ? path : resolve(context.projectDir, path);
+  return resolve(context.projectDir, expandHome(path, homeDir(context.env)));
 }
 
 /**

@@ -1,0 +1,15 @@
+/** `~` in paths a user writes (secret files, bind sources, default mounts): the home folder. */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** The home folder: `HOME` of this environment, else the user's. */
+export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HOME || homedir();
+}
+
+/** `path` with a leading `~` (alone, or followed by `/`) replaced by `home`; any other path as it is. */
+export function expandHome(path: string, home: string): string {
+  if (path === '~') return home;
+  if (path.startsWith('~/')) return join(home, path.slice(2));
+  return path;
+}
