@@ -4,8 +4,9 @@
  * that holds or reaches it, such as `/` or `/run`), unless the mount opts in.
  */
 import { readFile, realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, posix, relative, sep } from 'node:path';
+import { isAbsolute, join, posix, relative } from 'node:path';
 import { MountError } from '../errors.js';
+import { isInside, resolveExisting } from '../host-paths.js';
 
 /** The Docker socket's usual places; the unix path of `DOCKER_HOST` is added to them. */
 export const DEFAULT_DOCKER_SOCKET_PATHS: readonly string[] = ['/var/run/docker.sock', '/run/docker.sock'];
@@ -50,12 +51,6 @@ export function displayPath(path: string, projectDir: string): string {
   if (rel === '') return '.';
   if (!rel.startsWith('..') && !isAbsolute(rel)) return `./${rel}`;
   return path;
-}
-
-/** Is `path` the folder `folder` or inside it? Both must be absolute and normalised. */
-export function isInside(path: string, folder: string): boolean {
-  const rel = relative(folder, path);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }
 
 /**
@@ -226,23 +221,6 @@ export function reachedThroughMounts(
     return posix.join(mount.mountPoint, posix.relative(mount.root, inFileSystem));
   }
   return undefined;
-}
-
-/** The path with its longest existing prefix resolved through symlinks, for messages about missing paths. */
-async function resolveExisting(path: string): Promise<string> {
-  const missing: string[] = [];
-  let current = path;
-  for (;;) {
-    try {
-      const real = await realpath(current);
-      return missing.length === 0 ? real : join(real, ...missing.reverse());
-    } catch {
-      const parent = dirname(current);
-      if (parent === current) return path;
-      missing.push(current.slice(parent.length).replace(/^\/+/, ''));
-      current = parent;
-    }
-  }
 }
 
 /**
