@@ -33,6 +33,87 @@ const DEPTH = 6;
 /** The label of the first child (most nodes have one child at most): read without leaving the node. */
 const FIRST_LABEL = 7;
 
+/** The trie of the patterns, its nodes numbered as they are made (node 0 the root). */
+interface Trie {
+  readonly firstChild: Int32Array;
+  readonly nextSibling: Int32Array;
+  readonly label: Uint8Array;
+  /** The length of the pattern that ends at the node, 0 if none. */
+  readonly out: Int32Array;
+  readonly childCount: Int32Array;
+  readonly count: number;
+  readonly longest: number;
+}
+
+function buildTrie(patterns: readonly Buffer[]): Trie {
+  const total = patterns.reduce((sum, p) => sum + p.length, 0);
+  const firstChild = new Int32Array(total + 1).fill(NONE);
+  const nextSibling = new Int32Array(total + 1).fill(NONE);
+  const label = new Uint8Array(total + 1);
+  const out = new Int32Array(total + 1);
+  const childCount = new Int32Array(total + 1);
+  let count = 1;
+  let longest = 0;
+  for (const pattern of patterns) {
+    if (pattern.length === 0) continue;
+    longest = Math.max(longest, pattern.length);
+    let node = 0;
+    for (let i = 0; i < pattern.length; i++) {
+      const byte = pattern[i]!;
+      let child = firstChild[node]!;
+      while (child !== NONE && label[child] !== byte) child = nextSibling[child]!;
+      if (child === NONE) {
+        child = count++;
+        label[child] = byte;
+        nextSibling[child] = firstChild[node]!;
+        firstChild[node] = child;
+        childCount[node]!++;
+      }
+      node = child;
+    }
+    out[node] = pattern.length;
+  }
+  return { firstChild, nextSibling, label, out, childCount, count, longest };
+}
+
+/**
+ * The trie's nodes as records, numbered again breadth first, so that the shallow nodes, where a scan
+ * spends its time, lie together, and so that a node's parent and failure node come before it; and which
+ * of them get a full table (`tables` in all).
+ */
+function layOut(trie: Trie): { nodes: Int32Array; tables: number } {
+  const { firstChild, nextSibling, label, out, childCount, count } = trie;
+  const order = new Int32Array(count);
+  const renumbered = new Int32Array(count);
+  const depth = new Int32Array(count);
+  let tail = 1;
+  for (let head = 0; head < tail; head++) {
+    const parent = order[head]!;
+    for (let child = firstChild[parent]!; child !== NONE; child = nextSibling[child]!) {
+      renumbered[child] = tail;
+      depth[child] = depth[parent]! + 1;
+      order[tail++] = child;
+    }
+  }
+  const nodes = new Int32Array(count * FIELDS);
+  let tables = 0;
+  for (let id = 0; id < count; id++) {
+    const old = order[id]!;
+    const n = id * FIELDS;
+    const first = firstChild[old]!;
+    const next = nextSibling[old]!;
+    nodes[n + FIRST_CHILD] = first === NONE ? NONE : renumbered[first]!;
+    nodes[n + FIRST_LABEL] = first === NONE ? NONE : label[first]!;
+    nodes[n + NEXT_SIBLING] = next === NONE ? NONE : renumbered[next]!;
+    nodes[n + LABEL] = label[old]!;
+    nodes[n + OUT] = out[old]!;
+    const dense =
+      id === 0 || (tables < MAX_TABLES && (depth[old]! <= DENSE_DEPTH || childCount[old]! >= DENSE_CHILDREN));
+    nodes[n + DENSE_AT] = dense ? 256 * tables++ : NONE;
+  }
+  return { nodes, tables };
+}
+
 export class MaskAutomaton {
   /** The nodes, FIELDS int32 each; node 0 is the root. */
   readonly nodes: Int32Array;
@@ -42,71 +123,19 @@ export class MaskAutomaton {
   readonly longest: number;
 
   constructor(patterns: readonly Buffer[]) {
-    const total = patterns.reduce((sum, p) => sum + p.length, 0);
-    // The trie, with its nodes numbered as they are made.
-    const firstChild = new Int32Array(total + 1).fill(NONE);
-    const nextSibling = new Int32Array(total + 1).fill(NONE);
-    const label = new Uint8Array(total + 1);
-    const out = new Int32Array(total + 1);
-    const childCount = new Int32Array(total + 1);
-    let count = 1;
-    let longest = 0;
-    for (const pattern of patterns) {
-      if (pattern.length === 0) continue;
-      longest = Math.max(longest, pattern.length);
-      let node = 0;
-      for (let i = 0; i < pattern.length; i++) {
-        const byte = pattern[i]!;
-        let child = firstChild[node]!;
-        while (child !== NONE && label[child] !== byte) child = nextSibling[child]!;
-        if (child === NONE) {
-          child = count++;
-          label[child] = byte;
-          nextSibling[child] = firstChild[node]!;
-          firstChild[node] = child;
-          childCount[node]!++;
-        }
-        node = child;
-      }
-      out[node] = pattern.length;
-    }
-    this.longest = longest;
-
-    // Numbered again breadth first, so that the shallow nodes, where a scan spends its time, lie
-    // together; and so that a node's parent and failure node come before it.
-    const order = new Int32Array(count);
-    const renumbered = new Int32Array(count);
-    const depth = new Int32Array(count);
-    let tail = 1;
-    for (let head = 0; head < tail; head++) {
-      const parent = order[head]!;
-      for (let child = firstChild[parent]!; child !== NONE; child = nextSibling[child]!) {
-        renumbered[child] = tail;
-        depth[child] = depth[parent]! + 1;
-        order[tail++] = child;
-      }
-    }
-    const nodes = new Int32Array(count * FIELDS);
-    let tables = 0;
-    for (let id = 0; id < count; id++) {
-      const old = order[id]!;
-      const n = id * FIELDS;
-      const first = firstChild[old]!;
-      const next = nextSibling[old]!;
-      nodes[n + FIRST_CHILD] = first === NONE ? NONE : renumbered[first]!;
-      nodes[n + FIRST_LABEL] = first === NONE ? NONE : label[first]!;
-      nodes[n + NEXT_SIBLING] = next === NONE ? NONE : renumbered[next]!;
-      nodes[n + LABEL] = label[old]!;
-      nodes[n + OUT] = out[old]!;
-      const dense =
-        id === 0 ||
-        (tables < MAX_TABLES && (depth[old]! <= DENSE_DEPTH || childCount[old]! >= DENSE_CHILDREN));
-      nodes[n + DENSE_AT] = dense ? 256 * tables++ : NONE;
-    }
+    const trie = buildTrie(patterns);
+    this.longest = trie.longest;
+    const { nodes, tables } = layOut(trie);
     this.nodes = nodes;
-
-    // Full tables for the root and for nodes with many children: their children first.
     this.dense = new Int32Array(256 * tables).fill(NONE);
+    this.#fillChildTables(trie.count);
+    this.#linkFailures(trie.count);
+    this.#completeTables(trie.count);
+  }
+
+  /** Full tables for the root and for nodes with many children: their children first. */
+  #fillChildTables(count: number): void {
+    const { nodes } = this;
     for (let id = 0; id < count; id++) {
       const at = nodes[id * FIELDS + DENSE_AT]!;
       if (at === NONE) continue;
@@ -115,8 +144,11 @@ export class MaskAutomaton {
         child = nodes[child * FIELDS + NEXT_SIBLING]!;
       }
     }
+  }
 
-    // Depths, failure links and outputs, in breadth-first order.
+  /** Depths, failure links and outputs, in breadth-first order. */
+  #linkFailures(count: number): void {
+    const { nodes } = this;
     for (let id = 0; id < count; id++) {
       const n = id * FIELDS;
       for (let child = nodes[n + FIRST_CHILD]!; child !== NONE;) {
@@ -138,9 +170,14 @@ export class MaskAutomaton {
         child = nodes[c + NEXT_SIBLING]!;
       }
     }
+  }
 
-    // The full tables get every transition, failures included, so that the scan takes one step there.
-    // A node's failure node comes before it, its table (if any) already complete.
+  /**
+   * The full tables get every transition, failures included, so that the scan takes one step there.
+   * A node's failure node comes before it, its table (if any) already complete.
+   */
+  #completeTables(count: number): void {
+    const { nodes } = this;
     for (let id = 0; id < count; id++) {
       const at = nodes[id * FIELDS + DENSE_AT]!;
       if (at === NONE) continue;
