@@ -1,13 +1,41 @@
 /**
- * kiln's public API: declare a graph (step file or builder), compile it, run it on Docker, and listen
- * to its events.
+ * kiln's public API: what a user builds and runs graphs with. Declare a graph (step file or builder),
+ * compile it, run it (the run session, or runGraph with an executor of one's own), listen to its events
+ * with a reporter, and clean up after it.
  */
-export * from './definition/index.js';
+export type * from './definition/types.js';
+export { DEFAULT_STEP_FILE, loadDefinitionFile, loadDefinitionText } from './definition/loader.js';
+export {
+  bind,
+  cache,
+  job,
+  pipeline,
+  secret,
+  ssh,
+  step,
+  tmpfs,
+  JobBuilder,
+  PipelineBuilder,
+  StepBuilder,
+  type Duration,
+  type PipelineOptions,
+  type StepInput,
+} from './definition/builder.js';
+export { parseDefaultMounts } from './definition/default-mounts.js';
 export { compile, selectJobs, renderGraph, type CompileOptions, type GraphFormat } from './graph/index.js';
 export type * from './graph/types.js';
-export { parseDefaultMounts } from './definition/default-mounts.js';
-export { run, runBuildGraph, defaultGraceMs, type RunOptions } from './executor/run-session.js';
-export { runGraph, newRunId, type RunGraphOptions } from './scheduler/run-graph.js';
+export {
+  run,
+  runBuildGraph,
+  defaultGraceMs,
+  DockerJobExecutor,
+  pruneContainers,
+  type RunOptions,
+  type DockerJobExecutorOptions,
+  type JobPlan,
+  type PruneOptions,
+} from './executor/index.js';
+export { runGraph, newRunId, DEFAULT_GRACE_MS, type RunGraphOptions } from './scheduler/run-graph.js';
 export type {
   JobExecutor,
   JobContext,
@@ -17,14 +45,28 @@ export type {
   RunResult,
   CancelReason,
 } from './scheduler/types.js';
-export { DockerJobExecutor } from './executor/docker-job-executor.js';
-export { createEngine, checkEngine, type Engine, type EngineInfo } from './runtime/engine.js';
-export { sweepOrphans } from './runtime/sweep.js';
-export { pruneContainers } from './executor/prune-containers.js';
+export { createEngine, checkEngine, type Engine, type EngineOptions } from './runtime/engine.js';
+export type { EngineInfo, SystemRuntime } from './runtime/system.js';
+export type { ImageRuntime } from './runtime/images.js';
+export type {
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerState,
+  ContainerSummary,
+  DockerMount,
+} from './runtime/containers.js';
+export type { ExecRuntime, ExecProcess, ExecSpec } from './runtime/exec.js';
+export type { VolumeRuntime, VolumeInfo, VolumeUsage } from './runtime/volumes.js';
+export { sweepOrphans, type SweptResource } from './runtime/sweep.js';
 export { KILN_VERSION } from './runtime/version.js';
+export {
+  listCaches,
+  removeCaches,
+  type CacheInfo,
+  type RemoveCachesOptions,
+} from './mounts/cache-volumes.js';
 export { createReporter, type Reporter, type ReporterOptions, type ProgressMode } from './reporters/index.js';
 export { ReleaseStack } from './release.js';
 export { OutputPressure } from './output-pressure.js';
 export * from './errors.js';
 export type * from './events.js';
-export { createEmitter } from './events.js';
