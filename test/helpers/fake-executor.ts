@@ -199,7 +199,24 @@ function outcome(status: Status, script: JobScript): JobOutcome {
 /** Collects the events of a run, to assert on what a user would see. */
 export class EventLog {
   readonly events: KilnEvent[] = [];
-  readonly emit: Emit = createEmitter((event) => this.events.push(event));
+  readonly #waiting: Array<{ wanted: (e: KilnEvent) => boolean; resolve: (e: KilnEvent) => void }> = [];
+  readonly emit: Emit = createEmitter((event) => {
+    this.events.push(event);
+    for (const w of this.#waiting.splice(0)) {
+      if (w.wanted(event)) w.resolve(event);
+      else this.#waiting.push(w);
+    }
+  });
+
+  /** The first event of this type (and job), already told or to come. */
+  when<T extends KilnEvent['type']>(type: T, job?: string): Promise<Extract<KilnEvent, { type: T }>> {
+    const wanted = (e: KilnEvent) => e.type === type && (job === undefined || ('job' in e && e.job === job));
+    const told = this.events.find(wanted);
+    if (told) return Promise.resolve(told as Extract<KilnEvent, { type: T }>);
+    return new Promise((resolve) =>
+      this.#waiting.push({ wanted, resolve: (e) => resolve(e as Extract<KilnEvent, { type: T }>) }),
+    );
+  }
 
   /** The events of one type, optionally of one job. */
   of<T extends KilnEvent['type']>(type: T, job?: string): Extract<KilnEvent, { type: T }>[] {

@@ -7,6 +7,7 @@
  * FAKE_RUN_LOG_DIR keeps its logs there (default: no logs).
  */
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { createEmitter, type EventInput, type KilnEvent } from '../../src/events.js';
 import { createReporter } from '../../src/reporters/index.js';
@@ -140,8 +141,6 @@ export function sampleRun(): KilnEvent[] {
   );
   return events;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Plays the scripted run in real time into `createReporter({ mode: 'auto' })` on stdout. */
 async function main(): Promise<void> {

@@ -4,9 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 
@@ -137,7 +138,7 @@ export async function sweepProjects(): Promise<void> {
   await Promise.all(made.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** Waits until `predicate` holds, polling; fails after `timeoutMs`. */
 export async function waitFor(
@@ -151,6 +152,40 @@ export async function waitFor(
     await sleep(50);
   }
   throw new Error(`condition not met in ${timeoutMs} ms${describe() ? `; saw:\n${describe()}` : ''}`);
+}
+
+/** The bytes of every step log of the project's runs (under its state folder's `runs/`). */
+async function stepLogBytes(project: Project): Promise<number> {
+  const entries = await readdir(join(project.stateDir, 'runs'), { recursive: true }).catch(() => []);
+  const sizes = await Promise.all(
+    entries
+      .filter((e) => e.endsWith('.log'))
+      .map((e) =>
+        stat(join(project.stateDir, 'runs', e)).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+  );
+  return sizes.reduce((sum, n) => sum + n, 0);
+}
+
+/**
+ * Resolves once kiln has stopped reading step output: its step logs have grown, then kept their size for
+ * `quietMs` (kiln writes them at the pace of its slowest reader, so they stall when a reader does).
+ */
+export async function outputStalled(project: Project, quietMs = 1000, timeoutMs = 60_000): Promise<void> {
+  let last = -1;
+  let since = Date.now();
+  await waitFor(
+    async () => {
+      const bytes = await stepLogBytes(project);
+      if (bytes !== last) [last, since] = [bytes, Date.now()];
+      return bytes > 0 && Date.now() - since >= quietMs;
+    },
+    timeoutMs,
+    () => `step logs at ${last} bytes, still growing`,
+  );
 }
 
 /** Starts kiln and resolves once its stdout shows `marker` (e.g. a step's output in --json mode). */

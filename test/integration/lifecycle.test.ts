@@ -12,7 +12,7 @@ import {
   kiln,
   makeProject,
   outputOf,
-  sleep,
+  outputStalled,
   startKiln,
   startKilnUntil,
   sweepProjects,
@@ -266,7 +266,8 @@ test('a reader that stops reading slows the step down instead of filling kiln me
   const { child, done } = startKiln(project, ['run', '--progress', 'plain']);
   const held = holdStdout(child);
   const rss = watchPeakRss(child.pid!);
-  await sleep(6000);
+  // kiln stops reading the step's output instead of holding it: the step blocks, its logs stall.
+  await outputStalled(project);
   held.resume();
   const run = await done;
   const peakKb = rss.stop();
@@ -274,7 +275,7 @@ test('a reader that stops reading slows the step down instead of filling kiln me
   t.is(run.code, 0, run.stderr.slice(-2000));
   t.true(bytes > 100_000_000, `received ${bytes} bytes`);
   t.regex(tail, /flood-done/);
-  t.log(`peak RSS ${Math.round(peakKb / 1024)} MiB for ${Math.round(bytes / 1e6)} MB read after a 6 s pause`);
+  t.log(`peak RSS ${Math.round(peakKb / 1024)} MiB for ${Math.round(bytes / 1e6)} MB read after a stall`);
   t.true(peakKb < 200 * 1024, `peak RSS ${Math.round(peakKb / 1024)} MiB`);
 });
 
@@ -284,8 +285,7 @@ test('a run cancelled while nobody reads its output still ends its step and remo
   );
   const { child, done } = startKiln(project, ['run', '--progress', 'plain', '--grace-period', '1']);
   const held = holdStdout(child);
-  await waitFor(async () => (await containersOf(project)).length === 1, 60_000);
-  await sleep(2000);
+  await outputStalled(project);
   child.kill('SIGINT');
   // Nobody reads kiln's output, yet the step is killed after the grace period and the container goes.
   await waitFor(async () => (await containersOf(project)).length === 0, 30_000);

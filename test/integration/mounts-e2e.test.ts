@@ -13,7 +13,6 @@ import {
   kiln,
   makeProject,
   outputOf,
-  sleep,
   startKilnUntil,
   sweepProjects,
   waitFor,
@@ -275,7 +274,6 @@ jobs:
   t.teardown(() => agent.kill());
   await waitFor(() => existsSync(socket), 5000);
   execFileSync('ssh-add', [key], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'ignore' });
-  await sleep(50);
   const run = await kiln(project, ['run', '--json'], { SSH_AUTH_SOCK: socket });
   t.is(run.code, 0, run.stdout + run.stderr);
   t.is(outputOf(run, 'git', 'no-agent'), '[]\n', 'SSH_AUTH_SOCK only for the declaring step');

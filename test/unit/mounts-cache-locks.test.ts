@@ -121,15 +121,19 @@ test('a waiter says who holds the lock, and gets it once released', async (t) =>
   const path = cacheLockPath(await tempDir(t), 'v');
   const first = await acquireCacheLock({ path, owner: me('build'), wait: false });
   const reports: { holder: string; heldForMs: number }[] = [];
+  let thirdReport!: () => void;
+  const reported = new Promise<void>((resolve) => (thirdReport = resolve));
   const waiting = acquireCacheLock({
     path,
     owner: me('test'),
     wait: true,
     reportEveryMs: 100,
     pollMs: [20, 40],
-    onWait: (holder, heldForMs) => reports.push({ holder, heldForMs }),
+    onWait: (holder, heldForMs) => {
+      if (reports.push({ holder, heldForMs }) === 3) thirdReport();
+    },
   });
-  await new Promise((resolve) => setTimeout(resolve, 350));
+  await reported;
   await first!.release();
   const second = await waiting;
   t.is(JSON.parse(await readFile(path, 'utf8')).job, 'test');

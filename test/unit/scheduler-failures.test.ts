@@ -37,8 +37,8 @@ test('fail-fast: after a failure no new job starts, and a running sibling finish
   const run = runGraph(siblings, { executor, emit: log.emit, concurrency: 2 });
 
   await executor.started('sibling');
-  // boom has failed; the rest were skipped while sibling still runs.
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // boom fails; the rest are skipped while sibling still runs.
+  await Promise.all(['boom', 'after-boom', 'later', 'after-sibling'].map((job) => log.when('job.end', job)));
   t.like(log.end('boom'), { status: 'failed' });
   t.like(log.end('after-boom'), { status: 'skipped', reason: 'needs boom, which failed' });
   t.like(log.end('later'), { status: 'skipped', reason: 'not started after a failure (fail-fast)' });
