@@ -8,6 +8,7 @@ import { compile, selectJobs } from '../graph/index.js';
 import { withNeedProblems } from '../graph/needs.js';
 import { closestName } from '../graph/suggest.js';
 import type { BuildGraph } from '../graph/types.js';
+import { visible } from '../visible-text.js';
 
 export async function loadGraph(
   file: string,
@@ -37,11 +38,12 @@ export function selectNamedJobs(graph: BuildGraph, names: readonly string[], fil
     const all = [...graph.jobs.keys()];
     const listed =
       all.slice(0, LISTED_JOBS).join(', ') + (all.length > LISTED_JOBS ? `, ... (${all.length} jobs)` : '');
+    // The names come from the command line: shown with control characters escaped, one per line.
     const lines = unknown.map((name) => {
       const closest = closestName(name, all);
       return closest !== undefined
-        ? `no job named '${name}' in ${file}. Did you mean ${closest}?`
-        : `no job named '${name}' in ${file}; its jobs are: ${listed || '(none)'}`;
+        ? `no job named '${visible(name)}' in ${visible(file)}. Did you mean ${closest}?`
+        : `no job named '${visible(name)}' in ${visible(file)}; its jobs are: ${listed || '(none)'}`;
     });
     throw new UsageError(lines.join('\nkiln: '));
   }

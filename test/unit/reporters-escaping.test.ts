@@ -4,7 +4,9 @@
  * as the step wrote it.
  */
 import test from 'ava';
+import { selectNamedJobs } from '../../src/cli/load.js';
 import { formatDiagnostics } from '../../src/cli/report-error.js';
+import { compile } from '../../src/graph/compile.js';
 import type { KilnEvent } from '../../src/events.js';
 import { PlainReporter } from '../../src/reporters/plain-reporter.js';
 import { createRunState, reduceRun } from '../../src/reporters/run-state.js';
@@ -144,4 +146,15 @@ test('visible escapes what a terminal would act on and leaves the rest', (t) => 
     'a\\tb\\nc\\r\\0\\x1b\\x7f\\x85\\u2028\\u202e é ✔',
   );
   t.is(visible('a\tb', '\t'), 'a\tb');
+});
+
+test('a job named on the command line is quoted with its control characters escaped', (t) => {
+  const graph = compile({
+    version: 1,
+    projectDir: '/p',
+    defaults: { image: 'busybox' },
+    jobs: { build: { steps: [{ run: 'make' }] } },
+  });
+  const error = t.throws(() => selectNamedJobs(graph, ['x\nkiln: all good\u001b[2K'], 'kiln.yaml'));
+  t.is(error?.message, "no job named 'x\\nkiln: all good\\x1b[2K' in kiln.yaml; its jobs are: build");
 });
