@@ -6,20 +6,9 @@
 import test from 'ava';
 import { performance } from 'node:perf_hooks';
 import { compileMask, type CompiledMask } from '../../src/mounts/secret-masker.js';
+import { prng } from '../helpers/random.js';
 
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
-/** A small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function base64Line(random: () => number, length = 64): string {
   let line = '';

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { compileMask, createMasker, maskAll, maskPatterns } from '../../src/mounts/secret-masker.js';
+import { prng, textWithSecrets } from '../helpers/random.js';
 
 /** The plain definition: at each position, left to right, the longest pattern that matches is replaced. */
 function referenceMask(patterns: readonly string[], text: string): string {
@@ -123,32 +124,10 @@ test('maskAll masks a whole buffer like the stream does', (t) => {
   t.is(maskAll([Buffer.from('k3y')], Buffer.from('k3y k3 k3y')).toString(), '*** k3 ***');
 });
 
-/** A small deterministic PRNG, so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('randomly chunked streams mask exactly like the whole text', (t) => {
   for (let seed = 1; seed <= 300; seed++) {
     const random = prng(seed);
-    const alphabet = 'ab\nc';
-    const word = (min: number, max: number) =>
-      Array.from({ length: min + Math.floor(random() * (max - min + 1)) }, () =>
-        alphabet.charAt(Math.floor(random() * alphabet.length)),
-      ).join('');
-    const secrets = Array.from({ length: 1 + Math.floor(random() * 3) }, () => word(1, 7));
-    const pieces: string[] = [];
-    for (let i = 0; i < 20; i++) {
-      pieces.push(random() < 0.4 ? secrets[Math.floor(random() * secrets.length)]! : word(0, 4));
-    }
-    const text = pieces.join('');
+    const { secrets, text } = textWithSecrets(random, { minSecret: 1, pieces: 20 });
     // The reference knows the patterns the masker derives (values plus long enough lines).
     const patterns = maskPatterns(secrets.map((s) => Buffer.from(s))).map(String);
     const expected = referenceMask(patterns, text);
@@ -302,17 +281,7 @@ test('both streams without secrets pass through as they came', (t) => {
 test('randomly interleaved and chunked streams mask like the plain definition', (t) => {
   for (let seed = 1; seed <= 400; seed++) {
     const random = prng(seed);
-    const alphabet = 'ab\nc';
-    const word = (min: number, max: number) =>
-      Array.from({ length: min + Math.floor(random() * (max - min + 1)) }, () =>
-        alphabet.charAt(Math.floor(random() * alphabet.length)),
-      ).join('');
-    const secrets = Array.from({ length: 1 + Math.floor(random() * 3) }, () => word(2, 7));
-    const pieces: string[] = [];
-    for (let i = 0; i < 16; i++) {
-      pieces.push(random() < 0.4 ? secrets[Math.floor(random() * secrets.length)]! : word(0, 4));
-    }
-    const text = pieces.join('');
+    const { secrets, text } = textWithSecrets(random, { minSecret: 2, pieces: 16 });
     const pushes: Array<[Stream, string]> = [];
     for (let i = 0; i < text.length;) {
       const length = 1 + Math.floor(random() * 5);
