@@ -8,7 +8,10 @@
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import { bomb, type Outcome, type WorkerMessage } from '../helpers/loader-fuzz.js';
-import { kiln, makeProject, sweepProjects } from '../helpers/kiln-cli.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kiln } from '../helpers/kiln-cli.js';
 
 const SEED = process.env.KILN_FUZZ_SEED ? Number(process.env.KILN_FUZZ_SEED) : Date.now() % 2 ** 31;
 const BUDGET_MS = Number(process.env.KILN_FUZZ_MS ?? 10_000);
@@ -17,8 +20,6 @@ const CASE_LIMIT_MS = 5_000;
 
 /** The cases that took longest, for the CLI test. */
 const slowest: { text: string; ms: number }[] = [];
-
-test.after.always(() => sweepProjects());
 
 function show(text: string): string {
   const json = JSON.stringify(text);
@@ -81,7 +82,7 @@ test.serial(
     );
     t.is(hang, undefined, `a case ran for more than ${CASE_LIMIT_MS} ms (seed ${SEED}): ${hang}`);
     t.deepEqual(crashes.slice(0, 3), [], `seed ${SEED}: ${crashes.length} case(s) threw something else`);
-    t.true(total >= 500, `only ${total} cases ran`);
+    t.true(total >= BUDGET_MS / 20, `only ${total} cases ran`);
     t.true(counts.ok > 0 && counts.refused > 0, 'the cases both load and fail');
   },
 );
@@ -99,8 +100,12 @@ const NASTY: Readonly<Record<string, string>> = {
 
 test.serial('kiln validate exits 0 or 2 without a stack trace on the nastiest step files', async (t) => {
   const cases = Object.entries(NASTY).concat(slowest.map((s, i) => [`slow fuzz case ${i + 1}`, s.text]));
+  // kiln validate makes nothing on the engine: a folder with the step file is all a case needs.
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-fuzz-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const project = { dir, file: join(dir, 'kiln.yaml'), stateDir: join(dir, '.kiln-state') };
   for (const [name, text] of cases) {
-    const project = await makeProject(text);
+    await writeFile(project.file, text);
     const started = performance.now();
     const run = await kiln(project, ['validate']);
     const elapsed = performance.now() - started;
