@@ -25,11 +25,14 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** The longest grace period a timer can hold: 2^31 - 1 ms (the compiler's limit for timeouts too). */
+const MAX_GRACE_S = 2_147_483;
+
 function seconds(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_GRACE_S) {
     throw new InvalidArgumentError(
-      'Allowed values are numbers of seconds, 0 or more (e.g. --grace-period 30).',
+      'Allowed values are numbers of seconds from 0 to 2147483 (about 24.8 days; e.g. --grace-period 30).',
     );
   }
   return n;

@@ -4,6 +4,7 @@
  * layer over this.
  */
 import { compile, selectJobs } from '../graph/index.js';
+import { MAX_TIMEOUT_MS } from '../graph/compile.js';
 import type { Definition, MountSpec } from '../definition/types.js';
 import { createEmitter, type EventListener } from '../events.js';
 import type { BuildGraph } from '../graph/types.js';
@@ -51,7 +52,9 @@ export interface RunOptions {
 export function defaultGraceMs(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.KILN_CANCEL_GRACE_PERIOD;
   const seconds = raw === undefined || raw === '' ? NaN : Number(raw);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_GRACE_MS;
+  return Number.isFinite(seconds) && seconds >= 0
+    ? Math.min(seconds * 1000, MAX_TIMEOUT_MS)
+    : DEFAULT_GRACE_MS;
 }
 
 /** Runs an already compiled graph on Docker. */

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import { CancelledError, isKilnError, UsageError } from '../errors.js';
 import type { Emit, EventInput, Status } from '../events.js';
+import { MAX_TIMEOUT_MS } from '../graph/compile.js';
 import type { BuildGraph, CompiledJob } from '../graph/types.js';
 import { cancelStatus, timeoutReason, toCancelReason } from './cancel-reason.js';
 import { indexDependencies, type DependencyIndex } from './dependency-index.js';
@@ -82,8 +83,10 @@ function resolveOptions(options: RunGraphOptions): Settings {
     throw new UsageError(`concurrency must be a whole number of at least 1, got ${String(concurrency)}`);
   }
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  if (!(Number.isFinite(graceMs) && graceMs >= 0)) {
-    throw new UsageError(`the grace period must be a number of milliseconds >= 0, got ${String(graceMs)}`);
+  if (!(Number.isFinite(graceMs) && graceMs >= 0 && graceMs <= MAX_TIMEOUT_MS)) {
+    throw new UsageError(
+      `the grace period must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS} (about 24.8 days), got ${String(graceMs)}`,
+    );
   }
   return {
     executor: options.executor,

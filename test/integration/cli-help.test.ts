@@ -147,7 +147,12 @@ test(
 test(
   usageMistake,
   ['run', '--grace-period', '-1'],
-  [/argument '-1' is invalid\. Allowed values are numbers of seconds, 0 or more/],
+  [/argument '-1' is invalid\. Allowed values are numbers of seconds from 0 to 2147483/],
+);
+test(
+  usageMistake,
+  ['run', '--grace-period', '3000000'],
+  [/argument '3000000' is invalid\. Allowed values are numbers of seconds from 0 to 2147483/],
 );
 test(
   usageMistake,

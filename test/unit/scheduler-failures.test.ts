@@ -225,3 +225,14 @@ test('an event listener that throws does not stop the run; its error is thrown o
   t.is(error!.message, 'reporter broke');
   t.deepEqual(executor.endOrder, ['a', 'b']);
 });
+
+test('a grace period longer than a timer can hold is refused before any job starts', async (t) => {
+  const executor = new FakeExecutor({});
+  const log = new EventLog();
+  const error = await t.throwsAsync(
+    runGraph(buildGraph({ only: [] }), { executor, emit: log.emit, graceMs: 2 ** 31 }),
+  );
+  t.true(error instanceof KilnError);
+  t.regex(error!.message, /grace period must be .* from 0 to 2147483647/);
+  t.deepEqual(executor.startOrder, []);
+});
