@@ -69,7 +69,8 @@ if [[ -z $pid ]]; then
   fi
   # containerd's own stale pid/socket are handled by dockerd, which starts its managed containerd.
   say "starting dockerd (log: $log_file)"
-  nohup dockerd --pidfile "$pid_file" >"$log_file" 2>&1 </dev/null &
+  # In a session of its own: a daemon must outlive the process group of whoever started it.
+  setsid nohup dockerd --pidfile "$pid_file" >"$log_file" 2>&1 </dev/null &
   disown || true
 fi
 

@@ -1,13 +1,16 @@
 /** `kiln validate` and `kiln graph`. */
 import { renderGraph } from '../graph/index.js';
 import { ExitCode } from '../errors.js';
+import { visible } from '../visible-text.js';
 import { loadGraph } from './load.js';
 import { reportError } from './report-error.js';
 
 export async function validateCommand(options: { file: string; debug?: boolean }): Promise<number> {
   try {
     const { graph } = await loadGraph(options.file);
-    process.stdout.write(`${options.file}: ok (${graph.jobs.size} job${graph.jobs.size === 1 ? '' : 's'})\n`);
+    process.stdout.write(
+      `${visible(options.file)}: ok (${graph.jobs.size} job${graph.jobs.size === 1 ? '' : 's'})\n`,
+    );
     return ExitCode.passed;
   } catch (error) {
     return reportError(error, options.debug ?? false);

@@ -168,6 +168,14 @@ test(
 );
 test(usageMistake, ['run', '-f', 'missing.yaml'], [/missing\.yaml/]);
 
+test('kiln validate names a file whose name holds control characters with them escaped', async (t) => {
+  const name = 'ci/\u001b[2Jclear.yaml';
+  const project = await makeProject(VALID, { [name]: VALID });
+  const result = await kiln(project, ['validate', '-f', name]);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stdout, 'ci/\\x1b[2Jclear.yaml: ok (2 jobs)\n');
+});
+
 test('kiln validate on a valid file prints FILE: ok (N jobs), exit 0', async (t) => {
   const project = await makeProject(VALID, { 'ci/other.yaml': VALID.replace(/  test:[^]*$/, '') });
   const here = await kiln(project, ['validate']);
