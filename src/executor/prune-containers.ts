@@ -3,7 +3,7 @@
  * one a run holds), and run-scoped volumes whose run is gone. Caches are pruned by mounts/cache-volumes.ts.
  */
 import { Label, ownerIsGone } from '../labels.js';
-import { describeHolder, readLockState } from '../mounts/cache-locks.js';
+import { describeHolder, readLockState } from '../lock-files.js';
 import {
   describeContainer,
   describeVolume,

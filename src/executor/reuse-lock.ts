@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Emit } from '../events.js';
-import { acquireCacheLock, staleLockAdvice } from '../mounts/cache-locks.js';
+import { acquireCacheLock, staleLockAdvice } from '../lock-files.js';
 import { safeName } from '../names.js';
 import type { ReleaseStack } from '../release.js';
 

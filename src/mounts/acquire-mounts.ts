@@ -16,7 +16,7 @@ import {
   registerCacheUser,
   type CacheLock,
   type LockOwner,
-} from './cache-locks.js';
+} from '../lock-files.js';
 import { recordCacheUse } from './cache-usage.js';
 import { cacheVolumeName } from './cache-volume-name.js';
 import { ensureCacheVolume } from './cache-volumes.js';

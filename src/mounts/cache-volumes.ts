@@ -14,7 +14,7 @@ import {
   describeHolder,
   liveCacheUsers,
   readLockState,
-} from './cache-locks.js';
+} from '../lock-files.js';
 import { forgetCacheUse, readCacheUse } from './cache-usage.js';
 
 /** The labels of a cache volume. */

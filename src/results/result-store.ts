@@ -13,7 +13,7 @@
  * of its content, so a crash never leaves a half-written result that reads as a hit: a file that is
  * damaged or cut short reads as a miss with a warning, never as an error.
  *
- * Sealing a key happens under an O_EXCL lock per key (cache-locks.ts, taken over when its holder died),
+ * Sealing a key happens under an O_EXCL lock per key (lock-files.ts, taken over when its holder died),
  * so of two kiln processes sealing the same key exactly one wins; the other is told, with the winner's
  * result, and uses it (or discards its own volumes).
  *
@@ -34,7 +34,7 @@ import {
   registerCacheUser,
   type CacheLock,
   type LockOwner,
-} from '../mounts/cache-locks.js';
+} from '../lock-files.js';
 import { createFileAtomic, removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import { digestHex, digestOf, isDigest, shortDigest } from './canonical.js';
 import type { KeyInputs } from './key-inputs.js';
@@ -406,7 +406,7 @@ export class ResultStore {
     return removed;
   }
 
-  /** cache-locks.ts keeps its files under `<root>/locks/`: the store's root is its own state folder. */
+  /** lock-files.ts keeps its files under `<root>/locks/`: the store's root is its own state folder. */
   private locksRoot(): string {
     return this.dir;
   }

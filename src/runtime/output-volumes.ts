@@ -19,7 +19,7 @@ import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { Label, ownerIsGone, ownerLabels } from '../labels.js';
-import type { DockerMount } from '../mounts/types.js';
+import type { DockerMount } from './containers.js';
 import { ExportError } from '../results/errors.js';
 import {
   drain,

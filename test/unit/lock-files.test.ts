@@ -10,7 +10,7 @@ import {
   cacheLockPath,
   readLockState,
   staleLockAdvice,
-} from '../../src/mounts/cache-locks.js';
+} from '../../src/lock-files.js';
 import { tempDir } from '../helpers/mounts-fixtures.js';
 
 const me = (job: string) => ({ pid: process.pid, host: hostname(), runId: 'run-1', job });

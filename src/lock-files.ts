@@ -1,6 +1,6 @@
 /**
- * Exclusive locks on cache volumes (and on reused containers) across the kiln processes of this machine,
- * as lock files under `<stateDir>/locks/<volume>.lock` created with O_EXCL and holding who holds them
+ * Lock files: exclusive locks on cache volumes, reused containers and job results across the kiln
+ * processes of this machine, as files under `<stateDir>/locks/<volume>.lock` created with O_EXCL and holding who holds them
  * (`{ pid, host, runId, job, since, pidStart, boot }`).
  *
  * A lock whose holder's process is gone (same host), or whose file stayed empty or unreadable for
@@ -22,9 +22,9 @@ import { hostname } from 'node:os';
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { cancelledError, InfrastructureError } from '../errors.js';
-import { bootId, processIsAlive, processStartTime } from '../labels.js';
-import { safeName } from '../names.js';
+import { cancelledError, InfrastructureError } from './errors.js';
+import { bootId, processIsAlive, processStartTime } from './labels.js';
+import { safeName } from './names.js';
 
 /** An empty or unreadable lock file older than this is taken over (its writer died while creating it). */
 export const LOCK_STALE_AFTER_MS = 10_000;
