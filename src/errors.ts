@@ -1,6 +1,6 @@
 /**
  * kiln's error classes. Every expected fault is a KilnError with a stable `code`, the process exit code
- * of design.md it maps to, and a message a user can act on. The CLI prints `message` only (the stack
+ * of the CLI contract it maps to, and a message a user can act on. The CLI prints `message` only (the stack
  * with `--debug`).
  */
 

@@ -1,5 +1,5 @@
 /**
- * The events of a run (design.md). The core only emits them; reporters turn them into a terminal view
+ * The events of a run (docs/architecture.md, Contracts). The core only emits them; reporters turn them into a terminal view
  * or JSON lines. Every event has `type` and `time` (ISO 8601); job and step events carry `job` and `step`.
  */
 

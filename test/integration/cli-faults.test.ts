@@ -1,7 +1,7 @@
 /**
  * Infrastructure faults through the real `kiln` binary: an engine that is not there, one kiln may not
  * use, one that goes away in the middle of a run, and an engine with an old runc. Each ends with the
- * exit code of design.md and a message a person can act on, never a stack trace.
+ * exit code of the CLI contract and a message a person can act on, never a stack trace.
  */
 import {
   spawnSync,

@@ -14,7 +14,7 @@ function graphOf(definition: Definition): Omit<Definition, 'file' | 'sourceMap'>
   return rest;
 }
 
-test("the builder and the loader make the same Definition for design.md's example", async (t) => {
+test('the builder and the loader make the same Definition for the full example step file (fixtures/design-example.yaml)', async (t) => {
   const build = job('build')
     .withImage('kiln-fixture/debian-gcc:bookworm')
     .withMount(

@@ -213,7 +213,7 @@ test('diagnostics carry the JSON pointer of the value and the job they concern',
   });
 });
 
-test("design.md's example loads with camelCase fields, its folder as project folder, and absolute paths", async (t) => {
+test('the full example step file (fixtures/design-example.yaml) loads with camelCase fields, its folder as project folder, and absolute paths', async (t) => {
   const file = join(fixtures, 'design-example.yaml');
   const definition = await loadDefinitionFile(file);
   t.is(definition.projectDir, fixtures);

@@ -5,12 +5,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CancelledError, InfrastructureError } from '../../src/errors.js';
 import { bootId, processStartTime } from '../../src/labels.js';
-import {
-  acquireCacheLock,
-  cacheLockPath,
-  readLockState,
-  staleLockAdvice,
-} from '../../src/lock-files.js';
+import { acquireCacheLock, cacheLockPath, readLockState, staleLockAdvice } from '../../src/lock-files.js';
 import { tempDir } from '../helpers/mounts-fixtures.js';
 
 const me = (job: string) => ({ pid: process.pid, host: hostname(), runId: 'run-1', job });

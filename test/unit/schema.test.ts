@@ -10,7 +10,7 @@ const root = packageRoot();
 const fixture = (name: string): unknown => parse(readFileSync(join(root, 'fixtures', name), 'utf8'));
 const messages = (document: unknown): string[] => validateDocument(document).map((p) => p.message);
 
-test("the schema accepts design.md's example step file", (t) => {
+test('the schema accepts the full example step file (fixtures/design-example.yaml)', (t) => {
   t.deepEqual(messages(fixture('design-example.yaml')), []);
 });
 
