@@ -6,7 +6,8 @@
  *
  * Options:
  *   --quick             smaller sizes and 3 repetitions (under two minutes on 2 cores)
- *   --only ID[,ID...]   run only these cases (per-step, graph-throughput, compile, output-throughput, mounts)
+ *   --only ID[,ID...]   run only these cases (per-step, graph-throughput, compile, output-throughput, mounts,
+ *                       results-hashing)
  *   --repetitions N     measured repetitions per variant (default 3 quick, 5 full)
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -24,6 +25,7 @@ import { benchMounts } from './mounts.js';
 import { benchOutputThroughput } from './output-throughput.js';
 import { benchPerStep } from './per-step.js';
 import { BENCH_IMAGE, removeBenchResources } from './raw-docker.js';
+import { benchResultsHashing } from './results-hashing.js';
 import { renderCase, renderSummary, type CaseResult } from './report.js';
 
 const CASES: ReadonlyArray<{ readonly id: string; readonly title: string; readonly run: BenchCase }> = [
@@ -32,6 +34,7 @@ const CASES: ReadonlyArray<{ readonly id: string; readonly title: string; readon
   { id: 'compile', title: 'Compile scaling', run: benchCompileScaling },
   { id: 'output-throughput', title: 'Output throughput', run: benchOutputThroughput },
   { id: 'mounts', title: 'Mounts: prepare and release', run: benchMounts },
+  { id: 'results-hashing', title: 'Job cache: hashing a bind source', run: benchResultsHashing },
 ];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${CASES.map((c) => c.id).join(',')}] [--repetitions N]`;
