@@ -21,9 +21,9 @@
  * targets are left for the compiler, which resolves them against each job's workdir.
  */
 import { homedir } from 'node:os';
-import path from 'node:path';
 import { DefinitionError, type Diagnostic } from '../errors.js';
 import { parseMode, parseSize } from './sizes.js';
+import { resolveUserPath } from '../home-path.js';
 import type { BindMountSpec, CacheMountSpec, CacheSharing, MountSpec, TmpfsMountSpec } from './types.js';
 
 export interface DefaultMountsEnv {
@@ -180,8 +180,5 @@ function booleanField(fields: ReadonlyMap<string, string | undefined>, key: stri
 }
 
 function resolveSource(source: string, env: DefaultMountsEnv): string {
-  const home = env.homeDir ?? homedir();
-  if (source === '~') return home;
-  if (source.startsWith('~/')) return path.join(home, source.slice(2));
-  return path.resolve(env.projectDir, source);
+  return resolveUserPath(source, env.projectDir, env.homeDir ?? homedir());
 }

@@ -5,7 +5,6 @@
  * once, different ones on one target are a problem, and the container's are sorted parents first.
  */
 import { posix } from 'node:path';
-import path from 'node:path';
 import type { MountSpec } from '../definition/types.js';
 import { parseMode, parseSize } from '../definition/sizes.js';
 import type {
@@ -20,6 +19,7 @@ import type {
 } from './types.js';
 import type { DiagnosticCollector } from './diagnostics.js';
 import { didYouMean } from './suggest.js';
+import { resolveUserPath } from '../home-path.js';
 
 const SHARING = ['shared', 'private', 'locked'] as const;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -101,7 +101,7 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
       if (source === undefined || target === undefined) return undefined;
       const mount: CompiledBindMount = {
         type: 'bind',
-        source: resolveSource(source, entry.context),
+        source: resolveUserPath(source, entry.context.projectDir, entry.context.homeDir),
         target,
         readonly: spec.readonly === true,
         allowOutsideProject: spec.allowOutsideProject === true,
@@ -284,12 +284,6 @@ export function describeMount(mount: CompiledMount): string {
 
 export function isStepMount(mount: CompiledMount): mount is CompiledStepMount {
   return mount.type === 'secret' || mount.type === 'ssh';
-}
-
-function resolveSource(source: string, context: MountContext): string {
-  if (source === '~') return context.homeDir;
-  if (source.startsWith('~/')) return path.join(context.homeDir, source.slice(2));
-  return path.resolve(context.projectDir, source);
 }
 
 /**

@@ -3,7 +3,6 @@
  * scheduler runs. Every problem found is collected and thrown at the end as one DefinitionError, each
  * diagnostic carrying the JSON pointer of the offending value and, for a step file, its position.
  */
-import { homedir } from 'node:os';
 import path, { posix } from 'node:path';
 import { parseDuration } from '../definition/durations.js';
 import type { Definition, JobSpec, MountSpec, SecretSource, StepSpec } from '../definition/types.js';
@@ -21,6 +20,7 @@ import { freezeGraph } from './freeze.js';
 import { JobNumbers, orderByNeeds, resolveNeeds } from './needs.js';
 import { projectName } from './project-name.js';
 import { hasControlCharacters } from '../visible-text.js';
+import { homeDir as homeDirOf, resolveUserPath } from '../home-path.js';
 import type {
   BuildGraph,
   CompiledContainerMount,
@@ -63,7 +63,7 @@ export function compile(definition: Definition, options: CompileOptions = {}): B
     );
   }
   const projectDir = path.resolve(definition.projectDir);
-  const homeDir = (options.env ?? process.env).HOME || homedir();
+  const homeDir = homeDirOf(options.env ?? process.env);
   const secrets = compileSecrets(definition.secrets ?? {}, projectDir, homeDir, diagnostics);
   const context: MountContext = {
     projectDir,
@@ -481,15 +481,7 @@ function compileSecrets(
       'file' in source &&
       typeof source.file === 'string'
     ) {
-      const file = source.file;
-      out[id] = {
-        file:
-          file === '~'
-            ? homeDir
-            : file.startsWith('~/')
-              ? path.join(homeDir, file.slice(2))
-              : path.resolve(projectDir, file),
-      };
+      out[id] = { file: resolveUserPath(source.file, projectDir, homeDir) };
     } else {
       diagnostics.add(
         `secret '${id}' must say where its value comes from: { env: NAME } or { file: PATH }`,
