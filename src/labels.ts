@@ -15,7 +15,10 @@ export const Label = {
   pid: 'dev.kiln.pid',
   /** The host of that process; a pid means nothing on another host. */
   host: 'dev.kiln.host',
-  /** `run` (removed at the end of the run), `reuse` (a reused container), `cache` (kept across runs). */
+  /**
+   * `run` (removed at the end of the run), `reuse` (a reused container), `cache` (kept across runs),
+   * `result` (an output volume of the job cache, kept while a sealed result refers to it).
+   */
   scope: 'dev.kiln.scope',
   /** The cache id of a cache volume. */
   cache: 'dev.kiln.cache',
@@ -23,9 +26,13 @@ export const Label = {
   fingerprint: 'dev.kiln.fingerprint',
   /** The kiln version that made it. */
   version: 'dev.kiln.version',
+  /** The key (`sha256:...`) of the job result an output volume belongs to. */
+  result: 'dev.kiln.result',
+  /** The path in the job of the output an output volume holds. */
+  output: 'dev.kiln.output',
 } as const;
 
-export type Scope = 'run' | 'reuse' | 'cache';
+export type Scope = 'run' | 'reuse' | 'cache' | 'result';
 
 export const MANAGED_FILTER = { label: [`${Label.managed}=true`] };
 

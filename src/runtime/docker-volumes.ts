@@ -25,9 +25,13 @@ export class DockerVolumes implements VolumeRuntime {
     return volume && toVolumeInfo(volume);
   }
 
-  async create(name: string, labels: Readonly<Record<string, string>>): Promise<'created' | 'existing'> {
+  async create(
+    name: string,
+    labels: Readonly<Record<string, string>>,
+    description = `volume ${name}`,
+  ): Promise<'created' | 'existing'> {
     try {
-      await dockerCall(`creating volume ${name}`, this.endpoint, () =>
+      await dockerCall(`creating ${description}`, this.endpoint, () =>
         this.docker.createVolume({ Name: name, Labels: { ...labels } }),
       );
       return 'created';

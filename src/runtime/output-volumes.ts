@@ -17,8 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lchown, link, lstat, mkdir, open, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import type Docker from 'dockerode';
-import { Label, ownerIsGone, ownerLabels } from '../labels.js';
+import { Label, ownerIsGone, ownerLabels, type Scope } from '../labels.js';
 import type { DockerMount } from './containers.js';
 import { ExportError } from '../results/errors.js';
 import {
@@ -29,23 +28,18 @@ import {
   tarEntryType,
   type TarListing,
 } from '../results/tar-digest.js';
-import { statusOf, translate } from './docker-errors.js';
+import { translate } from './docker-errors.js';
 import type { Engine } from './engine.js';
 import { KILN_VERSION } from './version.js';
 
-/**
- * Labels of output volumes that labels.ts does not have yet: the key of the result a volume belongs to,
- * and the output's path in the job.
- */
-export const OutputLabel = {
-  result: 'dev.kiln.result',
-  output: 'dev.kiln.output',
-} as const;
+/** The scope of output volumes. */
+const RESULT_SCOPE: Scope = 'result';
 
-/** The scope of output volumes (labels.ts's `Scope` has `run`, `reuse` and `cache`). */
-export const RESULT_SCOPE = 'result';
-
-export const OUTPUT_VOLUME_FILTER = { label: [`${Label.managed}=true`, `${Label.scope}=${RESULT_SCOPE}`] };
+/** The labels every output volume has, and no other volume. */
+export const OUTPUT_VOLUME_LABELS: readonly string[] = [
+  `${Label.managed}=true`,
+  `${Label.scope}=${RESULT_SCOPE}`,
+];
 
 export interface OutputVolumeSpec {
   readonly project: string;
@@ -65,8 +59,8 @@ export function outputVolumeLabels(spec: OutputVolumeSpec): Record<string, strin
     [Label.project]: spec.project,
     [Label.job]: spec.job,
     [Label.version]: KILN_VERSION,
-    [OutputLabel.result]: spec.key,
-    [OutputLabel.output]: spec.path,
+    [Label.result]: spec.key,
+    [Label.output]: spec.path,
   };
 }
 
@@ -88,11 +82,11 @@ export function outputVolumeName(project: string, job: string): string {
 /** Creates a fresh, empty, labelled volume for one output; returns its name. */
 export async function createOutputVolume(engine: Engine, spec: OutputVolumeSpec): Promise<string> {
   const name = outputVolumeName(spec.project, spec.job);
-  try {
-    await engine.docker.createVolume({ Name: name, Labels: outputVolumeLabels(spec) });
-  } catch (error) {
-    throw translate(error, `creating the volume of output ${spec.path} of job ${spec.job}`, engine.endpoint);
-  }
+  await engine.volumes.create(
+    name,
+    outputVolumeLabels(spec),
+    `the volume of output ${spec.path} of job ${spec.job}`,
+  );
   return name;
 }
 
@@ -112,15 +106,7 @@ export function outputMount(volume: string, target: string, readonly: boolean): 
 
 /** Removes an output volume; false when it is in use. A volume that is gone already counts as removed. */
 export async function removeOutputVolume(engine: Engine, name: string): Promise<boolean> {
-  try {
-    await engine.docker.getVolume(name).remove();
-    return true;
-  } catch (error) {
-    const status = statusOf(error);
-    if (status === 404) return true;
-    if (status === 409) return false;
-    throw translate(error, `removing output volume ${name}`, engine.endpoint);
-  }
+  return (await engine.volumes.remove(name)) !== 'in-use';
 }
 
 /** Which of these volumes are missing on the engine (a result whose volume is gone is a miss). */
@@ -128,12 +114,7 @@ export async function missingVolumes(engine: Engine, names: readonly string[]): 
   const missing: string[] = [];
   await Promise.all(
     names.map(async (name) => {
-      try {
-        await engine.docker.getVolume(name).inspect();
-      } catch (error) {
-        if (statusOf(error) === 404) missing.push(name);
-        else throw translate(error, `inspecting output volume ${name}`, engine.endpoint);
-      }
+      if ((await engine.volumes.inspect(name)) === undefined) missing.push(name);
     }),
   );
   return missing;
@@ -151,21 +132,16 @@ export interface OutputVolumeInfo {
 
 /** Every output volume on the engine. */
 export async function listOutputVolumes(engine: Engine): Promise<OutputVolumeInfo[]> {
-  let volumes: Docker.VolumeInspectInfo[];
-  try {
-    volumes = (await engine.docker.listVolumes({ filters: OUTPUT_VOLUME_FILTER })).Volumes ?? [];
-  } catch (error) {
-    throw translate(error, 'listing output volumes', engine.endpoint);
-  }
+  const volumes = await engine.volumes.list(OUTPUT_VOLUME_LABELS);
   return volumes.map((v) => {
-    const labels = v.Labels ?? {};
+    const labels = v.labels;
     const pick = (label: string) => (labels[label] !== undefined ? labels[label] : undefined);
-    const info: Record<string, unknown> = { name: v.Name, labels };
+    const info: Record<string, unknown> = { name: v.name, labels };
     for (const [field, label] of [
       ['project', Label.project],
       ['job', Label.job],
-      ['key', OutputLabel.result],
-      ['path', OutputLabel.output],
+      ['key', Label.result],
+      ['path', Label.output],
       ['run', Label.run],
     ] as const) {
       const value = pick(label);
@@ -191,15 +167,6 @@ export async function sweepUnsealedOutputVolumes(
   return removed;
 }
 
-/** Docker's archive of a path in a container, as a stream. */
-async function archiveOf(engine: Engine, containerId: string, path: string): Promise<Readable> {
-  try {
-    return (await engine.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
-  } catch (error) {
-    throw translate(error, `reading ${path} out of container ${containerId.slice(0, 12)}`, engine.endpoint);
-  }
-}
-
 /** The content digest and listing of a path in a container (e.g. an output, once its job's steps passed). */
 export async function digestContainerPath(
   engine: Engine,
@@ -207,7 +174,7 @@ export async function digestContainerPath(
   path: string,
   signal?: AbortSignal,
 ): Promise<TarListing> {
-  const archive = await archiveOf(engine, containerId, path);
+  const archive = await engine.containers.archive(containerId, path);
   try {
     return await tarDigest(archive, signal ? { signal } : {});
   } catch (error) {
@@ -235,38 +202,26 @@ export async function createReaderContainer(
     readonly mounts: ReadonlyArray<{ readonly volume: string; readonly target: string }>;
   },
 ): Promise<{ readonly id: string; remove(): Promise<void> }> {
-  let container: Docker.Container;
-  try {
-    container = await engine.docker.createContainer({
-      Image: options.image,
-      Entrypoint: ['/kiln-never-started'],
-      Cmd: [],
-      Labels: {
-        ...ownerLabels(options.runId),
-        [Label.scope]: 'run',
-        [Label.project]: options.project,
-        [Label.job]: options.job,
-        [Label.version]: KILN_VERSION,
-      },
-      NetworkDisabled: true,
-      HostConfig: {
-        Mounts: options.mounts.map((m) => ({
-          ...outputMount(m.volume, m.target, true),
-        })) as Docker.MountSettings[],
-      },
-    });
-  } catch (error) {
-    throw translate(error, `creating a container to read the outputs of job ${options.job}`, engine.endpoint);
-  }
+  const id = await engine.containers.create({
+    image: options.image,
+    entrypoint: ['/kiln-never-started'],
+    cmd: [],
+    labels: {
+      ...ownerLabels(options.runId),
+      [Label.scope]: 'run',
+      [Label.project]: options.project,
+      [Label.job]: options.job,
+      [Label.version]: KILN_VERSION,
+    },
+    networkDisabled: true,
+    mounts: options.mounts.map((m) => outputMount(m.volume, m.target, true)),
+    description: `a container to read the outputs of job ${options.job}`,
+  });
   return {
-    id: container.id,
+    id,
     async remove() {
-      try {
-        await container.remove({ force: true });
-      } catch (error) {
-        if (statusOf(error) !== 404)
-          throw translate(error, `removing container ${container.id.slice(0, 12)}`, engine.endpoint);
-      }
+      // A container that is gone already counts as removed.
+      await engine.containers.remove(id);
     },
   };
 }
@@ -384,7 +339,7 @@ export async function exportContainerPath(
   await mkdir(temp, { mode: 0o700 });
   let warnings: string[];
   try {
-    const archive = await archiveOf(engine, containerId, path);
+    const archive = await engine.containers.archive(containerId, path);
     warnings = await extractInto(archive, temp, owner, options.signal);
   } catch (error) {
     await rm(temp, { recursive: true, force: true });

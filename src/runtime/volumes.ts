@@ -23,9 +23,13 @@ export interface VolumeRuntime {
   inspect(name: string): Promise<VolumeInfo | undefined>;
   /**
    * Creates the volume with these labels. `existing` when one of that name appeared meanwhile (the engine
-   * then keeps it as it is, labels included).
+   * then keeps it as it is, labels included). `description` names it in messages; default `volume <name>`.
    */
-  create(name: string, labels: Readonly<Record<string, string>>): Promise<'created' | 'existing'>;
+  create(
+    name: string,
+    labels: Readonly<Record<string, string>>,
+    description?: string,
+  ): Promise<'created' | 'existing'>;
   /** Every volume that has all these labels (`key=value`). */
   list(labels: readonly string[]): Promise<VolumeInfo[]>;
   /** Removes the volume: `missing` when it was gone already, `in-use` when a container mounts it. */

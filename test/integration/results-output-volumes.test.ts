@@ -4,6 +4,7 @@
  * user's ownership.
  */
 import test, { type ExecutionContext } from 'ava';
+import Docker from 'dockerode';
 import { spawn } from 'node:child_process';
 import { lstat, readdir, readFile, readlink, symlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -20,11 +21,9 @@ import {
   exportContainerPath,
   exportOwner,
   missingVolumes,
-  OutputLabel,
   outputMount,
   outputVolumeLabels,
   removeOutputVolume,
-  RESULT_SCOPE,
   sweepUnsealedOutputVolumes,
 } from '../../src/runtime/output-volumes.js';
 import {
@@ -38,6 +37,8 @@ import {
 import { writeTree } from '../helpers/results-fixtures.js';
 
 const engine = createEngine();
+/** The test's own client, to look at and make engine objects behind kiln's back. */
+const docker = new Docker();
 const KEY = `sha256:${'ab'.repeat(32)}`;
 
 /** What the job's steps leave in /out, and the same files written on the host. */
@@ -73,7 +74,7 @@ async function hostCopy(t: ExecutionContext): Promise<string> {
 /** A project, an output volume of it, and a running container that produced the output in it. */
 async function produced(t: ExecutionContext) {
   const project = uniqueProject('rtest');
-  t.teardown(() => removeProjectVolumes(engine.docker, project));
+  t.teardown(() => removeProjectVolumes(docker, project));
   const volume = await createOutputVolume(engine, {
     project,
     job: 'build',
@@ -81,7 +82,7 @@ async function produced(t: ExecutionContext) {
     key: KEY,
     path: '/out',
   });
-  const container = await startContainer(t, engine.docker, { mounts: [outputMount(volume, '/out', false)] });
+  const container = await startContainer(t, docker, { mounts: [outputMount(volume, '/out', false)] });
   const made = await execIn(container, ['sh', '-c', PRODUCE]);
   t.is(made.exitCode, 0, made.stderr);
   const projectDir = await tempDir(t, 'kiln-project-');
@@ -90,7 +91,7 @@ async function produced(t: ExecutionContext) {
 
 test('an output volume is labelled for its project, job, key and path, and starts empty', async (t) => {
   const project = uniqueProject('rtest');
-  t.teardown(() => removeProjectVolumes(engine.docker, project));
+  t.teardown(() => removeProjectVolumes(docker, project));
   const volume = await createOutputVolume(engine, {
     project,
     job: 'build',
@@ -98,19 +99,19 @@ test('an output volume is labelled for its project, job, key and path, and start
     key: KEY,
     path: '/usr',
   });
-  const labels = (await engine.docker.getVolume(volume).inspect()).Labels ?? {};
+  const labels = (await docker.getVolume(volume).inspect()).Labels ?? {};
   t.like(labels, {
     [Label.managed]: 'true',
-    [Label.scope]: RESULT_SCOPE,
+    [Label.scope]: 'result',
     [Label.project]: project,
     [Label.job]: 'build',
     [Label.run]: 'run-it',
     [Label.pid]: String(process.pid),
-    [OutputLabel.result]: KEY,
-    [OutputLabel.output]: '/usr',
+    [Label.result]: KEY,
+    [Label.output]: '/usr',
   });
   // Mounted where the image has files, it is still empty: an output starts empty.
-  const container = await startContainer(t, engine.docker, { mounts: [outputMount(volume, '/usr', false)] });
+  const container = await startContainer(t, docker, { mounts: [outputMount(volume, '/usr', false)] });
   t.is((await execIn(container, ['ls', '-A', '/usr'])).stdout, '');
 });
 
@@ -134,7 +135,7 @@ test('a container that is never started reads an output volume for a digest or a
     mounts: [{ volume, target: '/out' }],
   });
   t.teardown(() => reader.remove());
-  t.false((await engine.docker.getContainer(reader.id).inspect()).State.Running);
+  t.false((await docker.getContainer(reader.id).inspect()).State.Running);
   t.is((await digestContainerPath(engine, reader.id, '/out')).digest, expected);
   const destination = join(projectDir, 'dist');
   await exportContainerPath(engine, reader.id, '/out', {
@@ -145,7 +146,7 @@ test('a container that is never started reads an output volume for a digest or a
   });
   t.is((await treeDigest({ root: destination })).digest, expected);
   await reader.remove();
-  await t.throwsAsync(engine.docker.getContainer(reader.id).inspect());
+  await t.throwsAsync(docker.getContainer(reader.id).inspect());
 });
 
 test('an export keeps modes and links and is owned by the given user', async (t) => {
@@ -270,7 +271,7 @@ test('a missing output volume is reported missing; removing one twice is fine', 
 
 test("the sweep removes unsealed output volumes of dead runs, never a sealed one or a live run's", async (t) => {
   const project = uniqueProject('rtest');
-  t.teardown(() => removeProjectVolumes(engine.docker, project));
+  t.teardown(() => removeProjectVolumes(docker, project));
   const dead = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, ['-e', '']);
     child.on('exit', () => resolve(child.pid!));
@@ -278,8 +279,7 @@ test("the sweep removes unsealed output volumes of dead runs, never a sealed one
   const spec = { project, job: 'build', runId: 'run-dead', key: KEY, path: '/out' };
   const deadLabels = { ...outputVolumeLabels(spec), [Label.pid]: String(dead), [Label.host]: hostname() };
   const names = { unsealed: `kiln-result-${project}-unsealed`, sealed: `kiln-result-${project}-sealed` };
-  for (const name of Object.values(names))
-    await engine.docker.createVolume({ Name: name, Labels: deadLabels });
+  for (const name of Object.values(names)) await docker.createVolume({ Name: name, Labels: deadLabels });
   const live = await createOutputVolume(engine, { ...spec, runId: 'run-live' });
   const removed = await sweepUnsealedOutputVolumes(engine, (name) => name === names.sealed);
   t.deepEqual(removed, [names.unsealed]);
