@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import Docker from 'dockerode';
 import { checkEngine, createEngine } from '../src/runtime/engine.js';
 import { benchCompileScaling } from './compile-scaling.js';
 import { cpuSince, markCpu } from './cpu.js';
@@ -83,13 +84,15 @@ async function main(): Promise<number> {
   const started = new Date();
   const engine = createEngine();
   await checkEngine(engine);
-  await engine.docker
+  // The raw baselines talk to the same engine through their own client (dockerode reads DOCKER_HOST).
+  const docker = new Docker();
+  await docker
     .getImage(BENCH_IMAGE)
     .inspect()
     .catch(() => {
       throw new Error(`the image ${BENCH_IMAGE} is missing: run bash scripts/build-fixtures.sh`);
     });
-  await removeBenchResources(engine.docker, { orphans: true });
+  await removeBenchResources(docker, { orphans: true });
 
   const loadAtStart = loadavg()[0]!;
   const idleMark = markCpu();
@@ -98,7 +101,7 @@ async function main(): Promise<number> {
   if (busyBefore > 20)
     log(`the machine is ${busyBefore.toFixed(0)}% busy before the start: expect noisy figures`);
   const machine = describeMachine();
-  const engineInfo = await describeEngine(engine.docker);
+  const engineInfo = await describeEngine(docker);
   const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
   log(`machine: ${machineLine(machine)}`);
   log(`engine: ${engineLine(engineInfo)}`);
@@ -115,7 +118,7 @@ async function main(): Promise<number> {
         quick: args.quick,
         repetitions: args.repetitions,
         engine,
-        docker: engine.docker,
+        docker,
         workDir,
         env,
         log,
@@ -140,7 +143,7 @@ async function main(): Promise<number> {
       log(`${benchCase.id} took ${((performance.now() - caseStarted) / 1000).toFixed(1)} s`);
     }
   } finally {
-    await removeBenchResources(engine.docker).catch(() => {});
+    await removeBenchResources(docker).catch(() => {});
     await rm(tempRoot, { recursive: true, force: true });
   }
   const seconds = (Date.now() - started.getTime()) / 1000;

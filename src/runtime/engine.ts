@@ -35,11 +35,6 @@ export interface Engine {
   readonly containers: ContainerRuntime;
   readonly exec: ExecRuntime;
   readonly volumes: VolumeRuntime;
-  /**
-   * The Docker client behind the implementations: for runtime/'s own Docker code (output-volumes.ts)
-   * and for benchmarks' raw baselines, never for kiln's logic outside runtime/.
-   */
-  readonly docker: Docker;
 }
 
 export function describeEndpoint(dockerHost: string | undefined): string {
@@ -61,7 +56,6 @@ export function createEngine(options: EngineOptions = {}): Engine {
     containers: new DockerContainers(docker, endpoint),
     exec: new DockerExec(docker, endpoint),
     volumes: new DockerVolumes(docker, endpoint),
-    docker,
   };
 }
 

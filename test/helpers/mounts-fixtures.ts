@@ -3,7 +3,7 @@
  * an event recorder, and (for the integration tests) the real engine, test containers on it, and a small
  * exec helper.
  */
-import type Dockerode from 'dockerode';
+import Dockerode from 'dockerode';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,8 +218,8 @@ export async function mountsProject(t: ExecutionContext, options: MountsProjectO
 // ---- real engine --------------------------------------------------------------------------------
 
 /** The real engine: kiln's implementations of the runtime interfaces, and `docker` for the tests' own calls. */
-export function engine(): Engine {
-  return createEngine();
+export function engine(): Engine & { readonly docker: Dockerode } {
+  return { ...createEngine(), docker: new Dockerode() };
 }
 
 export interface TestContainerOptions {
