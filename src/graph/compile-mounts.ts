@@ -5,7 +5,14 @@
  * once, different ones on one target are a problem, and the container's are sorted parents first.
  */
 import { posix } from 'node:path';
-import type { MountSpec } from '../definition/types.js';
+import type {
+  BindMountSpec,
+  CacheMountSpec,
+  MountSpec,
+  SecretMountSpec,
+  SshMountSpec,
+  TmpfsMountSpec,
+} from '../definition/types.js';
 import { parseMode, parseSize } from '../definition/sizes.js';
 import type {
   CompiledBindMount,
@@ -95,101 +102,16 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
     return undefined;
   }
   switch (spec.type) {
-    case 'bind': {
-      const source = nonEmptyString(entry, spec.source, 'source');
-      const target = resolveTarget(entry, spec.target, 'bind');
-      if (source === undefined || target === undefined) return undefined;
-      const mount: CompiledBindMount = {
-        type: 'bind',
-        source: resolveUserPath(source, entry.context.projectDir, entry.context.homeDir),
-        target,
-        readonly: spec.readonly === true,
-        allowOutsideProject: spec.allowOutsideProject === true,
-        allowDockerSocket: spec.allowDockerSocket === true,
-      };
-      return mount;
-    }
-    case 'cache': {
-      const id = idOf(entry, spec.id);
-      const target = resolveTarget(entry, spec.target, 'cache');
-      const sharing = spec.sharing ?? 'shared';
-      if (!SHARING.includes(sharing)) {
-        problem(entry, `unknown sharing '${String(sharing)}' (allowed: ${SHARING.join(', ')})`, 'sharing');
-        return undefined;
-      }
-      if (id === undefined || target === undefined) return undefined;
-      const mount: CompiledCacheMount = {
-        type: 'cache',
-        id,
-        target,
-        sharing,
-        readonly: spec.readonly === true,
-      };
-      return mount;
-    }
-    case 'tmpfs': {
-      const target = resolveTarget(entry, spec.target, 'tmpfs');
-      const sizeBytes = spec.size === undefined ? undefined : parsed(entry, parseSize, spec.size, 'size');
-      const mode = spec.mode === undefined ? 0o1777 : parsed(entry, parseMode, spec.mode, 'mode');
-      if (
-        target === undefined ||
-        mode === undefined ||
-        (spec.size !== undefined && sizeBytes === undefined)
-      ) {
-        return undefined;
-      }
-      const mount: CompiledTmpfsMount = {
-        type: 'tmpfs',
-        target,
-        ...(sizeBytes !== undefined ? { sizeBytes } : {}),
-        mode,
-      };
-      return mount;
-    }
-    case 'secret': {
-      const id = idOf(entry, spec.id);
-      if (id === undefined) return undefined;
-      const { secretIds } = entry.context;
-      let known = true;
-      if (!secretIds.has(id)) {
-        known = false;
-        const hint =
-          secretIds.size === 0
-            ? '; declare it under `secrets:` with `env:` or `file:`'
-            : didYouMean(id, secretIds);
-        problem(entry, `secret '${id}' is not declared in secrets${hint}`, 'id');
-      }
-      const target = resolveTarget(entry, spec.target ?? `/run/secrets/${id}`, 'secret');
-      const mode = spec.mode === undefined ? 0o400 : parsed(entry, parseMode, spec.mode, 'mode');
-      const uid = ownerId(entry, spec.uid, 'uid');
-      const gid = ownerId(entry, spec.gid, 'gid');
-      let envOk = true;
-      if (spec.env !== undefined && (typeof spec.env !== 'string' || !ENV_NAME.test(spec.env))) {
-        envOk = false;
-        problem(entry, `env ${JSON.stringify(spec.env)} is not a variable name (letters, digits, _)`, 'env');
-      }
-      if (!known || !envOk || target === undefined || mode === undefined) return undefined;
-      if (uid === undefined || gid === undefined) return undefined;
-      const mount: CompiledSecretMount = {
-        type: 'secret',
-        id,
-        target,
-        ...(spec.env !== undefined ? { env: spec.env } : {}),
-        mode,
-        uid,
-        gid,
-        required: spec.required !== false,
-      };
-      return mount;
-    }
-    case 'ssh': {
-      const id = spec.id === undefined ? 'default' : idOf(entry, spec.id);
-      if (id === undefined) return undefined;
-      const target = resolveTarget(entry, spec.target ?? `/run/kiln/ssh-${id}.sock`, 'ssh');
-      if (target === undefined) return undefined;
-      const mount: CompiledSshMount = { type: 'ssh', id, target, required: spec.required !== false };
-      return mount;
-    }
+    case 'bind':
+      return compileBind(spec, entry);
+    case 'cache':
+      return compileCache(spec, entry);
+    case 'tmpfs':
+      return compileTmpfs(spec, entry);
+    case 'secret':
+      return compileSecret(spec, entry);
+    case 'ssh':
+      return compileSsh(spec, entry);
     default:
       problem(
         entry,
@@ -198,6 +120,87 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
       );
       return undefined;
   }
+}
+
+function compileBind(spec: BindMountSpec, entry: Entry): CompiledBindMount | undefined {
+  const source = nonEmptyString(entry, spec.source, 'source');
+  const target = resolveTarget(entry, spec.target, 'bind');
+  if (source === undefined || target === undefined) return undefined;
+  return {
+    type: 'bind',
+    source: resolveUserPath(source, entry.context.projectDir, entry.context.homeDir),
+    target,
+    readonly: spec.readonly === true,
+    allowOutsideProject: spec.allowOutsideProject === true,
+    allowDockerSocket: spec.allowDockerSocket === true,
+  };
+}
+
+function compileCache(spec: CacheMountSpec, entry: Entry): CompiledCacheMount | undefined {
+  const id = idOf(entry, spec.id);
+  const target = resolveTarget(entry, spec.target, 'cache');
+  const sharing = spec.sharing ?? 'shared';
+  if (!SHARING.includes(sharing)) {
+    problem(entry, `unknown sharing '${String(sharing)}' (allowed: ${SHARING.join(', ')})`, 'sharing');
+    return undefined;
+  }
+  if (id === undefined || target === undefined) return undefined;
+  return { type: 'cache', id, target, sharing, readonly: spec.readonly === true };
+}
+
+function compileTmpfs(spec: TmpfsMountSpec, entry: Entry): CompiledTmpfsMount | undefined {
+  const target = resolveTarget(entry, spec.target, 'tmpfs');
+  const sizeBytes = spec.size === undefined ? undefined : parsed(entry, parseSize, spec.size, 'size');
+  const mode = spec.mode === undefined ? 0o1777 : parsed(entry, parseMode, spec.mode, 'mode');
+  if (target === undefined || mode === undefined || (spec.size !== undefined && sizeBytes === undefined)) {
+    return undefined;
+  }
+  return { type: 'tmpfs', target, ...(sizeBytes !== undefined ? { sizeBytes } : {}), mode };
+}
+
+function compileSecret(spec: SecretMountSpec, entry: Entry): CompiledSecretMount | undefined {
+  const id = idOf(entry, spec.id);
+  if (id === undefined) return undefined;
+  const known = knownSecret(entry, id);
+  const target = resolveTarget(entry, spec.target ?? `/run/secrets/${id}`, 'secret');
+  const mode = spec.mode === undefined ? 0o400 : parsed(entry, parseMode, spec.mode, 'mode');
+  const uid = ownerId(entry, spec.uid, 'uid');
+  const gid = ownerId(entry, spec.gid, 'gid');
+  let envOk = true;
+  if (spec.env !== undefined && (typeof spec.env !== 'string' || !ENV_NAME.test(spec.env))) {
+    envOk = false;
+    problem(entry, `env ${JSON.stringify(spec.env)} is not a variable name (letters, digits, _)`, 'env');
+  }
+  if (!known || !envOk || target === undefined || mode === undefined) return undefined;
+  if (uid === undefined || gid === undefined) return undefined;
+  return {
+    type: 'secret',
+    id,
+    target,
+    ...(spec.env !== undefined ? { env: spec.env } : {}),
+    mode,
+    uid,
+    gid,
+    required: spec.required !== false,
+  };
+}
+
+/** Whether `id` is declared under `secrets`; if not, says so (with the nearest declared id). */
+function knownSecret(entry: Entry, id: string): boolean {
+  const { secretIds } = entry.context;
+  if (secretIds.has(id)) return true;
+  const hint =
+    secretIds.size === 0 ? '; declare it under `secrets:` with `env:` or `file:`' : didYouMean(id, secretIds);
+  problem(entry, `secret '${id}' is not declared in secrets${hint}`, 'id');
+  return false;
+}
+
+function compileSsh(spec: SshMountSpec, entry: Entry): CompiledSshMount | undefined {
+  const id = spec.id === undefined ? 'default' : idOf(entry, spec.id);
+  if (id === undefined) return undefined;
+  const target = resolveTarget(entry, spec.target ?? `/run/kiln/ssh-${id}.sock`, 'ssh');
+  if (target === undefined) return undefined;
+  return { type: 'ssh', id, target, required: spec.required !== false };
 }
 
 /**
