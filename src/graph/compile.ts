@@ -187,7 +187,57 @@ function compileJob(
     diagnostics.add(`${label}: a job must be an object with steps`, at);
     spec = { steps: [] };
   }
+  const settings = jobSettings(name, spec, base, diagnostics);
+  const timeoutMs =
+    spec.timeout === undefined ? undefined : timeout(spec.timeout, label, `${at}/timeout`, diagnostics);
+  const needs = resolveNeeds(name, spec.needs, numbers, diagnostics);
+  const { container, jobStepMounts } = jobMounts(spec, base, settings, context);
+  const { steps, ownStepMounts } = compileSteps(spec, settings, container, context);
 
+  const mounts = mergeContainerMounts(name, container, diagnostics);
+  const containerTargets = new Set(mounts.map((m) => m.target));
+  steps.forEach((step, index) => {
+    const declared = [...jobStepMounts, ...ownStepMounts[index]!];
+    if (declared.length > 0) step.mounts = mergeStepMounts(name, declared, containerTargets, diagnostics);
+  });
+
+  const { image, workdir, env, user, shell, network } = settings;
+  const job: CompiledJob = {
+    name,
+    image: typeof image === 'string' ? image : '',
+    workdir,
+    env,
+    ...(user !== undefined ? { user } : {}),
+    shell,
+    ...(network !== undefined ? { network } : {}),
+    needs: needs.map((n) => numbers.names[n]!),
+    mounts,
+    steps,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    reuse: compileReuse(spec.reuse, label, `${at}/reuse`, diagnostics),
+  };
+  return { job, needs };
+}
+
+/** A job's own settings with the defaults filled in: what its steps start from. */
+interface JobSettings {
+  readonly name: string;
+  /** `job 'name'`, as messages begin. */
+  readonly label: string;
+  /** JSON pointer of the job. */
+  readonly at: string;
+  /** The image as written (checked; `''` in the graph when it is not a string). */
+  readonly image: unknown;
+  readonly workdir: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly user?: string;
+  readonly shell: readonly string[];
+  readonly network?: string;
+}
+
+function jobSettings(name: string, spec: JobSpec, base: Base, diagnostics: DiagnosticCollector): JobSettings {
+  const at = pointer('jobs', name);
+  const label = `job '${name}'`;
   const image = spec.image ?? base.image;
   if (typeof image !== 'string' || image.trim() === '') {
     diagnostics.add(
@@ -204,138 +254,178 @@ function compileJob(
     const value = spec[key];
     if (typeof value === 'string') engineText(value, `${label}: ${key}`, `${at}/${key}`, diagnostics);
   }
-  const workdir = posix.resolve(base.workdir, stringOr(spec.workdir, base.workdir));
   const env =
     spec.env === undefined
       ? base.env
       : { ...base.env, ...compileEnv(spec.env, label, `${at}/env`, diagnostics) };
-  const user = spec.user ?? base.user;
   const shell =
     spec.shell === undefined
       ? base.shell
       : (parseShell(spec.shell, label, `${at}/shell`, diagnostics) ?? base.shell);
+  const user = spec.user ?? base.user;
   const network = spec.network ?? base.network;
-  const timeoutMs =
-    spec.timeout === undefined ? undefined : timeout(spec.timeout, label, `${at}/timeout`, diagnostics);
-  const needs = resolveNeeds(name, spec.needs, numbers, diagnostics);
+  return {
+    name,
+    label,
+    at,
+    image,
+    workdir: posix.resolve(base.workdir, stringOr(spec.workdir, base.workdir)),
+    env,
+    ...(user !== undefined ? { user } : {}),
+    shell,
+    ...(network !== undefined ? { network } : {}),
+  };
+}
 
-  // Mounts of the job's container: the defaults (unless the job opts out), the job's own, then the
-  // bind, cache and tmpfs mounts declared on its steps. Those are hoisted here because the container
-  // is created once for all the steps; a step-level one therefore exists for the whole job. Secret and
-  // ssh mounts exist only while a step runs: a job-level one is given to each of its steps.
+/**
+ * Mounts of the job's container: the defaults (unless the job opts out), the job's own, then (added by
+ * compileSteps) the bind, cache and tmpfs mounts declared on its steps. Those are hoisted because the
+ * container is created once for all the steps; a step-level one therefore exists for the whole job.
+ * Secret and ssh mounts exist only while a step runs: a job-level one is given to each of its steps.
+ */
+function jobMounts(
+  spec: JobSpec,
+  base: Base,
+  job: JobSettings,
+  context: MountContext,
+): { container: PlacedMount<CompiledContainerMount>[]; jobStepMounts: PlacedMount<CompiledStepMount>[] } {
   const container: PlacedMount<CompiledContainerMount>[] =
-    spec.defaultMounts === false ? [] : [...base.mountsFor(workdir)];
+    spec.defaultMounts === false ? [] : [...base.mountsFor(job.workdir)];
   const jobStepMounts: PlacedMount<CompiledStepMount>[] = [];
   for (const entry of compileMountList(
     spec.mounts,
-    { job: name, entryName: (i) => `mounts[${i}]`, at: `${at}/mounts`, workdir },
+    { job: job.name, entryName: (i) => `mounts[${i}]`, at: `${job.at}/mounts`, workdir: job.workdir },
     context,
   )) {
     if (isStepMount(entry.mount)) jobStepMounts.push(entry as PlacedMount<CompiledStepMount>);
     else container.push(entry as PlacedMount<CompiledContainerMount>);
   }
+  return { container, jobStepMounts };
+}
 
+/**
+ * The job's steps, without their mounts: the secret and ssh mounts each step declares are returned
+ * beside them (merged once the container's are known); its other mounts join `container`.
+ */
+function compileSteps(
+  spec: JobSpec,
+  job: JobSettings,
+  container: PlacedMount<CompiledContainerMount>[],
+  context: MountContext,
+): { steps: Mutable<CompiledStep>[]; ownStepMounts: PlacedMount<CompiledStepMount>[][] } {
   const stepSpecs: readonly StepSpec[] = Array.isArray(spec.steps) ? spec.steps : [];
   if (stepSpecs.length === 0) {
-    diagnostics.add(`${label} has no steps: give it at least one step with run`, `${at}/steps`);
+    context.diagnostics.add(
+      `${job.label} has no steps: give it at least one step with run`,
+      `${job.at}/steps`,
+    );
   }
   const stepNames = new Map<string, number>();
   const ownStepMounts: PlacedMount<CompiledStepMount>[][] = [];
-  const steps = stepSpecs.map((step, index): Mutable<CompiledStep> => {
-    const stepAt = `${at}/steps/${index}`;
-    if (step === null || typeof step !== 'object') {
-      diagnostics.add(`${label}, step ${index + 1}: a step must be an object with run`, stepAt);
-      step = { run: [] };
-    }
-    const stepName = step.name ?? `step-${index + 1}`;
-    if (typeof step.name === 'string' && hasControlCharacters(step.name)) {
-      diagnostics.add(
-        `${label}, step ${index + 1}: its name holds a control character; names are printed on terminals, ` +
-          `so they may not hold newlines, tabs, escapes or other control characters`,
-        `${stepAt}/name`,
-        [name],
-      );
-    }
-    for (const key of ['workdir', 'user'] as const) {
-      const value = step[key];
-      if (typeof value === 'string') {
-        engineText(value, `${label}, step ${index + 1}: ${key}`, `${stepAt}/${key}`, diagnostics);
-      }
-    }
-    const earlier = stepNames.get(stepName);
-    if (earlier !== undefined) {
-      diagnostics.add(
-        `${label}: steps ${earlier + 1} and ${index + 1} are both named '${stepName}'; step names must be unique in a job`,
-        step.name === undefined ? stepAt : `${stepAt}/name`,
-        [name],
-      );
-    } else stepNames.set(stepName, index);
-    const stepLabel = `${label}, step '${stepName}'`;
-    const stepWorkdir = posix.resolve(workdir, stringOr(step.workdir, workdir));
+  const steps = stepSpecs.map((step, index) => {
+    const compiled = compileStep(step, index, job, stepNames, container, context);
+    ownStepMounts.push(compiled.own);
+    return compiled.step;
+  });
+  return { steps, ownStepMounts };
+}
 
-    const own: PlacedMount<CompiledStepMount>[] = [];
-    for (const entry of compileMountList(
-      step.mounts,
-      {
-        job: name,
-        entryName: (i) => `step '${stepName}' mounts[${i}]`,
-        at: `${stepAt}/mounts`,
-        workdir: stepWorkdir,
-      },
-      context,
-    )) {
-      if (isStepMount(entry.mount)) own.push(entry as PlacedMount<CompiledStepMount>);
-      else container.push(entry as PlacedMount<CompiledContainerMount>);
-    }
-    ownStepMounts.push(own);
+function compileStep(
+  step: StepSpec,
+  index: number,
+  job: JobSettings,
+  stepNames: Map<string, number>,
+  container: PlacedMount<CompiledContainerMount>[],
+  context: MountContext,
+): { step: Mutable<CompiledStep>; own: PlacedMount<CompiledStepMount>[] } {
+  const { diagnostics } = context;
+  const { name, label } = job;
+  const stepAt = `${job.at}/steps/${index}`;
+  if (step === null || typeof step !== 'object') {
+    diagnostics.add(`${label}, step ${index + 1}: a step must be an object with run`, stepAt);
+    step = { run: [] };
+  }
+  const stepName = checkedStepName(step, index, stepNames, job, stepAt, diagnostics);
+  const stepLabel = `${label}, step '${stepName}'`;
+  const stepWorkdir = posix.resolve(job.workdir, stringOr(step.workdir, job.workdir));
 
-    const { argv, display } = command(step.run, shell, stepLabel, `${stepAt}/run`, diagnostics);
-    const stepEnv =
-      step.env === undefined
-        ? env
-        : { ...env, ...compileEnv(step.env, stepLabel, `${stepAt}/env`, diagnostics) };
-    const stepUser = step.user ?? user;
-    const stepTimeout =
-      step.timeout === undefined
-        ? undefined
-        : timeout(step.timeout, stepLabel, `${stepAt}/timeout`, diagnostics);
-    const compiled: Mutable<CompiledStep> = {
-      index,
-      name: stepName,
-      argv,
-      display,
-      env: stepEnv,
+  const own: PlacedMount<CompiledStepMount>[] = [];
+  for (const entry of compileMountList(
+    step.mounts,
+    {
+      job: name,
+      entryName: (i) => `step '${stepName}' mounts[${i}]`,
+      at: `${stepAt}/mounts`,
       workdir: stepWorkdir,
-      mounts: [],
-      allowFailure: step.allowFailure === true,
-    };
-    if (stepUser !== undefined) compiled.user = stepUser;
-    if (stepTimeout !== undefined) compiled.timeoutMs = stepTimeout;
-    return compiled;
-  });
+    },
+    context,
+  )) {
+    if (isStepMount(entry.mount)) own.push(entry as PlacedMount<CompiledStepMount>);
+    else container.push(entry as PlacedMount<CompiledContainerMount>);
+  }
 
-  const mounts = mergeContainerMounts(name, container, diagnostics);
-  const containerTargets = new Set(mounts.map((m) => m.target));
-  steps.forEach((step, index) => {
-    const declared = [...jobStepMounts, ...ownStepMounts[index]!];
-    if (declared.length > 0) step.mounts = mergeStepMounts(name, declared, containerTargets, diagnostics);
-  });
-
-  const job: CompiledJob = {
-    name,
-    image: typeof image === 'string' ? image : '',
-    workdir,
-    env,
-    ...(user !== undefined ? { user } : {}),
-    shell,
-    ...(network !== undefined ? { network } : {}),
-    needs: needs.map((n) => numbers.names[n]!),
-    mounts,
-    steps,
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    reuse: compileReuse(spec.reuse, label, `${at}/reuse`, diagnostics),
+  const { argv, display } = command(step.run, job.shell, stepLabel, `${stepAt}/run`, diagnostics);
+  const stepEnv =
+    step.env === undefined
+      ? job.env
+      : { ...job.env, ...compileEnv(step.env, stepLabel, `${stepAt}/env`, diagnostics) };
+  const stepUser = step.user ?? job.user;
+  const stepTimeout =
+    step.timeout === undefined
+      ? undefined
+      : timeout(step.timeout, stepLabel, `${stepAt}/timeout`, diagnostics);
+  const compiled: Mutable<CompiledStep> = {
+    index,
+    name: stepName,
+    argv,
+    display,
+    env: stepEnv,
+    workdir: stepWorkdir,
+    mounts: [],
+    allowFailure: step.allowFailure === true,
   };
-  return { job, needs };
+  if (stepUser !== undefined) compiled.user = stepUser;
+  if (stepTimeout !== undefined) compiled.timeoutMs = stepTimeout;
+  return { step: compiled, own };
+}
+
+/**
+ * A step's name (`step-N` when it has none), checked: printable, unique in the job (`stepNames` holds
+ * the names seen so far), and its workdir and user fit for the engine.
+ */
+function checkedStepName(
+  step: StepSpec,
+  index: number,
+  stepNames: Map<string, number>,
+  job: JobSettings,
+  stepAt: string,
+  diagnostics: DiagnosticCollector,
+): string {
+  const { name, label } = job;
+  const stepName = step.name ?? `step-${index + 1}`;
+  if (typeof step.name === 'string' && hasControlCharacters(step.name)) {
+    diagnostics.add(
+      `${label}, step ${index + 1}: its name holds a control character; names are printed on terminals, ` +
+        `so they may not hold newlines, tabs, escapes or other control characters`,
+      `${stepAt}/name`,
+      [name],
+    );
+  }
+  for (const key of ['workdir', 'user'] as const) {
+    const value = step[key];
+    if (typeof value === 'string') {
+      engineText(value, `${label}, step ${index + 1}: ${key}`, `${stepAt}/${key}`, diagnostics);
+    }
+  }
+  const earlier = stepNames.get(stepName);
+  if (earlier !== undefined) {
+    diagnostics.add(
+      `${label}: steps ${earlier + 1} and ${index + 1} are both named '${stepName}'; step names must be unique in a job`,
+      step.name === undefined ? stepAt : `${stepAt}/name`,
+      [name],
+    );
+  } else stepNames.set(stepName, index);
+  return stepName;
 }
 
 function command(
