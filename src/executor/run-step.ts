@@ -111,7 +111,6 @@ async function writeSecrets(
   const envFromFiles: Record<string, string> = {};
   const paths: string[] = [];
   const secrets = mounts?.secrets ?? [];
-  await container.recordSecrets(secrets.map((secret) => secret.target));
   for (const secret of secrets) {
     const written = await container.writeSecret(secret, step.index);
     stack.push('secret', secret.id, written.remove);

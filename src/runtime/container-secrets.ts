@@ -1,7 +1,7 @@
 /**
  * Secrets in a job's container: written as files on a tmpfs through an exec's stdin (so a value is
- * never in a container's or exec's config), each recorded first in a manifest so that a kiln that dies
- * mid-step leaves a list of what to wipe (see hand-over.ts), and removed when their step ends.
+ * never in a container's or exec's config), each recorded in a manifest before its value is written, so
+ * that a kiln that dies mid-step leaves a list of what to wipe (see hand-over.ts), and removed when their step ends.
  */
 import { posix } from 'node:path';
 import { ExitCode, InfrastructureError, KilnError, MountError } from '../errors.js';
@@ -20,24 +20,6 @@ const DEFAULT_SECRETS_DIR = '/run/secrets';
  */
 export const SECRET_MANIFEST = `${KILN_RUN_DIR}/secret-paths`;
 
-/**
- * Records secret targets in the manifest. `=PATH` is kiln's own (on a tmpfs kiln made); `?PATH` is
- * recorded only where nothing of the image is: nothing there yet, or a link kiln made, so that a wipe
- * never removes a file of the image.
- */
-const RECORD_SECRETS = `m=${SECRET_MANIFEST}
-for a; do
-  p=\${a#?}
-  case $a in
-    '?'*)
-      if [ -L "$p" ]; then
-        case $(readlink "$p") in ${KILN_SECRETS_DIR}/*) ;; *) continue ;; esac
-      elif [ -e "$p" ]; then continue
-      fi ;;
-  esac
-  printf '%s\n' "$p" >> "$m" || exit 1
-done`;
-
 /** Exit codes of WRITE_SECRET: the target is taken; its folder cannot be made. */
 const TARGET_EXISTS = 3;
 const TARGET_FOLDER_FAILED = 4;
@@ -46,7 +28,8 @@ const TARGET_FOLDER_FAILED = 4;
  * Writes a secret read from stdin: `$1` the file, `$2` its owner (`uid:gid`), `$3` its mode, `$4` the
  * target to link to it (empty when the file is the target), `$5` `own` when the file's folder is a
  * secret tmpfs kiln made. A target that exists and is not kiln's (a file, folder or foreign link) is
- * refused before anything is written. kiln's folder of secret files can be passed through by every
+ * refused before anything is written; one that passes is recorded in the manifest before the value is
+ * written, so a wipe never removes a file of the image. kiln's folder of secret files can be passed through by every
  * user (0711) but not listed; folders made for a target are 0755, so that the step's user reaches it.
  */
 const WRITE_SECRET = `t=\${4:-$1}
@@ -56,6 +39,7 @@ if [ "$5" != own ]; then
   elif [ -e "$t" ]; then exit ${TARGET_EXISTS}
   fi
 fi
+printf '%s\n' "$t" >> ${SECRET_MANIFEST} || exit 1
 umask 022
 if [ -n "$4" ]; then
   mkdir -p "$(dirname "$4")" || exit ${TARGET_FOLDER_FAILED}
@@ -115,25 +99,6 @@ export class ContainerSecrets {
     return this.secretDirs.includes(posix.dirname(target)) || target.startsWith(`${KILN_RUN_DIR}/`);
   }
 
-  /** Records the targets a step is about to get, before any is written (see SECRET_MANIFEST). */
-  async record(targets: readonly string[]): Promise<void> {
-    if (targets.length === 0) return;
-    const crooked = targets.find((t) => /[\n\r]/.test(t));
-    if (crooked !== undefined) {
-      throw new KilnError(
-        `job ${this.job}: a secret target holds a line break (${JSON.stringify(crooked)}); give it a plain path`,
-        { code: 'E_SECRET_TARGET', exitCode: ExitCode.usage },
-      );
-    }
-    const args = targets.map((t) => (this.#onTmpfs(t) ? `=${t}` : `?${t}`));
-    const code = await this.exec(['/bin/sh', '-c', RECORD_SECRETS, 'kiln-record-secrets', ...args]);
-    if (code !== 0) {
-      throw new InfrastructureError(
-        `job ${this.job}: could not record where its secrets go in ${SECRET_MANIFEST} (exit ${code})`,
-      );
-    }
-  }
-
   /**
    * Writes a secret as a file on a tmpfs; returns the file and its removal. Everything in a secret tmpfs
    * kiln made is kiln's: a file there is written in place. Elsewhere the file goes to kiln's own tmpfs
@@ -141,6 +106,13 @@ export class ContainerSecrets {
    * over): a secret never replaces or removes a file of the image.
    */
   async write(secret: SecretFile, step: number): Promise<{ path: string; remove: () => Promise<void> }> {
+    if (/[\n\r]/.test(secret.target)) {
+      // The manifest holds one path a line.
+      throw new KilnError(
+        `job ${this.job}: a secret target holds a line break (${JSON.stringify(secret.target)}); give it a plain path`,
+        { code: 'E_SECRET_TARGET', exitCode: ExitCode.usage },
+      );
+    }
     const ownFolder = this.secretDirs.includes(posix.dirname(secret.target));
     const onTmpfs = this.#onTmpfs(secret.target);
     const path = onTmpfs ? secret.target : `${KILN_SECRETS_DIR}/${step}-${safeName(secret.id)}`;

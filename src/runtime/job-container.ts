@@ -121,14 +121,6 @@ export class JobContainer {
     return runExec(this.#engine.exec, this.id, { argv, user: '0', ...(stdin ? { stdin } : {}) });
   }
 
-  /**
-   * Records the secret targets a step is about to get, before any is written, so that a reused
-   * container is wiped of them even if kiln dies (see SECRET_MANIFEST).
-   */
-  recordSecrets(targets: readonly string[]): Promise<void> {
-    return this.#secrets.record(targets);
-  }
-
   /** Writes a secret as a file on a tmpfs through an exec's stdin; returns its path and its removal. */
   writeSecret(secret: SecretFile, step: number): Promise<{ path: string; remove: () => Promise<void> }> {
     return this.#secrets.write(secret, step);
