@@ -15,9 +15,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, lchown, link, lstat, mkdir, open, realpath, rename, rm, symlink } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Label, ownerIsGone, ownerLabels, type Scope } from '../labels.js';
+import { isInside, resolveExisting } from '../host-paths.js';
 import type { DockerMount } from './containers.js';
 import { ExportError } from '../results/errors.js';
 import {
@@ -268,28 +269,6 @@ export interface ExportResult {
   readonly warnings: readonly string[];
 }
 
-function isInside(path: string, folder: string): boolean {
-  const rel = relative(folder, path);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
-}
-
-/** The destination with its longest existing prefix resolved through symlinks. */
-async function resolveDestination(path: string): Promise<string> {
-  const rest: string[] = [];
-  let current = path;
-  for (;;) {
-    try {
-      const real = await realpath(current);
-      return rest.length === 0 ? real : join(real, ...rest.reverse());
-    } catch {
-      const parent = dirname(current);
-      if (parent === current) return path;
-      rest.push(basename(current));
-      current = parent;
-    }
-  }
-}
-
 /** Checks an export's destination; returns it resolved (its parent through symlinks). */
 export async function checkExportDestination(options: ExportOptions): Promise<string> {
   const { destination, projectDir, job, output } = options;
@@ -300,7 +279,7 @@ export async function checkExportDestination(options: ExportOptions): Promise<st
   if (!isAbsolute(destination)) throw refuse('the destination must be an absolute path');
   const project = await realpath(projectDir).catch(() => projectDir);
   // The name itself is replaced, not followed: resolve its parent only.
-  const resolved = join(await resolveDestination(dirname(destination)), basename(destination));
+  const resolved = join(await resolveExisting(dirname(destination)), basename(destination));
   if (isInside(project, resolved)) {
     throw refuse(`it is the project folder ${project} or holds it; export to a folder inside the project`);
   }
