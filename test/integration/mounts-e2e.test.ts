@@ -33,7 +33,7 @@ jobs:
     steps:
       - name: use
         mounts: [{ type: secret, id: token, env: TOKEN }]
-        run: 'cat /run/secrets/token; echo; echo "env=$TOKEN"; ls -l /run/secrets/token | cut -c1-10; echo in-use; sleep 2'
+        run: 'cat /run/secrets/token; echo; echo "env=$TOKEN"; ls -l /run/secrets/token | cut -c1-10; echo in-use; i=0; while [ ! -e /tmp/inspected ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done'
       - name: after
         run: 'test -e /run/secrets/token && echo still-there || echo gone; echo "env=[$TOKEN]"'
 `);
@@ -55,6 +55,9 @@ jobs:
       stream.on('error', reject);
     });
   });
+  // The step waits (a minute at most) until everything above was looked at while it ran.
+  const exec = await container.exec({ Cmd: ['touch', '/tmp/inspected'] });
+  await exec.start({});
   const run = await done;
   const events = execFileSync(
     'docker',
