@@ -3,7 +3,8 @@
  * or JSON lines. Every event has `type` and `time` (ISO 8601); job and step events carry `job` and `step`.
  */
 
-export type Status = 'passed' | 'failed' | 'skipped' | 'cancelled' | 'timed-out';
+/** `cached`: the job's result was found in the job cache; nothing ran. */
+export type Status = 'passed' | 'failed' | 'skipped' | 'cancelled' | 'timed-out' | 'cached';
 
 interface Base {
   /** ISO 8601 time the event happened. */
@@ -20,6 +21,22 @@ export interface JobStartEvent extends Base {
   readonly type: 'job.start';
   readonly job: string;
   readonly image: string;
+}
+/**
+ * What the job cache made of a job: once per job that is handled, after `job.start` and before any mount,
+ * container or step. `hit`: the job is not run (its `job.end` says `cached`); `miss`: it runs, and
+ * `reasons` say why (what changed since the last key it had on this machine); `disabled`: it runs and is
+ * not looked up, `reasons` say why (a secret, `cache: false`, `--no-cache`...).
+ */
+export interface JobCacheEvent extends Base {
+  readonly type: 'job.cache';
+  readonly job: string;
+  /** The job's key (`sha256:...`); absent when caching is disabled for the job. */
+  readonly key?: string;
+  readonly result: 'hit' | 'miss' | 'disabled';
+  readonly reasons: readonly string[];
+  /** On a hit: where the result came from. */
+  readonly source?: 'local' | 'remote';
 }
 export interface MountPrepareEvent extends Base {
   readonly type: 'mount.prepare';
@@ -118,6 +135,7 @@ export interface ErrorEvent extends Base {
 export type KilnEvent =
   | RunStartEvent
   | JobStartEvent
+  | JobCacheEvent
   | MountPrepareEvent
   | MountWaitEvent
   | ContainerEvent

@@ -62,6 +62,8 @@ export const JOB_FIELDS = fieldTable<JobSpec>()({
   timeout: 'timeout',
   reuse: 'reuse',
   'default-mounts': 'defaultMounts',
+  outputs: 'outputs',
+  cache: 'cache',
   steps: 'steps',
 });
 
@@ -87,6 +89,8 @@ export const BIND_MOUNT_FIELDS = fieldTable<BindMountSpec>()({
   readonly: 'readonly',
   'allow-outside-project': 'allowOutsideProject',
   'allow-docker-socket': 'allowDockerSocket',
+  from: 'from',
+  exclude: 'exclude',
 });
 
 export const CACHE_MOUNT_FIELDS = fieldTable<CacheMountSpec>()({

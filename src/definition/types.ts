@@ -17,6 +17,13 @@ export interface BindMountSpec {
   readonly allowOutsideProject?: boolean;
   /** Opt-in: allow binding the Docker socket (full control of the engine). Default false. */
   readonly allowDockerSocket?: boolean;
+  /**
+   * Mount an output of this job instead of a host path: `source` is then one of that job's `outputs`
+   * paths, mounted read-only. Implies `needs`. (The builder takes the job's builder too.)
+   */
+  readonly from?: string;
+  /** gitignore-style patterns, relative to `source`, left out of the job's key (not out of the mount). */
+  readonly exclude?: readonly string[];
 }
 
 export type CacheSharing = 'shared' | 'private' | 'locked';
@@ -89,6 +96,17 @@ export interface StepSpec {
   readonly allowFailure?: boolean;
 }
 
+/** A job output: a container path (absolute, or relative to the workdir), or the path with an export. */
+export type OutputSpec =
+  | string
+  | {
+      readonly path: string;
+      /** A host folder (relative to the project folder) the output is copied to once the job passes. */
+      readonly export?: string;
+      /** Opt-in: allow an export outside the project folder. Default false. */
+      readonly allowOutsideProject?: boolean;
+    };
+
 /** `true`: reuse under the stable name kiln derives; `{ name }`: under that explicit name. */
 export type ReuseSpec = boolean | { readonly name: string };
 
@@ -106,6 +124,13 @@ export interface JobSpec {
   readonly reuse?: ReuseSpec;
   /** Default true: the default mounts apply to this job. */
   readonly defaultMounts?: boolean;
+  /** Paths whose content, once the job passes, is its sealed output. */
+  readonly outputs?: readonly OutputSpec[];
+  /**
+   * The job cache: `true` caches a job that would not be by default (a secret's value is not in the
+   * key), `false` always runs it. Default: cached when all its inputs are content-addressed.
+   */
+  readonly cache?: boolean;
   readonly steps: readonly StepSpec[];
 }
 

@@ -133,6 +133,7 @@ function compileBind(spec: BindMountSpec, entry: Entry): CompiledBindMount | und
     readonly: spec.readonly === true,
     allowOutsideProject: spec.allowOutsideProject === true,
     allowDockerSocket: spec.allowDockerSocket === true,
+    exclude: [...(spec.exclude ?? [])],
   };
 }
 
@@ -282,6 +283,8 @@ export function describeMount(mount: CompiledMount): string {
       return `secret '${mount.id}'`;
     case 'ssh':
       return `ssh '${mount.id}'`;
+    case 'output':
+      return `output ${mount.path} of job ${mount.job}`;
   }
 }
 

@@ -213,6 +213,7 @@ function compileJob(
     needs: needs.map((n) => numbers.names[n]!),
     mounts,
     steps,
+    outputs: [],
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     reuse: compileReuse(spec.reuse, label, `${at}/reuse`, diagnostics),
   };

@@ -13,6 +13,18 @@ export interface CompiledBindMount {
   readonly readonly: boolean;
   readonly allowOutsideProject: boolean;
   readonly allowDockerSocket: boolean;
+  /** gitignore-style patterns, relative to the source, left out of the job's key (and still mounted). */
+  readonly exclude: readonly string[];
+}
+/** An output of another job (`type: bind` with `from`), mounted read-only. */
+export interface CompiledOutputMount {
+  readonly type: 'output';
+  /** The job that produces it (one of this job's `needs`). */
+  readonly job: string;
+  /** The output's path in that job's container, as that job compiles it (absolute). */
+  readonly path: string;
+  /** Absolute path in this job's container. */
+  readonly target: string;
 }
 export interface CompiledCacheMount {
   readonly type: 'cache';
@@ -46,8 +58,9 @@ export interface CompiledSshMount {
   readonly required: boolean;
 }
 
-/** Mounts of the job's container (bind, cache, tmpfs, and the sockets of ssh mounts). */
-export type CompiledContainerMount = CompiledBindMount | CompiledCacheMount | CompiledTmpfsMount;
+/** Mounts of the job's container (bind, cache, tmpfs, outputs of other jobs). */
+export type CompiledContainerMount =
+  CompiledBindMount | CompiledCacheMount | CompiledTmpfsMount | CompiledOutputMount;
 export type CompiledStepMount = CompiledSecretMount | CompiledSshMount;
 export type CompiledMount = CompiledContainerMount | CompiledStepMount;
 
@@ -73,6 +86,16 @@ export interface CompiledStep {
   readonly allowFailure: boolean;
 }
 
+/** A job's output: a fresh volume at `path`, sealed when the job passes. */
+export interface CompiledOutput {
+  /** Absolute path in the job's container. */
+  readonly path: string;
+  /** Absolute host folder the output is copied to after the job passes or hits the cache. */
+  readonly export?: string;
+  /** The export may land outside the project folder. */
+  readonly allowOutsideProject: boolean;
+}
+
 export interface CompiledJob {
   readonly name: string;
   readonly image: string;
@@ -88,6 +111,10 @@ export interface CompiledJob {
   readonly timeoutMs?: number;
   /** False, or reuse with an optional explicit container name. */
   readonly reuse: false | { readonly name?: string };
+  /** The job's outputs, in declaration order. */
+  readonly outputs: readonly CompiledOutput[];
+  /** `cache:` as the job says it; undefined leaves it to the job cache's defaults. */
+  readonly cache?: boolean;
 }
 
 export interface BuildGraph {

@@ -3,6 +3,7 @@
  * shared caches' users) and reads its secrets' values; every acquire pushes its release on the job's
  * stack. Then it tells one `mount.prepare` per mount, in the plan's order.
  */
+import { outputMount } from '../runtime/output-volumes.js';
 import { hostname } from 'node:os';
 import { cancelledError } from '../errors.js';
 import type { Emit, MountPrepareEvent } from '../events.js';
@@ -82,6 +83,9 @@ export async function acquireMounts(
         VolumeOptions: { NoCopy: false },
       });
       tell('cache', mount.target, volume);
+    } else if (planned.kind === 'output') {
+      mounts.push(outputMount(planned.volume, mount.target, true));
+      tell('bind', mount.target, planned.volume);
     } else {
       tmpfs[mount.target] = planned.options;
       tell('tmpfs', mount.target);

@@ -15,5 +15,7 @@ export function describeMount(mount: CompiledMount, projectDir: string, step?: s
       return `secret ${mount.id} -> ${mount.target}${where}`;
     case 'ssh':
       return `ssh ${mount.id} -> ${mount.target}${where}`;
+    case 'output':
+      return `bind ${mount.path} from job ${mount.job} -> ${mount.target}${where}`;
   }
 }

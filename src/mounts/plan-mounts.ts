@@ -22,6 +22,7 @@ import { tmpfsOptions } from './tmpfs-mounts.js';
 import type {
   DockerMount,
   MountPlan,
+  OutputRef,
   PlannedMount,
   PlannedSecret,
   PlannedStepMounts,
@@ -51,6 +52,11 @@ export interface PlanMountsContext {
   readonly engineSocketPath?: string;
   /** Planning stops with a CancelledError when this is aborted. */
   readonly signal?: AbortSignal;
+  /**
+   * Where the outputs of other jobs are (their sealed volumes), for `from` binds: the outputs of the
+   * jobs this job needs. A `from` bind whose output is not here is refused.
+   */
+  readonly outputOf?: (job: string, path: string) => OutputRef | undefined;
 }
 
 export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Promise<MountPlan> {
@@ -74,6 +80,16 @@ export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Prom
       container.push({ kind: 'bind', mount, hostPath });
     } else if (mount.type === 'cache') {
       container.push({ kind: 'cache', mount, volume: cacheVolumeName(graph.project, mount.id) });
+    } else if (mount.type === 'output') {
+      const ref = ctx.outputOf?.(mount.job, mount.path);
+      if (ref === undefined) {
+        throw new MountError(
+          job.name,
+          describeMount(mount, graph.projectDir),
+          `job ${mount.job} has no sealed output at ${mount.path} in this run`,
+        );
+      }
+      container.push({ kind: 'output', mount, volume: ref.volume, digest: ref.digest });
     } else {
       container.push({ kind: 'tmpfs', mount, options: tmpfsOptions(mount) });
     }

@@ -4,7 +4,12 @@
  * and, per step, the secrets and ssh agents that exist only while that step runs.
  */
 import type { DockerMount } from '../runtime/containers.js';
-import type { CompiledBindMount, CompiledCacheMount, CompiledTmpfsMount } from '../graph/types.js';
+import type {
+  CompiledBindMount,
+  CompiledCacheMount,
+  CompiledOutputMount,
+  CompiledTmpfsMount,
+} from '../graph/types.js';
 
 export type { DockerMount } from '../runtime/containers.js';
 
@@ -15,7 +20,20 @@ export type PlannedMount =
   /** `volume`: the cache's own volume; a `private` cache in use elsewhere gets another slot when acquired. */
   | { readonly kind: 'cache'; readonly mount: CompiledCacheMount; readonly volume: string }
   /** `options`: the `HostConfig.Tmpfs` option string (see tmpfs-mounts.ts). */
-  | { readonly kind: 'tmpfs'; readonly mount: CompiledTmpfsMount; readonly options: string };
+  | { readonly kind: 'tmpfs'; readonly mount: CompiledTmpfsMount; readonly options: string }
+  /** `volume`: the sealed volume of another job's output; `digest`: its content digest. Read-only. */
+  | {
+      readonly kind: 'output';
+      readonly mount: CompiledOutputMount;
+      readonly volume: string;
+      readonly digest: string;
+    };
+
+/** Where another job's output is: its sealed volume and content digest. */
+export interface OutputRef {
+  readonly volume: string;
+  readonly digest: string;
+}
 
 /** A secret a step gets, planned: where it goes and how, not its value. */
 export interface PlannedSecret {

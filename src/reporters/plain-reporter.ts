@@ -141,6 +141,7 @@ export class PlainReporter implements Reporter {
     const took = ` (${formatDuration(event.durationMs)})`;
     switch (event.status) {
       case 'passed':
+      case 'cached':
         return `${s.ok} ${step}${took}`;
       case 'skipped':
         return `${s.skip} ${step} skipped`;

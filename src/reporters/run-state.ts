@@ -196,6 +196,8 @@ export function reduceRun(state: RunState, event: KilnEvent): RunState {
         jobs,
       };
     }
+    case 'job.cache':
+      return state;
     case 'job.start':
       return withJob(state, event.job, (job) => ({
         ...job,

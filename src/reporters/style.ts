@@ -40,6 +40,7 @@ export function statusText(style: Style, status: JobStatus | StepStatus): string
   const { c } = style;
   switch (status) {
     case 'passed':
+    case 'cached':
       return c.green(status);
     case 'failed':
     case 'timed-out':

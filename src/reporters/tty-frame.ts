@@ -53,6 +53,7 @@ function icon(job: JobState, c: Colors, tick: number): string {
     case 'waiting':
       return c.dim('·');
     case 'passed':
+    case 'cached':
       return c.green('✔');
     case 'failed':
     case 'timed-out':
@@ -86,6 +87,8 @@ function detail(job: JobState, c: Colors, now: number): string {
       const passed = job.steps.filter((step) => step.status === 'passed').length;
       return c.green(`passed`) + c.dim(` ${passed}/${stepTotal(job) ?? job.steps.length} steps`);
     }
+    case 'cached':
+      return c.green('cached');
     case 'skipped':
       return c.dim(job.reason ? `skipped: ${oneLine(job.reason)}` : 'skipped');
     case 'failed':

@@ -14,7 +14,7 @@ import type { BuildGraph, CompiledJob } from '../graph/types.js';
 import { cancelStatus, timeoutReason, toCancelReason } from './cancel-reason.js';
 import { indexDependencies, type DependencyIndex } from './dependency-index.js';
 import { newRunId } from './run-id.js';
-import { isFailure, runVerdict } from './run-status.js';
+import { isFailure, isSuccess, runVerdict } from './run-status.js';
 import type { JobContext, JobExecutor, JobOutcome, RunResult } from './types.js';
 
 export { newRunId } from './run-id.js';
@@ -112,6 +112,8 @@ function describeStatus(status: Status): string {
       return 'was skipped';
     case 'passed':
       return 'passed';
+    case 'cached':
+      return 'was cached';
   }
 }
 
@@ -285,7 +287,7 @@ class GraphRun {
       durationMs,
       ...(reason === undefined ? {} : { reason }),
     });
-    if (outcome.status === 'passed') {
+    if (isSuccess(outcome.status)) {
       for (const d of this.#index.dependants[i]!) {
         this.#unmet[d]! -= 1;
         if (this.#unmet[d] === 0 && this.#phase[d] === Phase.waiting) this.#enqueue(d);

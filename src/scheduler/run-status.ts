@@ -10,6 +10,11 @@ export interface RunVerdict {
   readonly exitCode: number;
 }
 
+/** Statuses that let the jobs that need a job run: it passed, or its result was in the job cache. */
+export function isSuccess(status: Status): boolean {
+  return status === 'passed' || status === 'cached';
+}
+
 /** Statuses that fail a run (a job `cancelled` while the run was not counts as a failure too). */
 export function isFailure(status: Status): boolean {
   return status === 'failed' || status === 'timed-out' || status === 'cancelled';

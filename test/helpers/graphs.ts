@@ -24,6 +24,7 @@ export function compiledJob(name: string, shape: JobShape = []): CompiledJob {
     shell: ['/bin/sh', '-c'],
     needs,
     mounts: [],
+    outputs: [],
     steps: [
       {
         index: 0,

@@ -58,6 +58,7 @@ export function bindMount(
   return {
     type: 'bind',
     source,
+    exclude: [],
     target,
     readonly: false,
     allowOutsideProject: false,
@@ -122,6 +123,7 @@ export function job(
     needs: [],
     mounts,
     steps,
+    outputs: [],
     reuse: false,
   };
 }

@@ -62,7 +62,9 @@ test('a plan holds the image ID, binds by host path, cache volumes and tmpfs opt
         ? [m.kind, m.hostPath]
         : m.kind === 'cache'
           ? [m.kind, m.volume]
-          : [m.kind, m.options],
+          : m.kind === 'tmpfs'
+            ? [m.kind, m.options]
+            : [m.kind, m.volume],
     ),
     [
       ['bind', '/host/app/src'],
