@@ -97,6 +97,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       'on cancellation, seconds between SIGTERM and SIGKILL (default KILN_CANCEL_GRACE_PERIOD or 10)',
       seconds,
     )
+    .option('--no-cache', 'run every job, even those the job cache has, and record the new results')
+    .option('--expect-cached', 'exit 1 when a job the cache takes missed (each is named with why)')
     .option('--trace <file>', 'write the run as Chrome trace-event JSON (open in Perfetto)')
     .option('--no-logs', 'do not keep the full output of each step on disk')
     .addHelpText(
@@ -108,6 +110,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           ['kiln run --json > events.jsonl', 'machine-readable events, one per line'],
           ['kiln run --keep-going --concurrency 4', 'run all that can run, four jobs at once'],
           ['kiln run --trace run.trace.json', 'record a trace to open in Perfetto'],
+          ['kiln run --expect-cached', 'in CI: fail when a job that should be cached ran'],
         ],
         EXIT_CODES,
       ),

@@ -1,5 +1,6 @@
 /** `kiln run`: load, compile, run with a reporter, and turn Ctrl-C into a graceful cancellation. */
 import { ExitCode } from '../errors.js';
+import { visible } from '../visible-text.js';
 import { OutputPressure } from '../output-pressure.js';
 import { createReporter, type ProgressMode } from '../reporters/index.js';
 import { runBuildGraph, defaultGraceMs } from '../executor/run-session.js';
@@ -18,6 +19,10 @@ export interface RunCommandOptions {
   readonly gracePeriod?: number;
   readonly trace?: string;
   readonly logs?: boolean;
+  /** Commander's `--no-cache`: false runs every job and records the new results. Default true. */
+  readonly cache?: boolean;
+  /** Exit 1 when a job the cache takes missed. */
+  readonly expectCached?: boolean;
   readonly debug?: boolean;
 }
 
@@ -61,10 +66,15 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const misses = new Map<string, readonly string[]>();
   try {
     const result = await runBuildGraph(graph, {
       jobs,
-      onEvent: (event) => reporter.onEvent(event),
+      onEvent: (event) => {
+        if (event.type === 'job.cache' && event.result === 'miss') misses.set(event.job, event.reasons);
+        reporter.onEvent(event);
+      },
+      cache: options.cache === false ? 'refresh' : true,
       pressure,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
       keepGoing: options.keepGoing ?? false,
@@ -74,6 +84,10 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
       killSignal: kill.signal,
     });
     await reporter.close();
+    if (options.expectCached && misses.size > 0 && result.exitCode === ExitCode.passed) {
+      process.stderr.write(expectedCachedMessage(misses));
+      return ExitCode.stepFailed;
+    }
     return result.exitCode;
   } catch (error) {
     await reporter.close().catch(() => {});
@@ -83,4 +97,15 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** What `--expect-cached` says when jobs missed: each job with its reasons. */
+export function expectedCachedMessage(misses: ReadonlyMap<string, readonly string[]>): string {
+  const lines = [
+    `kiln: --expect-cached: ${misses.size} job${misses.size === 1 ? '' : 's'} the job cache takes did not hit:`,
+  ];
+  for (const [job, reasons] of misses) {
+    lines.push(`  ${visible(job)}: ${reasons.map((r) => visible(r)).join('; ')}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

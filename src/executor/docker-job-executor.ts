@@ -12,7 +12,8 @@ import type { OutputPressure } from '../output-pressure.js';
 import { ReleaseStack } from '../release.js';
 import type { Engine } from '../runtime/engine.js';
 import { cancelStatus } from '../scheduler/cancel-reason.js';
-import type { JobContext, JobExecutor, JobOutcome, StepResult } from '../scheduler/types.js';
+import type { DockerMount } from '../runtime/containers.js';
+import type { JobContext, JobExecutor, JobOutcome, JobOutputRef, StepResult } from '../scheduler/types.js';
 import { stateDir } from '../state-dir.js';
 import { acquireContainer } from './acquire-container.js';
 import { planJob, type JobPlan } from './plan-job.js';
@@ -25,6 +26,61 @@ export interface DockerJobExecutorOptions {
   readonly pressure?: OutputPressure;
   /** Reuse every job's container across runs (`--reuse`), whatever the job says. Default false. */
   readonly reuse?: boolean;
+}
+
+/**
+ * What a caller that wraps the executor (the job cache) adds to one run of a job. Each part is optional;
+ * without any, the job runs as `execute` runs it.
+ */
+export interface JobRunExtras {
+  /** The job's plan, when the caller made it already (with {@link DockerJobExecutor.planJob}). */
+  readonly plan?: JobPlan;
+  /**
+   * Acquired after the job's own mounts and before its container: more container mounts (the job's
+   * output volumes). Push each release on `stack`; they run after the container's.
+   */
+  readonly acquireMounts?: (stack: ReleaseStack) => Promise<readonly DockerMount[]>;
+  /**
+   * Called once every step passed, with the running container, before anything is released: seals
+   * what the job hands on. A throw fails the job.
+   */
+  readonly afterSteps?: (
+    containerId: string,
+    stack: ReleaseStack,
+  ) => Promise<ReadonlyMap<string, JobOutputRef> | undefined>;
+}
+
+/** The outcome of a job that could not run: `error` is reported as an `error` event unless it is a cancel. */
+export function outcomeOfError(
+  job: CompiledJob,
+  context: Pick<JobContext, 'emit' | 'signal'>,
+  thrown: unknown,
+): JobOutcome {
+  const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+  const cancelled = error instanceof CancelledError;
+  if (!cancelled) {
+    const code = error instanceof KilnError ? error.code : 'E_INTERNAL';
+    context.emit({ type: 'error', job: job.name, code, message: error.message });
+  }
+  return {
+    status: cancelled ? cancelStatus(context.signal.reason) : 'failed',
+    steps: skippedSteps(job, []),
+    ...(cancelled ? {} : { error }),
+  };
+}
+
+/** The step results so far, then every step that did not run as skipped. */
+function skippedSteps(job: CompiledJob, steps: readonly StepResult[]): StepResult[] {
+  return [
+    ...steps,
+    ...job.steps.slice(steps.length).map((step): StepResult => ({
+      name: step.name,
+      status: 'skipped',
+      exitCode: null,
+      durationMs: 0,
+      allowFailure: step.allowFailure,
+    })),
+  ];
 }
 
 export class DockerJobExecutor implements JobExecutor {
@@ -53,7 +109,10 @@ export class DockerJobExecutor implements JobExecutor {
    * What running the job will take (see JobPlan), without acquiring anything. Throws what would stop the
    * job before it acquires anything: a refused mount, a missing secret, an image that cannot be had.
    */
-  planJob(job: CompiledJob, context: Pick<JobContext, 'graph' | 'runId' | 'signal'>): Promise<JobPlan> {
+  planJob(
+    job: CompiledJob,
+    context: Pick<JobContext, 'graph' | 'runId' | 'signal'> & Partial<Pick<JobContext, 'needs'>>,
+  ): Promise<JobPlan> {
     return planJob(job, context, {
       images: this.#engine.images,
       ...(this.#engine.socketPath ? { engineSocketPath: this.#engine.socketPath } : {}),
@@ -63,44 +122,36 @@ export class DockerJobExecutor implements JobExecutor {
     });
   }
 
-  async execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
+  execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
+    return this.run(job, context);
+  }
+
+  /** Runs the job, with what a wrapping executor adds (see JobRunExtras). */
+  async run(job: CompiledJob, context: JobContext, extras: JobRunExtras = {}): Promise<JobOutcome> {
     const stack = new ReleaseStack({ emit: context.emit, job: job.name });
     const steps: StepResult[] = [];
-    let status: Status;
-    let error: Error | undefined;
+    let outcome: JobOutcome;
     try {
       if (context.signal.aborted) throw cancelledError(context.signal);
-      const plan = await this.planJob(job, context);
-      status = await this.#run(plan, context, stack, steps);
-    } catch (e) {
-      error = e instanceof Error ? e : new Error(String(e));
-      status = e instanceof CancelledError ? cancelStatus(context.signal.reason) : 'failed';
-      if (!(e instanceof CancelledError)) {
-        const code = e instanceof KilnError ? e.code : 'E_INTERNAL';
-        context.emit({ type: 'error', job: job.name, code, message: error.message });
-      }
+      const plan = extras.plan ?? (await this.planJob(job, context));
+      const ran = await this.#run(plan, context, stack, steps, extras);
+      outcome = { ...ran, steps: skippedSteps(job, steps) };
+    } catch (error) {
+      outcome = { ...outcomeOfError(job, context, error), steps: skippedSteps(job, steps) };
     } finally {
       await stack.release();
     }
-    for (const step of job.steps.slice(steps.length)) {
-      steps.push({
-        name: step.name,
-        status: 'skipped',
-        exitCode: null,
-        durationMs: 0,
-        allowFailure: step.allowFailure,
-      });
-    }
-    return { status, steps, ...(error && !(error instanceof CancelledError) ? { error } : {}) };
+    return outcome;
   }
 
-  /** Acquires what the plan needs and runs the steps in order; the job's status. */
+  /** Acquires what the plan needs and runs the steps in order; the job's status (and outputs). */
   async #run(
     plan: JobPlan,
     context: JobContext,
     stack: ReleaseStack,
     results: StepResult[],
-  ): Promise<Status> {
+    extras: JobRunExtras,
+  ): Promise<{ status: Status; outputs?: ReadonlyMap<string, JobOutputRef> }> {
     const { job } = plan;
     const secrets = this.#secretsOf(context);
     const mounts = await acquireMounts(job, plan.mounts, {
@@ -113,9 +164,11 @@ export class DockerJobExecutor implements JobExecutor {
       env: this.#env,
       secrets,
     });
+    const more = extras.acquireMounts ? await extras.acquireMounts(stack) : [];
     const mask = await secrets.mask();
     if (context.signal.aborted) throw cancelledError(context.signal);
-    const container = await acquireContainer(plan, mounts, {
+    const all = more.length > 0 ? { ...mounts, mounts: [...mounts.mounts, ...more] } : mounts;
+    const container = await acquireContainer(plan, all, {
       engine: this.#engine,
       project: context.graph.project,
       runId: context.runId,
@@ -125,7 +178,7 @@ export class DockerJobExecutor implements JobExecutor {
       stateDirectory: stateDir(this.#env),
     });
     for (const step of job.steps) {
-      if (context.signal.aborted) return cancelStatus(context.signal.reason);
+      if (context.signal.aborted) return { status: cancelStatus(context.signal.reason) };
       const result = await runStep({
         job,
         step,
@@ -137,8 +190,9 @@ export class DockerJobExecutor implements JobExecutor {
       });
       results.push(result);
       if (result.status === 'passed' || (result.status === 'failed' && result.allowFailure)) continue;
-      return result.status;
+      return { status: result.status };
     }
-    return 'passed';
+    const outputs = extras.afterSteps ? await extras.afterSteps(container.id, stack) : undefined;
+    return { status: 'passed', ...(outputs ? { outputs } : {}) };
   }
 }

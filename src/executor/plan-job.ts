@@ -47,11 +47,13 @@ export interface PlanJobOptions {
 
 export async function planJob(
   job: CompiledJob,
-  context: Pick<JobContext, 'graph' | 'signal'>,
+  context: Pick<JobContext, 'graph' | 'signal'> & Partial<Pick<JobContext, 'needs'>>,
   options: PlanJobOptions,
 ): Promise<JobPlan> {
+  const { needs } = context;
   const mounts = await planMounts(job, {
     graph: context.graph,
+    ...(needs ? { outputOf: (from: string, path: string) => needs.get(from)?.outputs?.get(path) } : {}),
     env: options.env,
     secrets: options.secrets,
     signal: context.signal,

@@ -12,6 +12,9 @@ import type { OutputPressure } from '../output-pressure.js';
 import { checkEngine, createEngine, runcWarning, type Engine } from '../runtime/engine.js';
 import { sweepOrphans } from '../runtime/sweep.js';
 import { ensureStateDir } from '../state-dir.js';
+import { ResultStore } from '../results/index.js';
+import { sweepUnsealedOutputVolumes } from '../runtime/output-volumes.js';
+import { CachingJobExecutor } from './caching-job-executor.js';
 import { DockerJobExecutor } from './docker-job-executor.js';
 import { DEFAULT_GRACE_MS, newRunId, runGraph } from '../scheduler/run-graph.js';
 import type { RunResult } from '../scheduler/types.js';
@@ -31,8 +34,14 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Run every job whose needs passed, even after a failure. Default false. */
   readonly keepGoing?: boolean;
-  /** Reuse every job's container across runs. Default false. */
+  /** Reuse every job's container across runs (no job is then cached). Default false. */
   readonly reuse?: boolean;
+  /**
+   * The job cache: `true` looks every cacheable job up and records its result; `'refresh'` runs every
+   * job and records the new results (`kiln run --no-cache`); `false` runs without the job cache (no
+   * job may then declare outputs). Default true.
+   */
+  readonly cache?: boolean | 'refresh';
   /** SIGTERM-to-SIGKILL grace period, ms. Default KILN_CANCEL_GRACE_PERIOD (seconds), else DEFAULT_GRACE_MS. */
   readonly graceMs?: number;
   /** Cancels the run (reason: a CancelReason). */
@@ -72,20 +81,50 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
     }
   });
   await sweepOrphans(engine);
+  const store = ResultStore.forEnv(options.env);
+  await sweepUnsealedOutputs(engine, store);
   const selected = options.jobs && options.jobs.length > 0 ? selectJobs(graph, [...options.jobs]) : graph;
-  return runGraph(selected, {
-    executor: new DockerJobExecutor(engine, {
-      ...(options.env ? { env: options.env } : {}),
-      ...(options.pressure ? { pressure: options.pressure } : {}),
-      reuse: options.reuse ?? false,
-    }),
-    emit,
-    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-    keepGoing: options.keepGoing ?? false,
-    graceMs: options.graceMs ?? defaultGraceMs(options.env),
-    runId: options.runId ?? newRunId(),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.killSignal ? { killSignal: options.killSignal } : {}),
+  const docker = new DockerJobExecutor(engine, {
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.pressure ? { pressure: options.pressure } : {}),
+    reuse: options.reuse ?? false,
+  });
+  const cache = options.cache ?? true;
+  const executor =
+    cache === false
+      ? undefined
+      : new CachingJobExecutor(docker, engine, {
+          store,
+          noCache: cache === 'refresh',
+          reuse: options.reuse ?? false,
+        });
+  try {
+    return await runGraph(selected, {
+      executor: executor ?? docker,
+      emit,
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      keepGoing: options.keepGoing ?? false,
+      graceMs: options.graceMs ?? defaultGraceMs(options.env),
+      runId: options.runId ?? newRunId(),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.killSignal ? { killSignal: options.killSignal } : {}),
+    });
+  } finally {
+    await executor?.close();
+  }
+}
+
+/**
+ * Removes the output volumes of runs that died before sealing them (killed while running or sealing):
+ * their kiln is gone and no result in the store names them.
+ */
+async function sweepUnsealedOutputs(engine: Engine, store: ResultStore): Promise<void> {
+  let sealed: Promise<Set<string>> | undefined;
+  await sweepUnsealedOutputVolumes(engine, async (volume) => {
+    sealed ??= store
+      .list()
+      .then(({ results }) => new Set(results.flatMap((r) => r.outputs.map((o) => o.volume))));
+    return (await sealed).has(volume);
   });
 }
 

@@ -77,7 +77,7 @@ export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Prom
         dockerSocketPaths: socketPaths,
       });
       const hostPath = engineHostPath(checked.realPath, checked.projectRealPath, env);
-      container.push({ kind: 'bind', mount, hostPath });
+      container.push({ kind: 'bind', mount, hostPath, realPath: checked.realPath });
     } else if (mount.type === 'cache') {
       container.push({ kind: 'cache', mount, volume: cacheVolumeName(graph.project, mount.id) });
     } else if (mount.type === 'output') {

@@ -15,8 +15,16 @@ export type { DockerMount } from '../runtime/containers.js';
 
 /** A container mount, planned. */
 export type PlannedMount =
-  /** `hostPath`: the source through symlinks, as the engine sees it (see engineHostPath). */
-  | { readonly kind: 'bind'; readonly mount: CompiledBindMount; readonly hostPath: string }
+  /**
+   * `hostPath`: the source through symlinks, as the engine sees it (see engineHostPath); `realPath`:
+   * the same as this process sees it (what the job cache digests).
+   */
+  | {
+      readonly kind: 'bind';
+      readonly mount: CompiledBindMount;
+      readonly hostPath: string;
+      readonly realPath: string;
+    }
   /** `volume`: the cache's own volume; a `private` cache in use elsewhere gets another slot when acquired. */
   | { readonly kind: 'cache'; readonly mount: CompiledCacheMount; readonly volume: string }
   /** `options`: the `HostConfig.Tmpfs` option string (see tmpfs-mounts.ts). */
