@@ -14,6 +14,8 @@ const validateCommand: typeof import('./graph-commands.js').validateCommand = as
   (await import('./graph-commands.js')).validateCommand(...args);
 const graphCommand: typeof import('./graph-commands.js').graphCommand = async (...args) =>
   (await import('./graph-commands.js')).graphCommand(...args);
+const planCommand: typeof import('./plan-command.js').planCommand = async (...args) =>
+  (await import('./plan-command.js')).planCommand(...args);
 const pruneCommand: typeof import('./prune-command.js').pruneCommand = async (...args) =>
   (await import('./prune-command.js')).pruneCommand(...args);
 
@@ -69,6 +71,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         [
           ['kiln run', 'run every job of ./kiln.yaml'],
           ['kiln run test', 'run job "test" and the jobs it needs'],
+          ['kiln plan', 'what kiln run would run, and why'],
           ['kiln validate -f ci/kiln.yaml', 'check a step file'],
           ['kiln graph --format mermaid', 'print the job graph'],
           ['kiln prune --dry-run', "list what kiln's dead runs left"],
@@ -116,6 +119,25 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .action(async (jobs: string[], opts) => setExit(await runCommand(jobs, { ...opts, debug: debug() })));
+
+  subcommand(program, 'plan')
+    .description('say what kiln run would do: per job cached or runs, and why; starts nothing')
+    .argument('[jobs...]', 'jobs to plan; their needs too')
+    .option('-f, --file <file>', 'the step file', 'kiln.yaml')
+    .option('--json', 'one JSON object per job: { job, key, result, reasons, exports }')
+    .option('--reuse', 'as kiln run --reuse would (no job is cached)')
+    .option('--no-cache', 'as kiln run --no-cache would (every job runs)')
+    .addHelpText(
+      'after',
+      examples(
+        [
+          ['kiln plan', 'which jobs of ./kiln.yaml would run, and why'],
+          ['kiln plan test --json', 'job "test" and its needs, as JSON lines'],
+        ],
+        'Exit codes: 0 planned, 2 bad usage or definition, 3 Docker unreachable.',
+      ),
+    )
+    .action(async (jobs: string[], opts) => setExit(await planCommand(jobs, { ...opts, debug: debug() })));
 
   subcommand(program, 'validate')
     .description('check a step file; prints FILE:LINE:COL: message for each problem')

@@ -10,35 +10,22 @@
  * `kiln prune` meanwhile never takes one from under a job that mounts it. The outputs of a job the cache
  * does not take (a secret, `cache: false`) live for the run only.
  */
-import { hostname } from 'node:os';
 import { cancelledError } from '../errors.js';
-import type { Emit } from '../events.js';
 import type { CompiledJob, CompiledOutput } from '../graph/types.js';
-import type { LockOwner } from '../lock-files.js';
 import { ReleaseStack } from '../release.js';
-import {
-  computeKey,
-  missReasons,
-  type KeyInputs,
-  type LastInputs,
-  type ResultStore,
-  type SameKeyCause,
-  type StoredResult,
-  type TreeListing,
-} from '../results/index.js';
+import type { KeyInputs, ResultStore, StoredResult } from '../results/index.js';
 import type { Engine } from '../runtime/engine.js';
 import {
   createOutputVolume,
   createReaderContainer,
   digestContainerPath,
   exportContainerPath,
-  listOutputVolumes,
   outputMount,
   removeOutputVolume,
 } from '../runtime/output-volumes.js';
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef } from '../scheduler/types.js';
 import { outcomeOfError, type DockerJobExecutor } from './docker-job-executor.js';
-import { cachePolicy, jobKeyInputs, SourceDigests } from './job-key.js';
+import { JobCache, type CacheDecision, type KeyedJob } from './job-cache.js';
 import type { JobPlan } from './plan-job.js';
 
 export interface CachingJobExecutorOptions {
@@ -53,11 +40,9 @@ export interface CachingJobExecutorOptions {
 /** What one run shares across its jobs; released when the run ends. */
 interface RunScope {
   readonly runId: string;
-  readonly sources: SourceDigests;
+  readonly cache: JobCache;
   /** Pins of the results the run uses, and the volumes of outputs that are not kept. */
   readonly stack: ReleaseStack;
-  /** Output volumes on the engine when first asked, and those sealed since. */
-  volumes?: Promise<Set<string>>;
 }
 
 export class CachingJobExecutor implements JobExecutor {
@@ -77,58 +62,30 @@ export class CachingJobExecutor implements JobExecutor {
   }
 
   async execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
+    const scope = this.#scopeOf(context);
     let plan: JobPlan;
+    let decision: CacheDecision;
     try {
       if (context.signal.aborted) throw cancelledError(context.signal);
       plan = await this.#inner.planJob(job, context);
+      decision = await scope.cache.decide(plan, context.signal);
     } catch (error) {
       return outcomeOfError(job, context, error);
     }
-    const policy = cachePolicy(job, context.graph.projectDir, this.#reuse);
-    if (!policy.cached) {
-      emitCache(context.emit, job.name, { result: 'disabled', reasons: policy.reasons });
-      return this.#run(plan, context, undefined);
-    }
-    const scope = this.#scopeOf(context);
-    let keyed: { key: string; inputs: KeyInputs; listings: readonly TreeListing[] };
-    try {
-      const { inputs, listings } = await jobKeyInputs(
-        plan,
-        context.graph.projectDir,
-        scope.sources,
-        context.signal,
-      );
-      keyed = { key: computeKey(inputs), inputs, listings };
-    } catch (error) {
-      return outcomeOfError(job, context, error);
-    }
-    const { key, inputs } = keyed;
-    if (this.#noCache) {
-      emitCache(context.emit, job.name, { key, result: 'disabled', reasons: ['kiln run --no-cache'] });
-      return this.#run(plan, context, keyed);
-    }
-    const found = await this.#lookup(key, job.name, context);
-    if (found.kind === 'hit') {
-      emitCache(context.emit, job.name, { key, result: 'hit', reasons: [], source: 'local' });
-      return this.#hit(plan, context, found.result, inputs);
-    }
-    const last: { last?: LastInputs; warning?: string } = await this.#store
-      .readLast(context.graph.project, job.name)
-      .catch((error: unknown) => ({
-        warning: `the last inputs of job ${job.name} cannot be read: ${String(error)}`,
-      }));
-    const listings = new Map<string, TreeListing>(keyed.listings.map((l) => [l.digest, l]));
-    for (const bind of last.last?.inputs.binds ?? []) {
-      if (listings.has(bind.digest)) continue;
-      const listing = await this.#store.readListing(bind.digest);
-      if (listing) listings.set(bind.digest, listing);
-    }
-    const reasons = missReasons(last.last?.inputs, inputs, {
-      listings,
-      sameKeyCause: found.cause,
+    const { result, reasons, keyed } = decision;
+    context.emit({
+      type: 'job.cache',
+      job: job.name,
+      ...(keyed ? { key: keyed.key } : {}),
+      result,
+      reasons,
+      ...(result === 'hit' ? { source: 'local' as const } : {}),
     });
-    if (last.warning) context.emit({ type: 'warning', job: job.name, message: last.warning });
-    emitCache(context.emit, job.name, { key, result: 'miss', reasons });
+    if (decision.result === 'hit') {
+      const { pin } = decision;
+      if (pin) scope.stack.push('pin', decision.keyed.key, () => pin.release());
+      return this.#hit(plan, context, decision.stored, decision.keyed.inputs);
+    }
     return this.#run(plan, context, keyed);
   }
 
@@ -143,45 +100,20 @@ export class CachingJobExecutor implements JobExecutor {
     if (this.#scope?.runId !== context.runId) {
       this.#scope = {
         runId: context.runId,
-        sources: new SourceDigests(this.#store.dir, context.graph.projectDir),
+        cache: new JobCache({
+          engine: this.#engine,
+          store: this.#store,
+          graph: context.graph,
+          runId: context.runId,
+          noCache: this.#noCache,
+          reuse: this.#reuse,
+          emit: context.emit,
+        }),
         // Released after the run's last event: failures are not told (a pin of a dead run is no pin).
         stack: new ReleaseStack(),
       };
     }
     return this.#scope;
-  }
-
-  #owner(job: string, context: Pick<JobContext, 'runId'>): LockOwner {
-    return { pid: process.pid, host: hostname(), runId: context.runId, job };
-  }
-
-  /** The key's result, pinned for the run, when it is sound and its volumes are all there. */
-  async #lookup(
-    key: string,
-    job: string,
-    context: JobContext,
-  ): Promise<{ kind: 'hit'; result: StoredResult } | { kind: 'miss'; cause?: SameKeyCause }> {
-    const found = await this.#store.acquire(key, this.#owner(job, context), context.signal);
-    if (found.kind === 'miss') {
-      if (found.warning) context.emit({ type: 'warning', job, message: found.warning });
-      return found.damaged ? { kind: 'miss', cause: 'damaged' } : { kind: 'miss' };
-    }
-    const scope = this.#scopeOf(context);
-    scope.volumes ??= listOutputVolumes(this.#engine).then((all) => new Set(all.map((v) => v.name)));
-    const present = await scope.volumes;
-    const gone = found.result.outputs.filter((o) => !present.has(o.volume));
-    if (gone.length > 0) {
-      await found.pin.release();
-      context.emit({
-        type: 'warning',
-        job,
-        message: `the result ${key.slice(0, 19)}… lost ${gone.map((o) => `the volume of output ${o.path}`).join(', ')} (removed outside kiln): the job runs again`,
-      });
-      return { kind: 'miss', cause: 'volume-gone' };
-    }
-    const pin = found.pin;
-    scope.stack.push('pin', key, () => pin.release());
-    return { kind: 'hit', result: found.result };
   }
 
   async #hit(
@@ -247,11 +179,7 @@ export class CachingJobExecutor implements JobExecutor {
    * Runs the job with a fresh volume per output. With a key, the outputs are sealed as the key's result
    * once the steps passed; without one (the cache does not take the job), they live for the run only.
    */
-  #run(
-    plan: JobPlan,
-    context: JobContext,
-    keyed: { key: string; inputs: KeyInputs; listings: readonly TreeListing[] } | undefined,
-  ): Promise<JobOutcome> {
+  #run(plan: JobPlan, context: JobContext, keyed: KeyedJob | undefined): Promise<JobOutcome> {
     const { job } = plan;
     const { project } = context.graph;
     const scope = this.#scopeOf(context);
@@ -293,7 +221,7 @@ export class CachingJobExecutor implements JobExecutor {
         }
         let refs: ReadonlyMap<string, JobOutputRef> = outputs;
         if (keyed) {
-          const owner = this.#owner(job.name, context);
+          const owner = scope.cache.owner(job.name);
           const outcome = await this.#store.seal(
             {
               key: keyed.key,
@@ -309,8 +237,7 @@ export class CachingJobExecutor implements JobExecutor {
           const result = outcome.outcome === 'sealed' ? outcome.result : outcome.winner;
           if (outcome.outcome === 'sealed') {
             for (const volume of volumes.values()) kept.add(volume);
-            const present = await (scope.volumes ?? Promise.resolve(undefined));
-            for (const volume of volumes.values()) present?.add(volume);
+            await scope.cache.sealed(volumes.values());
           }
           const pin = await this.#store.pin(keyed.key, owner);
           scope.stack.push('pin', keyed.key, () => pin.release());
@@ -334,17 +261,4 @@ export class CachingJobExecutor implements JobExecutor {
 /** A result's outputs as the jobs after it see them. */
 function refsOf(result: StoredResult): ReadonlyMap<string, JobOutputRef> {
   return new Map(result.outputs.map((o) => [o.path, { path: o.path, volume: o.volume, digest: o.digest }]));
-}
-
-function emitCache(
-  emit: Emit,
-  job: string,
-  event: {
-    readonly key?: string;
-    readonly result: 'hit' | 'miss' | 'disabled';
-    readonly reasons: readonly string[];
-    readonly source?: 'local';
-  },
-): void {
-  emit({ type: 'job.cache', job, ...event });
 }
