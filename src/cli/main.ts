@@ -170,14 +170,19 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(async (opts) => setExit(await graphCommand({ ...opts, debug: debug() })));
 
   subcommand(program, 'prune')
-    .description("remove kiln's containers, unused run volumes and caches")
+    .description("remove kiln's containers, unused run volumes, caches and old job cache results")
     .option('--all', 'also remove reused containers and every unused cache')
     .option('--dry-run', 'only list what would be removed')
+    .option(
+      '--keep-storage <size>',
+      "keep the job cache's results under this size, least recently used removed first (e.g. 10g)",
+    )
     .addHelpText(
       'after',
       examples([
         ['kiln prune --dry-run', 'list what would be removed'],
-        ['kiln prune --all', 'also reused containers and unused caches'],
+        ['kiln prune --all', 'also reused containers, unused caches and every unused result'],
+        ['kiln prune --keep-storage 5g', "keep the job cache's results under 5 GiB"],
       ]),
     )
     .action(async (opts) => setExit(await pruneCommand({ ...opts, debug: debug() })));

@@ -5,6 +5,22 @@ import { listCaches, removeCaches } from '../mounts/index.js';
 import { checkEngine, createEngine } from '../runtime/engine.js';
 import { ensureStateDir } from '../state-dir.js';
 import { reportError } from './report-error.js';
+import { parseSize } from '../definition/sizes.js';
+import { UsageError } from '../errors.js';
+import { pruneResults } from '../executor/prune-results.js';
+import { ResultStore } from '../results/index.js';
+import { visible } from '../visible-text.js';
+
+/** `--keep-storage`'s size, or a UsageError that names the forms a size takes. */
+function keepStorageBytes(value: string): number {
+  try {
+    return parseSize(value);
+  } catch {
+    throw new UsageError(
+      `--keep-storage ${visible(value)} is not a size; write e.g. 10g, 512m or 1073741824`,
+    );
+  }
+}
 
 function formatBytes(n: number | undefined): string {
   if (n === undefined || n < 0) return '?';
@@ -21,6 +37,8 @@ function formatBytes(n: number | undefined): string {
 export async function pruneCommand(options: {
   all?: boolean;
   dryRun?: boolean;
+  /** `--keep-storage SIZE`: keep the job cache's results under this size. */
+  keepStorage?: string;
   debug?: boolean;
 }): Promise<number> {
   try {
@@ -54,7 +72,30 @@ export async function pruneCommand(options: {
     } else if (caches.length > 0) {
       process.stdout.write('caches are kept; kiln prune --all removes those not in use\n');
     }
-    if (containers.length === 0 && caches.length === 0) process.stdout.write('nothing to prune\n');
+    const results = await pruneResults(engine, ResultStore.forEnv(), {
+      all: options.all ?? false,
+      dryRun: options.dryRun ?? false,
+      ...(options.keepStorage !== undefined ? { keepBytes: keepStorageBytes(options.keepStorage) } : {}),
+    });
+    for (const r of results.removed) {
+      process.stdout.write(
+        `${verb} result ${r.key.slice(7, 19)} of job ${visible(r.job)}  ${formatBytes(r.size)}  last used ${r.lastUsedAt.replace('T', ' ').slice(0, 16)}\n`,
+      );
+    }
+    for (const k of results.kept) {
+      process.stdout.write(
+        `kept result ${k.result.key.slice(7, 19)} of job ${visible(k.result.job)}: ${k.reason}\n`,
+      );
+    }
+    for (const v of results.orphanVolumes)
+      process.stdout.write(`${verb} volume ${v} (output of a dead run)\n`);
+    for (const w of results.warnings) process.stderr.write(`kiln: warning: ${visible(w)}\n`);
+    process.stdout.write(
+      `job cache: ${results.remaining.count} result${results.remaining.count === 1 ? '' : 's'} kept, ${formatBytes(results.remaining.bytes)}\n`,
+    );
+    if (containers.length === 0 && caches.length === 0 && results.removed.length === 0) {
+      process.stdout.write('nothing to prune\n');
+    }
     return ExitCode.passed;
   } catch (error) {
     return reportError(error, options.debug ?? false);
