@@ -7,7 +7,7 @@
  * Options:
  *   --quick             smaller sizes and 3 repetitions (under two minutes on 2 cores)
  *   --only ID[,ID...]   run only these cases (per-step, graph-throughput, compile, output-throughput, mounts,
- *                       results-hashing)
+ *                       results-hashing, cache-buildkit, cache-noop-1000, cache-one-change)
  *   --repetitions N     measured repetitions per variant (default 3 quick, 5 full)
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +16,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
 import { checkEngine, createEngine } from '../src/runtime/engine.js';
+import { benchCacheBuildkit } from './cache-buildkit.js';
+import { benchCacheNoop } from './cache-noop.js';
+import { benchCacheOneChange } from './cache-one-change.js';
 import { benchCompileScaling } from './compile-scaling.js';
 import { cpuSince, markCpu } from './cpu.js';
 import type { BenchCase, BenchContext } from './context.js';
@@ -36,6 +39,9 @@ const CASES: ReadonlyArray<{ readonly id: string; readonly title: string; readon
   { id: 'output-throughput', title: 'Output throughput', run: benchOutputThroughput },
   { id: 'mounts', title: 'Mounts: prepare and release', run: benchMounts },
   { id: 'results-hashing', title: 'Job cache: hashing a bind source', run: benchResultsHashing },
+  { id: 'cache-buildkit', title: 'Job cache: against BuildKit', run: benchCacheBuildkit },
+  { id: 'cache-noop-1000', title: 'Job cache: unchanged rerun of 1,000 jobs', run: benchCacheNoop },
+  { id: 'cache-one-change', title: 'Job cache: one changed file in 50 jobs', run: benchCacheOneChange },
 ];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${CASES.map((c) => c.id).join(',')}] [--repetitions N]`;
