@@ -30,6 +30,11 @@ export const Label = {
   result: 'dev.kiln.result',
   /** The path in the job of the output an output volume holds. */
   output: 'dev.kiln.output',
+  /**
+   * Which result store (state folder, on which host) an output volume belongs to: only that store's
+   * sweeps and prunes touch it, so that two state folders can share one engine.
+   */
+  store: 'dev.kiln.store',
 } as const;
 
 export type Scope = 'run' | 'reuse' | 'cache' | 'result';

@@ -197,6 +197,7 @@ export class CachingJobExecutor implements JobExecutor {
             job: job.name,
             runId: context.runId,
             key: keyed?.key ?? 'none',
+            store: this.#store.id,
             path: output.path,
           });
           stack.push('volume', volume, async () => {
@@ -222,6 +223,9 @@ export class CachingJobExecutor implements JobExecutor {
         let refs: ReadonlyMap<string, JobOutputRef> = outputs;
         if (keyed) {
           const owner = scope.cache.owner(job.name);
+          // Pinned before it is sealed, so that no prune can take it between the two.
+          const pin = await this.#store.pin(keyed.key, owner);
+          scope.stack.push('pin', keyed.key, () => pin.release());
           const outcome = await this.#store.seal(
             {
               key: keyed.key,
@@ -234,20 +238,20 @@ export class CachingJobExecutor implements JobExecutor {
             },
             owner,
           );
-          const result = outcome.outcome === 'sealed' ? outcome.result : outcome.winner;
           if (outcome.outcome === 'sealed') {
             for (const volume of volumes.values()) kept.add(volume);
             await scope.cache.sealed(volumes.values());
+            refs = refsOf(outcome.result);
+          } else if (await scope.cache.hasVolumes(outcome.winner)) {
+            // Another kiln sealed the key first: its result is the key's; this run's volumes go.
+            refs = refsOf(outcome.winner);
+          } else {
+            // The winner lost a volume and another run still pins it: this run uses its own outputs.
+            this.#keepForRun(volumes.values(), kept, scope);
           }
-          const pin = await this.#store.pin(keyed.key, owner);
-          scope.stack.push('pin', keyed.key, () => pin.release());
           await this.#store.recordLast(project, job.name, keyed.key, keyed.inputs);
-          refs = refsOf(result);
         } else {
-          for (const volume of volumes.values()) {
-            kept.add(volume);
-            scope.stack.push('volume', volume, () => removeOutputVolume(this.#engine, volume).then(() => {}));
-          }
+          this.#keepForRun(volumes.values(), kept, scope);
         }
         for (const output of job.outputs) {
           if (output.export !== undefined) await this.#export(containerId, output, job.name, context);
@@ -255,6 +259,16 @@ export class CachingJobExecutor implements JobExecutor {
         return refs;
       },
     });
+  }
+
+  /** Output volumes that outlive their job but not the run (the job is not cached). */
+  #keepForRun(volumes: Iterable<string>, kept: Set<string>, scope: RunScope): void {
+    for (const volume of volumes) {
+      kept.add(volume);
+      scope.stack.push('volume', volume, async () => {
+        await removeOutputVolume(this.#engine, volume);
+      });
+    }
   }
 }
 

@@ -83,6 +83,17 @@ export class JobCache {
     for (const volume of volumes) present.add(volume);
   }
 
+  /** Whether every volume of a result is on the engine (as far as this run knows). */
+  async hasVolumes(result: StoredResult): Promise<boolean> {
+    const present = await this.#present();
+    return result.outputs.every((o) => present.has(o.volume));
+  }
+
+  #present(): Promise<Set<string>> {
+    this.#volumes ??= listOutputVolumes(this.#options.engine).then((all) => new Set(all.map((v) => v.name)));
+    return this.#volumes;
+  }
+
   async decide(plan: JobPlan, signal?: AbortSignal): Promise<CacheDecision> {
     const { job } = plan;
     const { graph, store } = this.#options;
@@ -121,11 +132,13 @@ export class JobCache {
       return found.damaged ? { kind: 'miss', cause: 'damaged' } : { kind: 'miss' };
     }
     const pin: ResultPin | undefined = 'pin' in found ? (found.pin as ResultPin) : undefined;
-    this.#volumes ??= listOutputVolumes(this.#options.engine).then((all) => new Set(all.map((v) => v.name)));
-    const present = await this.#volumes;
+    const present = await this.#present();
     const gone = found.result.outputs.filter((o) => !present.has(o.volume));
     if (gone.length > 0) {
       await pin?.release();
+      // The result can never serve again: it goes, so that this job's run seals the key afresh (a plan
+      // only looks). Another run pinning it keeps it; then this run's seal loses and uses its own.
+      if (pinning) await store.remove(key, this.owner(job), signal).catch(() => {});
       emit({
         type: 'warning',
         job,

@@ -73,7 +73,9 @@ export async function pruneResults(
   const gone = new Set(removed.map((r) => r.key));
   const left = listed.results.filter((r) => !gone.has(r.key));
   const named = new Set(left.flatMap((r) => r.outputs.map((o) => o.volume)));
-  const orphanVolumes = options.dryRun ? [] : await sweepUnsealedOutputVolumes(engine, (v) => named.has(v));
+  const orphanVolumes = options.dryRun
+    ? []
+    : await sweepUnsealedOutputVolumes(engine, store.id, (v) => named.has(v));
   if (!options.dryRun) await store.removeUnreferencedListings().catch(() => 0);
   return {
     removed,

@@ -120,7 +120,7 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
  */
 async function sweepUnsealedOutputs(engine: Engine, store: ResultStore): Promise<void> {
   let sealed: Promise<Set<string>> | undefined;
-  await sweepUnsealedOutputVolumes(engine, async (volume) => {
+  await sweepUnsealedOutputVolumes(engine, store.id, async (volume) => {
     sealed ??= store
       .list()
       .then(({ results }) => new Set(results.flatMap((r) => r.outputs.map((o) => o.volume))));

@@ -68,5 +68,5 @@ export {
   type SealOutcome,
   type StoredResult,
 } from './result-store.js';
-export { resultsDir, statIndexPath } from './results-dir.js';
+export { resultsDir, statIndexPath, storeId } from './results-dir.js';
 export { ExportError, SourceReadError } from './errors.js';

@@ -38,7 +38,7 @@ import {
 import { createFileAtomic, removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import { digestHex, digestOf, isDigest, shortDigest } from './canonical.js';
 import type { KeyInputs } from './key-inputs.js';
-import { resultsDir } from './results-dir.js';
+import { resultsDir, storeId } from './results-dir.js';
 import { decodeListing, encodeListing, type TreeListing } from './tree-format.js';
 
 const gzipAsync = promisify(gzip);
@@ -124,8 +124,12 @@ export class ResultStore {
   /** `<stateDir>/results`. */
   readonly dir: string;
 
+  /** The store's short name on output volumes' labels (see results-dir.ts). */
+  readonly id: string;
+
   constructor(dir: string) {
     this.dir = dir;
+    this.id = storeId(dir);
   }
 
   /** The store of this machine's state folder (KILN_STATE_DIR...). */

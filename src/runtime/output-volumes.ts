@@ -50,6 +50,8 @@ export interface OutputVolumeSpec {
   readonly key: string;
   /** The output's path in the job's container. */
   readonly path: string;
+  /** The result store it is for (ResultStore.id). */
+  readonly store: string;
 }
 
 /** The labels of an output volume. */
@@ -62,6 +64,7 @@ export function outputVolumeLabels(spec: OutputVolumeSpec): Record<string, strin
     [Label.version]: KILN_VERSION,
     [Label.result]: spec.key,
     [Label.output]: spec.path,
+    [Label.store]: spec.store,
   };
 }
 
@@ -153,15 +156,18 @@ export async function listOutputVolumes(engine: Engine): Promise<OutputVolumeInf
 }
 
 /**
- * Removes output volumes whose kiln died before sealing them: the owner process is gone and no sealed
- * result refers to them. Returns their names.
+ * Removes the output volumes of one result store (`store`: ResultStore.id) whose kiln died before
+ * sealing them: the owner process is gone and no sealed result refers to them. Volumes of other stores
+ * (another state folder on the same engine) are left alone. Returns their names.
  */
 export async function sweepUnsealedOutputVolumes(
   engine: Engine,
+  store: string,
   isSealed: (volume: string) => boolean | Promise<boolean>,
 ): Promise<string[]> {
   const removed: string[] = [];
   for (const volume of await listOutputVolumes(engine)) {
+    if (volume.labels[Label.store] !== store) continue;
     if (!ownerIsGone(volume.labels) || (await isSealed(volume.name))) continue;
     if (await removeOutputVolume(engine, volume.name)) removed.push(volume.name);
   }

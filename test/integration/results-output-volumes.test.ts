@@ -39,6 +39,7 @@ import { writeTree } from '../helpers/results-fixtures.js';
 const engine = createEngine();
 /** The test's own client, to look at and make engine objects behind kiln's back. */
 const docker = new Docker();
+const STORE = 'store-of-the-tests';
 const KEY = `sha256:${'ab'.repeat(32)}`;
 
 /** What the job's steps leave in /out, and the same files written on the host. */
@@ -81,6 +82,7 @@ async function produced(t: ExecutionContext) {
     runId: 'run-it',
     key: KEY,
     path: '/out',
+    store: STORE,
   });
   const container = await startContainer(t, docker, { mounts: [outputMount(volume, '/out', false)] });
   const made = await execIn(container, ['sh', '-c', PRODUCE]);
@@ -98,6 +100,7 @@ test('an output volume is labelled for its project, job, key and path, and start
     runId: 'run-it',
     key: KEY,
     path: '/usr',
+    store: STORE,
   });
   const labels = (await docker.getVolume(volume).inspect()).Labels ?? {};
   t.like(labels, {
@@ -276,14 +279,26 @@ test("the sweep removes unsealed output volumes of dead runs, never a sealed one
     const child = spawn(process.execPath, ['-e', '']);
     child.on('exit', () => resolve(child.pid!));
   });
-  const spec = { project, job: 'build', runId: 'run-dead', key: KEY, path: '/out' };
+  const spec = { project, job: 'build', runId: 'run-dead', key: KEY, path: '/out', store: STORE };
   const deadLabels = { ...outputVolumeLabels(spec), [Label.pid]: String(dead), [Label.host]: hostname() };
-  const names = { unsealed: `kiln-result-${project}-unsealed`, sealed: `kiln-result-${project}-sealed` };
-  for (const name of Object.values(names)) await docker.createVolume({ Name: name, Labels: deadLabels });
+  const names = {
+    unsealed: `kiln-result-${project}-unsealed`,
+    sealed: `kiln-result-${project}-sealed`,
+    otherStore: `kiln-result-${project}-other-store`,
+  };
+  for (const name of [names.unsealed, names.sealed]) {
+    await docker.createVolume({ Name: name, Labels: deadLabels });
+  }
+  await docker.createVolume({
+    Name: names.otherStore,
+    Labels: { ...deadLabels, [Label.store]: 'another-store' },
+  });
   const live = await createOutputVolume(engine, { ...spec, runId: 'run-live' });
-  const removed = await sweepUnsealedOutputVolumes(engine, (name) => name === names.sealed);
-  t.deepEqual(removed, [names.unsealed]);
-  t.deepEqual(await missingVolumes(engine, [names.unsealed, names.sealed, live]), [names.unsealed]);
+  const removed = await sweepUnsealedOutputVolumes(engine, STORE, (name) => name === names.sealed);
+  t.deepEqual(removed, [names.unsealed], "another store's volumes are not this sweep's");
+  t.deepEqual(await missingVolumes(engine, [names.unsealed, names.sealed, names.otherStore, live]), [
+    names.unsealed,
+  ]);
 });
 
 test('an export of a file tree with a read-only folder fills it before closing it', async (t) => {
