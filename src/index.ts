@@ -29,12 +29,21 @@ export {
   runBuildGraph,
   defaultGraceMs,
   DockerJobExecutor,
+  CachingJobExecutor,
+  planRun,
   pruneContainers,
+  pruneResults,
   type RunOptions,
   type DockerJobExecutorOptions,
+  type CachingJobExecutorOptions,
+  type JobCachePlan,
+  type PlanRunOptions,
+  type PruneResultsOptions,
+  type PrunedResults,
   type JobPlan,
   type PruneOptions,
 } from './executor/index.js';
+export { ResultStore, type StoredResult } from './results/index.js';
 export { runGraph, newRunId, DEFAULT_GRACE_MS, type RunGraphOptions } from './scheduler/run-graph.js';
 export type {
   JobExecutor,
