@@ -4,6 +4,8 @@
  * its key inputs (results/key-inputs.ts) as plain data.
  */
 import { realpath } from 'node:fs/promises';
+import { dirname, relative, sep } from 'node:path';
+import { isInside } from '../host-paths.js';
 import type { CompiledJob, CompiledStepMount } from '../graph/types.js';
 import { displayPath } from '../mounts/bind-sources.js';
 import { describeMount } from '../mounts/describe-mount.js';
@@ -64,6 +66,7 @@ export class SourceDigests {
   readonly #resultsDir: string;
   readonly #projectDir: string;
   #projectRealPath: Promise<string> | undefined;
+  #stateRealPath: Promise<string> | undefined;
   readonly #digests = new Map<string, Promise<TreeDigestResult>>();
 
   constructor(resultsDir: string, projectDir: string) {
@@ -86,7 +89,16 @@ export class SourceDigests {
 
   async #digest(root: string, exclude: readonly string[], signal?: AbortSignal): Promise<TreeDigestResult> {
     this.#projectRealPath ??= realpath(this.#projectDir).catch(() => this.#projectDir);
-    const rules = await loadExcludeRules({ root, projectDir: await this.#projectRealPath, exclude });
+    // kiln's own state folder (results, logs) inside a bind source is never part of its content.
+    this.#stateRealPath ??= realpath(dirname(this.#resultsDir)).catch(() => dirname(this.#resultsDir));
+    const state = await this.#stateRealPath;
+    const own =
+      isInside(state, root) && state !== root ? [`/${relative(root, state).split(sep).join('/')}/`] : [];
+    const rules = await loadExcludeRules({
+      root,
+      projectDir: await this.#projectRealPath,
+      exclude: [...exclude, ...own],
+    });
     return treeDigest({
       root,
       rules,
