@@ -10,7 +10,8 @@ import { StreamOutput } from './output.js';
 import { createRunState, reduceRun, type RunState } from './run-state.js';
 import { createStyle, type Colors, type Style } from './style.js';
 import { renderSummary } from './summary.js';
-import { formatDuration, padEndWidth, stripEscapes, widthOf } from './text.js';
+import { formatDuration } from '../format-duration.js';
+import { padEndWidth, stripEscapes, widthOf } from './text.js';
 import type { OutputStream, Reporter, RunPlan } from './types.js';
 import { visible } from '../visible-text.js';
 

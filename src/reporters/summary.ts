@@ -5,7 +5,8 @@
 import { stepLogPath } from './log-paths.js';
 import { TAIL_LINES, lastLines, stepTotal, type JobState, type RunState } from './run-state.js';
 import { createStyle, statusText, type Style } from './style.js';
-import { formatDuration, padEndWidth, widthOf } from './text.js';
+import { formatDuration } from '../format-duration.js';
+import { padEndWidth, widthOf } from './text.js';
 import { visible } from '../visible-text.js';
 
 export interface SummaryOptions {

@@ -1,6 +1,6 @@
 /**
- * Text helpers shared by the reporters: escape-code stripping, display sanitising of step output,
- * durations, and padding by terminal width.
+ * Text helpers shared by the reporters: escape-code stripping, display sanitising of step output, and
+ * padding by terminal width.
  */
 import stringWidth from 'string-width';
 
@@ -36,18 +36,6 @@ export function sanitizeLine(line: string): string {
   if (text.includes('\t')) text = text.replace(/\t/g, '    ');
   if (text.length > MAX_DISPLAY_LINE) text = text.slice(0, MAX_DISPLAY_LINE - 1) + '…';
   return text;
-}
-
-/** `0.3s`, `12.3s`, `2m05s`, `1h02m`. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '-';
-  if (ms < 60_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
-  const totalSeconds = Math.floor(ms / 1000);
-  if (totalSeconds < 3600) {
-    return `${Math.floor(totalSeconds / 60)}m${String(totalSeconds % 60).padStart(2, '0')}s`;
-  }
-  const totalMinutes = Math.floor(totalSeconds / 60);
-  return `${Math.floor(totalMinutes / 60)}h${String(totalMinutes % 60).padStart(2, '0')}m`;
 }
 
 /** Pads `text` with spaces to `width` terminal columns (escape codes and wide characters counted right). */

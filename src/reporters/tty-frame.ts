@@ -13,7 +13,8 @@ import {
   type RunState,
   type StepState,
 } from './run-state.js';
-import { formatDuration, padEndWidth, widthOf } from './text.js';
+import { formatDuration } from '../format-duration.js';
+import { padEndWidth, widthOf } from './text.js';
 import { visible as visibleText } from '../visible-text.js';
 
 /** Output lines shown under each running job. */

@@ -4,6 +4,7 @@
  * a cancellation becomes a status.
  */
 import type { Status } from '../events.js';
+import { formatDuration } from '../format-duration.js';
 import type { CancelReason } from './types.js';
 
 const KINDS: ReadonlySet<string> = new Set<CancelReason['kind']>(['interrupt', 'timeout', 'fail-fast']);
@@ -41,13 +42,4 @@ export function cancelStatus(reason: unknown): Extract<Status, 'cancelled' | 'ti
 /** The reason a signal aborts with when a `timeout` passes: `subject` is what timed out (`job build`). */
 export function timeoutReason(subject: string, timeoutMs: number): CancelReason {
   return { kind: 'timeout', message: `${subject} timed out after ${formatDuration(timeoutMs)}` };
-}
-
-/** A duration for people: `250ms`, `5s`, `1.5s`, `1m30s`, `2h`. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
-  const hours = Math.floor(ms / 3_600_000);
-  const minutes = Math.floor((ms % 3_600_000) / 60_000);
-  const seconds = Number(((ms % 60_000) / 1000).toFixed(3));
-  return `${hours ? `${hours}h` : ''}${minutes ? `${minutes}m` : ''}${seconds ? `${seconds}s` : ''}`;
 }

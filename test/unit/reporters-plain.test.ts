@@ -2,6 +2,8 @@ import test from 'ava';
 import type { KilnEvent, StepEndEvent } from '../../src/events.js';
 import { MAX_PENDING_LINE, PlainReporter } from '../../src/reporters/plain-reporter.js';
 import { stripEscapes } from '../../src/reporters/text.js';
+import { parseDuration } from '../../src/definition/durations.js';
+import { formatDuration } from '../../src/format-duration.js';
 import { at, memoryStream, sampleRun } from '../helpers/fake-run.js';
 
 function plain(color = false) {
@@ -123,6 +125,27 @@ test(
   { status: 'failed', exitCode: 1, allowFailure: true },
   'FAIL step exited 1, allowed to fail (1.2s)',
 );
+test(endLine, { durationMs: 35 }, 'ok step (35ms)');
+
+const duration = test.macro({
+  exec(t, ms: number, expected: string) {
+    t.is(formatDuration(ms), expected);
+    if (expected !== '-') t.true(Math.abs(parseDuration(expected) - ms) < Math.max(100, ms / 100));
+  },
+  title: (_title, ms: number, expected: string) =>
+    `a duration of ${ms} ms reads "${expected}"${expected === '-' ? '' : ', and back as the step file writes it'}`,
+});
+test(duration, 0, '0ms');
+test(duration, 30, '30ms');
+test(duration, 99.9, '99ms');
+test(duration, 100, '0.1s');
+test(duration, 1_499, '1.4s');
+test(duration, 59_999, '59.9s');
+test(duration, 90_500, '1m30s');
+test(duration, 3_599_999, '59m59s');
+test(duration, 7_380_000, '2h03m');
+test(duration, -1, '-');
+test(duration, Number.NaN, '-');
 
 test('steps starting, skipped jobs, warnings and errors get their own lines', async (t) => {
   const { stream, reporter, feed } = plain();
