@@ -22,7 +22,14 @@ export { LogStore, DEFAULT_KEEP_RUNS, type LogStoreOptions } from './log-store.j
 export { TraceReporter, TraceRecorder, type TraceFile, type TraceEvent } from './trace-reporter.js';
 export { renderSummary, type SummaryOptions } from './summary.js';
 export { renderFrame, type FrameOptions } from './tty-frame.js';
-export { createRunState, reduceRun, type RunState, type JobState, type StepState } from './run-state.js';
+export {
+  createRunState,
+  reduceRun,
+  type RunState,
+  type JobState,
+  type JobCacheState,
+  type StepState,
+} from './run-state.js';
 export { runLogDir, stepLogPath, eventsLogPath } from './log-paths.js';
 
 /** The view `auto` picks: the live view on a terminal whose TERM is not `dumb`, plain lines otherwise. */

@@ -1,22 +1,32 @@
 /**
  * Plain lines, for pipes and CI logs. Every line of step output is printed whole, prefixed
  * `[job/step] `: output is buffered per job, step and stream until a newline arrives, so that concurrent
- * jobs never mix within a line; what is left is printed at step.end. Steps starting and ending, jobs
- * ending or skipped, warnings and errors get their own lines, and the summary closes the run.
+ * jobs never mix within a line; what is left is printed at step.end. What the job cache made of each
+ * job, steps starting and ending, jobs ending or skipped, warnings and errors get their own lines, and
+ * the summary closes the run.
  */
-import { stepOutputText, type KilnEvent, type StepEndEvent, type StepOutputEvent } from '../events.js';
+import {
+  stepOutputText,
+  type JobCacheEvent,
+  type KilnEvent,
+  type StepEndEvent,
+  type StepOutputEvent,
+} from '../events.js';
 import type { OutputPressure } from '../output-pressure.js';
 import { StreamOutput } from './output.js';
 import { createRunState, reduceRun, type RunState } from './run-state.js';
 import { createStyle, type Colors, type Style } from './style.js';
 import { renderSummary } from './summary.js';
 import { formatDuration } from '../format-duration.js';
-import { padEndWidth, stripEscapes, widthOf } from './text.js';
+import { padEndWidth, shortKey, stripEscapes, widthOf } from './text.js';
 import type { OutputStream, Reporter, RunPlan } from './types.js';
 import { visible } from '../visible-text.js';
 
 /** An unfinished line longer than this is printed anyway, so a step that never prints `\n` cannot fill memory. */
 export const MAX_PENDING_LINE = 64 * 1024;
+
+/** The most reasons a job cache line lists; the rest are counted (`and 2 more`). */
+export const MAX_CACHE_REASONS = 3;
 
 export interface PlainReporterOptions {
   readonly stream: OutputStream;
@@ -75,6 +85,9 @@ export class PlainReporter implements Reporter {
       case 'run.start':
         event.jobs.forEach((job) => this.#widen(label(job)));
         return;
+      case 'job.cache':
+        this.#line(event.job, this.#cacheLine(event));
+        return;
       case 'step.start':
         this.#line(event.job, `${s.start} ${visible(event.step)}: ${commandLine(event.command)}`);
         return;
@@ -95,7 +108,11 @@ export class PlainReporter implements Reporter {
       case 'job.end': {
         const took = event.durationMs === undefined ? '' : ` (${formatDuration(event.durationMs)})`;
         const why = event.reason ? `: ${this.#clean(event.reason)}` : '';
-        if (event.status === 'passed') this.#line(event.job, `${s.ok} job passed${took}`);
+        if (event.status === 'cached') {
+          // A hit was told by its job.cache line already; a job cached without one is told here.
+          if (this.#state.jobs[event.job]?.cache?.result === 'hit') return;
+          this.#line(event.job, `${s.cached} job cached${took}`);
+        } else if (event.status === 'passed') this.#line(event.job, `${s.ok} job passed${took}`);
         else if (event.status === 'skipped') this.#line(event.job, `${s.skip} job skipped${why}`);
         else this.#line(event.job, `${s.fail} job ${event.status}${why}${took}`);
         return;
@@ -134,6 +151,24 @@ export class PlainReporter implements Reporter {
       this.#flushStep(job, step);
     }
     this.#out.write(renderSummary(this.#state, { color: this.#style.color, logsDir: this.#logsDir() }));
+  }
+
+  /**
+   * `cached (key sha256:ab12…)`, `cache miss: <reason>; <reason>` or `not cached: <reason>`: at most
+   * MAX_CACHE_REASONS reasons, then how many more there are.
+   */
+  #cacheLine(event: JobCacheEvent): string {
+    const { c } = this.#style;
+    if (event.result === 'hit') {
+      const key = event.key ? ` (key ${shortKey(event.key, { algorithm: true })})` : '';
+      const from = event.source === 'remote' ? ' from the remote cache' : '';
+      return c.blue(`cached${from}`) + c.dim(key);
+    }
+    const shown = event.reasons.slice(0, MAX_CACHE_REASONS).map((reason) => this.#clean(reason));
+    const more = event.reasons.length - shown.length;
+    if (more > 0) shown.push(`and ${more} more`);
+    const why = shown.length > 0 ? `: ${shown.join('; ')}` : '';
+    return event.result === 'miss' ? `cache miss${why}` : c.dim(`not cached${why}`);
   }
 
   #stepEnd(event: StepEndEvent): string {

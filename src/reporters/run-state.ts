@@ -3,7 +3,13 @@
  * statuses, times, and the last lines each step printed. Only the tail of each output chunk is looked
  * at, so a step printing hundreds of megabytes costs a scan for newlines and nothing more.
  */
-import { stepOutputText, type KilnEvent, type Status, type StepOutputEvent } from '../events.js';
+import {
+  stepOutputText,
+  type JobCacheEvent,
+  type KilnEvent,
+  type Status,
+  type StepOutputEvent,
+} from '../events.js';
 import { MAX_DISPLAY_LINE, sanitizeLine } from './text.js';
 import type { RunPlan } from './types.js';
 
@@ -12,8 +18,23 @@ export const TAIL_LINES = 20;
 
 export type JobStatus = 'waiting' | 'running' | Status;
 export type StepStatus = 'running' | Status;
-/** What a running job is doing: preparing its mounts, getting its container, running steps, releasing. */
-export type JobPhase = 'mounts' | 'container' | 'steps' | 'release';
+/**
+ * What a running job is doing: looking itself up in the job cache (from job.start to job.cache; a job
+ * whose executor does not use the job cache leaves it at its first mount, container or step event),
+ * preparing its mounts, getting its container, running steps, releasing.
+ */
+export type JobPhase = 'cache' | 'mounts' | 'container' | 'steps' | 'release';
+
+/** What the job cache made of a job (its job.cache event). */
+export interface JobCacheState {
+  readonly result: JobCacheEvent['result'];
+  /** The job's key (`sha256:...`); absent when caching is disabled for the job. */
+  readonly key?: string;
+  /** Why it missed, or why caching is disabled; empty on a hit. */
+  readonly reasons: readonly string[];
+  /** On a hit: where the result came from. */
+  readonly source?: JobCacheEvent['source'];
+}
 
 export interface StepState {
   readonly name: string;
@@ -56,6 +77,8 @@ export interface JobState {
     readonly name?: string;
     readonly how: 'create' | 'reuse' | 'recreate';
   };
+  /** Set once the job cache said what it made of the job. */
+  readonly cache?: JobCacheState;
 }
 
 export interface RunState {
@@ -73,6 +96,11 @@ export interface RunState {
   readonly errors: readonly { readonly job?: string; readonly code: string; readonly message: string }[];
 }
 
+/** Whether a job has ended, whatever its status. */
+export function isDone(job: JobState): boolean {
+  return job.status !== 'waiting' && job.status !== 'running';
+}
+
 /** The state before any event; `plan` pre-fills jobs and their step totals. */
 export function createRunState(plan?: RunPlan): RunState {
   const jobs: Record<string, JobState> = {};
@@ -85,7 +113,7 @@ export function createRunState(plan?: RunPlan): RunState {
 /** The number of steps of a job, when known (from the plan, or once the job ended). */
 export function stepTotal(job: JobState): number | undefined {
   if (job.plannedSteps) return Math.max(job.plannedSteps.length, job.steps.length);
-  if (job.status !== 'waiting' && job.status !== 'running') return job.steps.length;
+  if (isDone(job)) return job.steps.length;
   return undefined;
 }
 
@@ -196,21 +224,31 @@ export function reduceRun(state: RunState, event: KilnEvent): RunState {
         jobs,
       };
     }
-    case 'job.cache':
-      return state;
     case 'job.start':
       return withJob(state, event.job, (job) => ({
         ...job,
         status: 'running',
-        phase: 'mounts',
+        phase: 'cache',
         image: event.image,
         startedAt: at,
       }));
+    case 'job.cache':
+      return withJob(state, event.job, (job) => ({
+        ...job,
+        phase: job.phase === 'cache' ? 'mounts' : job.phase,
+        cache: {
+          result: event.result,
+          reasons: [...event.reasons],
+          ...(event.key === undefined ? {} : { key: event.key }),
+          ...(event.source === undefined ? {} : { source: event.source }),
+        },
+      }));
     case 'mount.prepare':
-      return state;
+      return withJob(state, event.job, (job) => (job.phase === 'cache' ? { ...job, phase: 'mounts' } : job));
     case 'mount.wait':
       return withJob(state, event.job, (job) => ({
         ...job,
+        phase: job.phase === 'cache' ? 'mounts' : job.phase,
         waitingFor: { cache: event.cache, holder: event.holder, since: at - event.heldForMs },
       }));
     case 'container.create':
@@ -224,7 +262,7 @@ export function reduceRun(state: RunState, event: KilnEvent): RunState {
             : 'recreate';
       return withJob(state, event.job, (job) => ({
         ...job,
-        phase: job.phase === 'mounts' ? 'container' : job.phase,
+        phase: job.phase === 'mounts' || job.phase === 'cache' ? 'container' : job.phase,
         waitingFor: undefined,
         container: { id: event.container, name: event.name, how },
       }));

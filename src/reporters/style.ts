@@ -11,6 +11,8 @@ export interface Style {
   readonly color: boolean;
   readonly c: Colors;
   readonly ok: string;
+  /** A job whose result came from the job cache. */
+  readonly cached: string;
   readonly fail: string;
   readonly start: string;
   readonly skip: string;
@@ -19,6 +21,9 @@ export interface Style {
   readonly bar: string;
 }
 
+/** The icon of a job whose result came from the job cache (its ASCII form is `ok`). */
+export const CACHED_ICON = '↻';
+
 export function createStyle(color: boolean): Style {
   const c = pc.createColors(color);
   return color
@@ -26,13 +31,14 @@ export function createStyle(color: boolean): Style {
         color,
         c,
         ok: c.green('✔'),
+        cached: c.blue(CACHED_ICON),
         fail: c.red('✖'),
         start: c.cyan('▶'),
         skip: c.dim('-'),
         wait: c.dim('·'),
         bar: c.dim('│'),
       }
-    : { color, c, ok: 'ok', fail: 'FAIL', start: '>', skip: '-', wait: '.', bar: '|' };
+    : { color, c, ok: 'ok', cached: 'ok', fail: 'FAIL', start: '>', skip: '-', wait: '.', bar: '|' };
 }
 
 /** A status word, colored by how it went. */
@@ -40,8 +46,9 @@ export function statusText(style: Style, status: JobStatus | StepStatus): string
   const { c } = style;
   switch (status) {
     case 'passed':
-    case 'cached':
       return c.green(status);
+    case 'cached':
+      return c.blue(status);
     case 'failed':
     case 'timed-out':
       return c.red(status);

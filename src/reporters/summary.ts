@@ -1,12 +1,13 @@
 /**
- * The end-of-run summary: a table of jobs, then what each failed step ran, how it ended and the last
- * lines it printed, then where the full logs are.
+ * The end-of-run summary: a table of jobs (a cached job with the short key of its result), then what
+ * each failed step ran, how it ended and the last lines it printed, then a tally of the jobs by status
+ * and where the full logs are.
  */
 import { stepLogPath } from './log-paths.js';
 import { TAIL_LINES, lastLines, stepTotal, type JobState, type RunState } from './run-state.js';
 import { createStyle, statusText, type Style } from './style.js';
 import { formatDuration } from '../format-duration.js';
-import { padEndWidth, widthOf } from './text.js';
+import { padEndWidth, shortKey, widthOf } from './text.js';
 import { visible } from '../visible-text.js';
 
 export interface SummaryOptions {
@@ -17,6 +18,8 @@ export interface SummaryOptions {
 }
 
 function stepsCell(job: JobState): string {
+  // A cached job ran no step: its steps neither passed nor were skipped in this run.
+  if (job.status === 'cached') return '-';
   const passed = job.steps.filter((step) => step.status === 'passed').length;
   const total = stepTotal(job);
   return `${passed}/${total ?? '?'}`;
@@ -29,6 +32,13 @@ function durationCell(job: JobState): string {
 function endedWith(exitCode: number | null, status: string): string {
   if (status === 'timed-out') return exitCode === null ? 'timed out' : `timed out (exit ${exitCode})`;
   return exitCode === null ? status : `exited ${exitCode}`;
+}
+
+/** Why a job ended as it did, or the key of a cached job's result. */
+function noteCell(job: JobState): string {
+  if (job.reason) return oneLine(job.reason);
+  if (job.status === 'cached' && job.cache?.key) return `key ${shortKey(job.cache.key)}`;
+  return '';
 }
 
 /** A message on one line: line breaks become spaces, other control characters escapes. */
@@ -69,7 +79,7 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
     job.status,
     stepsCell(job),
     durationCell(job),
-    oneLine(job.reason ?? ''),
+    noteCell(job),
   ]);
   const decorate = (cell: string, row: number, column: number): string => {
     if (row === 0) return c.bold(cell);
@@ -115,7 +125,16 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
 function runLine(state: RunState, jobs: readonly JobState[], style: Style): string {
   const counts = new Map<string, number>();
   for (const job of jobs) counts.set(job.status, (counts.get(job.status) ?? 0) + 1);
-  const order = ['passed', 'failed', 'timed-out', 'cancelled', 'skipped', 'running', 'waiting'] as const;
+  const order = [
+    'passed',
+    'cached',
+    'failed',
+    'timed-out',
+    'cancelled',
+    'skipped',
+    'running',
+    'waiting',
+  ] as const;
   const tally = order
     .filter((status) => counts.has(status))
     .map((status) => `${counts.get(status)} ${status}`)
@@ -127,6 +146,6 @@ function runLine(state: RunState, jobs: readonly JobState[], style: Style): stri
       : undefined);
   const took = duration === undefined ? '' : ` in ${formatDuration(duration)}`;
   if (!state.status) return `${style.c.yellow('run did not finish')}${took}: ${tally || 'no jobs'}`;
-  const icon = state.status === 'passed' ? style.ok : style.fail;
+  const icon = state.status === 'passed' || state.status === 'cached' ? style.ok : style.fail;
   return `${icon} run ${statusText(style, state.status)}${took}: ${tally || 'no jobs'}`;
 }

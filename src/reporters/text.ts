@@ -3,6 +3,7 @@
  * padding by terminal width.
  */
 import stringWidth from 'string-width';
+import { visible } from '../visible-text.js';
 
 /**
  * ANSI escape sequences: OSC (titles, links; up to the first terminator) and CSI and the other
@@ -36,6 +37,23 @@ export function sanitizeLine(line: string): string {
   if (text.includes('\t')) text = text.replace(/\t/g, '    ');
   if (text.length > MAX_DISPLAY_LINE) text = text.slice(0, MAX_DISPLAY_LINE - 1) + '…';
   return text;
+}
+
+/** Hex digits of a key's digest shown where a key is named in short. */
+export const SHORT_KEY_DIGITS = 12;
+
+/**
+ * A job cache key in short, for display: the first SHORT_KEY_DIGITS hex digits of its digest
+ * (`sha256:ab12…` → `ab12cd34ef56`), or with `algorithm` those after the algorithm and an ellipsis
+ * (`sha256:ab12cd34ef56…`). A key that is not `<algorithm>:<hex>` is shown whole, its control
+ * characters escaped.
+ */
+export function shortKey(key: string, { algorithm = false }: { algorithm?: boolean } = {}): string {
+  const match = /^([a-z0-9]+):([0-9a-f]+)$/i.exec(key);
+  if (!match) return visible(key);
+  const digits = match[2]!.slice(0, SHORT_KEY_DIGITS);
+  if (!algorithm) return digits;
+  return `${match[1]}:${digits}${match[2]!.length > SHORT_KEY_DIGITS ? '…' : ''}`;
 }
 
 /** Pads `text` with spaces to `width` terminal columns (escape codes and wide characters counted right). */

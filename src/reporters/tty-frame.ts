@@ -14,7 +14,8 @@ import {
   type StepState,
 } from './run-state.js';
 import { formatDuration } from '../format-duration.js';
-import { padEndWidth, widthOf } from './text.js';
+import { CACHED_ICON } from './style.js';
+import { padEndWidth, shortKey, widthOf } from './text.js';
 import { visible as visibleText } from '../visible-text.js';
 
 /** Output lines shown under each running job. */
@@ -54,8 +55,9 @@ function icon(job: JobState, c: Colors, tick: number): string {
     case 'waiting':
       return c.dim('·');
     case 'passed':
-    case 'cached':
       return c.green('✔');
+    case 'cached':
+      return c.blue(CACHED_ICON);
     case 'failed':
     case 'timed-out':
       return c.red('✖');
@@ -79,6 +81,8 @@ function detail(job: JobState, c: Colors, now: number): string {
       }
       const step = currentStep(job);
       if (step) return stepLabel(job, step);
+      if (job.cache?.result === 'hit') return cachedDetail(job, c);
+      if (job.phase === 'cache') return c.dim('checking cache');
       if (job.phase === 'container') return c.dim('starting container');
       if (job.phase === 'release') return c.dim('releasing');
       if (job.phase === 'steps') return c.dim('between steps');
@@ -89,7 +93,7 @@ function detail(job: JobState, c: Colors, now: number): string {
       return c.green(`passed`) + c.dim(` ${passed}/${stepTotal(job) ?? job.steps.length} steps`);
     }
     case 'cached':
-      return c.green('cached');
+      return cachedDetail(job, c);
     case 'skipped':
       return c.dim(job.reason ? `skipped: ${oneLine(job.reason)}` : 'skipped');
     case 'failed':
@@ -105,6 +109,12 @@ function detail(job: JobState, c: Colors, now: number): string {
       return paint(job.reason ? `${word}: ${oneLine(job.reason)}` : word);
     }
   }
+}
+
+/** `cached` and the short key of the result, when known. */
+function cachedDetail(job: JobState, c: Colors): string {
+  const key = job.cache?.key;
+  return c.blue('cached') + (key ? c.dim(` ${shortKey(key)}`) : '');
 }
 
 /** A message on one line: line breaks become spaces, other control characters escapes. */

@@ -2,8 +2,9 @@
  * A scripted run for the reporters, and the fakes their tests share.
  *
  * Run as a script (`node dist/test/helpers/fake-run.js`), it plays a run in real time into
- * `createReporter({ mode: 'auto' })` on process.stdout: jobs `build` and `test` run at once and print
- * lines for about two seconds, `test` fails with exit 42, `deploy` is skipped, and the reporter is closed.
+ * `createReporter({ mode: 'auto' })` on process.stdout: `deps` is found in the job cache, jobs `build`
+ * and `test` miss it, run at once and print lines for about two seconds, `test` fails with exit 42,
+ * `deploy` is skipped, and the reporter is closed.
  * FAKE_RUN_LOG_DIR keeps its logs there (default: no logs).
  */
 import { Writable } from 'node:stream';
@@ -142,21 +143,108 @@ export function sampleRun(): KilnEvent[] {
   return events;
 }
 
+/** The key of `fetch` in cachedRun. */
+export const FETCH_KEY = 'sha256:ab12cd34ef56' + '7'.repeat(52);
+
+/** The reasons `build` missed in cachedRun: five, so that a list of three has two more. */
+export const BUILD_MISS_REASONS = [
+  'src/a.c changed',
+  '2 files added under ./src (first: src/new.c)',
+  "step compile's command changed",
+  'the output /out of job fetch changed',
+  'image kiln-fixture/busybox:latest is another image (sha256:ab12… → sha256:cd34…)',
+] as const;
+
+/**
+ * A passed run that used the job cache, at fixed times: `fetch` is a hit (no mount, container or step),
+ * `build` misses for BUILD_MISS_REASONS and runs its one step, `lint` is not cached (it mounts a secret)
+ * and runs its one step.
+ */
+export function cachedRun(): KilnEvent[] {
+  return [
+    at(0, {
+      type: 'run.start',
+      runId: '20240501-100000-cafe',
+      project: 'demo',
+      jobs: ['fetch', 'build', 'lint'],
+    }),
+    at(10, { type: 'job.start', job: 'fetch', image: 'kiln-fixture/busybox:latest' }),
+    at(12, { type: 'job.start', job: 'lint', image: 'kiln-fixture/busybox:latest' }),
+    at(15, { type: 'job.cache', job: 'lint', result: 'disabled', reasons: ['it mounts secret npm-token'] }),
+    at(30, { type: 'job.cache', job: 'fetch', key: FETCH_KEY, result: 'hit', reasons: [], source: 'local' }),
+    at(35, { type: 'job.end', job: 'fetch', status: 'cached', durationMs: 25 }),
+    at(40, { type: 'job.start', job: 'build', image: 'kiln-fixture/busybox:latest' }),
+    at(60, {
+      type: 'job.cache',
+      job: 'build',
+      key: 'sha256:' + 'cd'.repeat(32),
+      result: 'miss',
+      reasons: [...BUILD_MISS_REASONS],
+    }),
+    at(70, { type: 'container.create', job: 'lint', container: 'ccc' }),
+    at(80, { type: 'step.start', job: 'lint', step: 'check', index: 0, command: 'npm run lint' }),
+    at(90, { type: 'container.create', job: 'build', container: 'ddd' }),
+    at(100, { type: 'step.start', job: 'build', step: 'compile', index: 0, command: 'make' }),
+    at(300, {
+      type: 'step.end',
+      job: 'lint',
+      step: 'check',
+      index: 0,
+      exitCode: 0,
+      status: 'passed',
+      durationMs: 220,
+    }),
+    at(310, { type: 'release', job: 'lint', resource: 'container', id: 'ccc' }),
+    at(320, { type: 'job.end', job: 'lint', status: 'passed', durationMs: 308 }),
+    at(600, {
+      type: 'step.end',
+      job: 'build',
+      step: 'compile',
+      index: 0,
+      exitCode: 0,
+      status: 'passed',
+      durationMs: 500,
+    }),
+    at(610, { type: 'release', job: 'build', resource: 'container', id: 'ddd' }),
+    at(620, { type: 'job.end', job: 'build', status: 'passed', durationMs: 580 }),
+    at(630, { type: 'run.end', status: 'passed', exitCode: 0, durationMs: 630 }),
+  ];
+}
+
 /** Plays the scripted run in real time into `createReporter({ mode: 'auto' })` on stdout. */
 async function main(): Promise<void> {
   const logDir = process.env.FAKE_RUN_LOG_DIR;
   const reporter = createReporter({
     mode: 'auto',
     logDir: logDir ? logDir : false,
-    steps: { build: ['configure', 'compile'], test: ['unit'], deploy: ['push'] },
+    steps: { deps: ['fetch'], build: ['configure', 'compile'], test: ['unit'], deploy: ['push'] },
   });
   const emit = createEmitter((event) => reporter.onEvent(event));
   const started = Date.now();
 
-  emit({ type: 'run.start', runId: 'fake-run', project: 'demo', jobs: ['build', 'test', 'deploy'] });
+  emit({
+    type: 'run.start',
+    runId: 'fake-run',
+    project: 'demo',
+    jobs: ['deps', 'build', 'test', 'deploy'],
+  });
+
+  const deps = async (): Promise<void> => {
+    emit({ type: 'job.start', job: 'deps', image: 'kiln-fixture/busybox:latest' });
+    await sleep(150);
+    emit({ type: 'job.cache', job: 'deps', key: FETCH_KEY, result: 'hit', reasons: [], source: 'local' });
+    emit({ type: 'job.end', job: 'deps', status: 'cached', durationMs: Date.now() - started });
+  };
 
   const build = async (): Promise<void> => {
     emit({ type: 'job.start', job: 'build', image: 'kiln-fixture/busybox:latest' });
+    emit({
+      type: 'job.cache',
+      job: 'build',
+      key: 'sha256:' + 'cd'.repeat(32),
+      result: 'miss',
+      reasons: ['src/main.c changed'],
+    });
     emit({
       type: 'mount.prepare',
       job: 'build',
@@ -211,6 +299,13 @@ async function main(): Promise<void> {
 
   const test = async (): Promise<void> => {
     emit({ type: 'job.start', job: 'test', image: 'kiln-fixture/busybox:latest' });
+    emit({
+      type: 'job.cache',
+      job: 'test',
+      key: 'sha256:' + 'ef'.repeat(32),
+      result: 'miss',
+      reasons: ['no earlier result'],
+    });
     await sleep(80);
     emit({ type: 'container.create', job: 'test', container: 'c0ffee02' });
     emit({ type: 'step.start', job: 'test', step: 'unit', index: 0, command: 'make test' });
@@ -238,7 +333,7 @@ async function main(): Promise<void> {
     emit({ type: 'job.end', job: 'test', status: 'failed', durationMs: Date.now() - started });
   };
 
-  await Promise.all([build(), test()]);
+  await Promise.all([deps(), build(), test()]);
   emit({ type: 'job.end', job: 'deploy', status: 'skipped', reason: 'needs test, which failed' });
   emit({ type: 'run.end', status: 'failed', exitCode: 1, durationMs: Date.now() - started });
   await reporter.close();

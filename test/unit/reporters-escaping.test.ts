@@ -122,6 +122,34 @@ test('the live view prints warnings above it with escapes', async (t) => {
   t.false(stream.text().includes('\u0007'));
 });
 
+test('job cache reasons and keys are shown with escapes by the plain reporter, the live view and the summary', async (t) => {
+  const REASON_1 = 'src/evil\nok run passed changed';
+  const KEY = 'sha256:zz\u001b[2J';
+  const events: KilnEvent[] = [
+    at(0, { type: 'run.start', runId: 'r', project: 'p', jobs: [JOB, 'other'] }),
+    at(1, { type: 'job.start', job: JOB, image: 'i' }),
+    at(2, { type: 'job.cache', job: JOB, key: KEY, result: 'miss', reasons: [REASON_1, '\u001b]0;t\u0007'] }),
+    at(3, { type: 'job.cache', job: 'other', result: 'disabled', reasons: [REASON] }),
+    at(4, { type: 'job.cache', job: 'third', key: KEY, result: 'hit', reasons: [] }),
+    at(5, { type: 'job.end', job: 'third', status: 'cached', durationMs: 1 }),
+    // Not 'passed': the real run line would start with what the names try to forge.
+    at(6, { type: 'run.end', status: 'failed', exitCode: 1, durationMs: 6 }),
+  ];
+  const stream = memoryStream();
+  const reporter = new PlainReporter({ stream, color: false });
+  events.forEach((event) => reporter.onEvent(event));
+  await reporter.close();
+  const text = stream.text();
+  assertNothingForged(t, text);
+  t.true(text.includes('cache miss: src/evil ok run passed changed; \\x1b]0;t\\x07\n'), text);
+  t.true(text.includes('not cached: image missing \\x1b[2J\n'), text);
+  t.true(text.includes('cached (key sha256:zz\\x1b[2J)'), text);
+  const state = events.reduce(reduceRun, createRunState());
+  const frame = renderFrame(state, { columns: 200, rows: 30, color: false, now: ORIGIN + 100, tick: 0 });
+  assertNothingForged(t, frame);
+  t.true(frame.includes('cached sha256:zz\\x1b[2J'), frame);
+});
+
 test('definition problems quoting a value print on one line each', (t) => {
   const text = formatDiagnostics(
     [

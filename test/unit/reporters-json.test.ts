@@ -1,6 +1,7 @@
 import test from 'ava';
+import type { KilnEvent } from '../../src/events.js';
 import { JsonReporter } from '../../src/reporters/json-reporter.js';
-import { at, memoryStream, sampleRun } from '../helpers/fake-run.js';
+import { at, cachedRun, memoryStream, sampleRun } from '../helpers/fake-run.js';
 
 test('every event becomes one JSON line that parses back to the same event', async (t) => {
   const stream = memoryStream();
@@ -14,6 +15,32 @@ test('every event becomes one JSON line that parses back to the same event', asy
   t.deepEqual(
     lines.map((line) => JSON.parse(line)),
     events,
+  );
+});
+
+test('job.cache events go out as they came, hits, misses and disabled jobs alike', async (t) => {
+  const stream = memoryStream();
+  const reporter = new JsonReporter(stream);
+  const events = cachedRun();
+  events.forEach((event) => reporter.onEvent(event));
+  await reporter.close();
+  const sent = stream
+    .text()
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as KilnEvent)
+    .filter((event) => event.type === 'job.cache');
+  t.deepEqual(
+    sent,
+    events.filter((event) => event.type === 'job.cache'),
+  );
+  t.deepEqual(
+    sent.map((event) => event.type === 'job.cache' && [event.job, event.result]),
+    [
+      ['lint', 'disabled'],
+      ['fetch', 'hit'],
+      ['build', 'miss'],
+    ],
   );
 });
 

@@ -4,7 +4,7 @@ import { MAX_PENDING_LINE, PlainReporter } from '../../src/reporters/plain-repor
 import { stripEscapes } from '../../src/reporters/text.js';
 import { parseDuration } from '../../src/definition/durations.js';
 import { formatDuration } from '../../src/format-duration.js';
-import { at, memoryStream, sampleRun } from '../helpers/fake-run.js';
+import { at, cachedRun, memoryStream, sampleRun } from '../helpers/fake-run.js';
 
 function plain(color = false) {
   const stream = memoryStream();
@@ -146,6 +146,49 @@ test(duration, 3_599_999, '59m59s');
 test(duration, 7_380_000, '2h03m');
 test(duration, -1, '-');
 test(duration, Number.NaN, '-');
+
+test('a hit, a miss and a job not cached each get one line saying so', async (t) => {
+  const { stream, reporter, feed } = plain();
+  feed(...cachedRun());
+  await reporter.close();
+  const lines = stream.text().split('\n');
+  t.true(lines.includes('[fetch] cached (key sha256:ab12cd34ef56…)'), stream.text());
+  t.true(
+    lines.includes(
+      "[build] cache miss: src/a.c changed; 2 files added under ./src (first: src/new.c); step compile's command changed; and 2 more",
+    ),
+  );
+  t.true(lines.includes('[lint]  not cached: it mounts secret npm-token'));
+  t.is(lines.filter((line) => line.startsWith('[fetch]')).length, 1, 'a hit is told once');
+  t.false(stream.text().includes('FAIL'));
+});
+
+test('a miss with three reasons or fewer lists them all, and one without reasons says only that', async (t) => {
+  const { stream, reporter, feed } = plain();
+  const reasons = ['src/a.c changed', 'src/b.c changed', 'src/c.c changed'];
+  feed(at(0, { type: 'job.cache', job: 'a', key: 'sha256:00', result: 'miss', reasons }));
+  feed(at(1, { type: 'job.cache', job: 'b', key: 'sha256:00', result: 'miss', reasons: [] }));
+  feed(at(2, { type: 'job.cache', job: 'c', result: 'disabled', reasons: ['cache: false', '--no-cache'] }));
+  await reporter.close();
+  const lines = stream.text().split('\n');
+  t.true(lines.includes('[a] cache miss: src/a.c changed; src/b.c changed; src/c.c changed'), stream.text());
+  t.true(lines.includes('[b] cache miss'));
+  t.true(lines.includes('[c] not cached: cache: false; --no-cache'));
+});
+
+test('a job that ends cached without a job cache line before it gets an ok line, not a failure', async (t) => {
+  const { stream, reporter, feed } = plain();
+  feed(at(0, { type: 'job.end', job: 'a', status: 'cached', durationMs: 25 }));
+  await reporter.close();
+  t.true(stream.text().split('\n').includes('[a] ok job cached (25ms)'), stream.text());
+});
+
+test('with color a hit is blue with its key dimmed', async (t) => {
+  const { stream, reporter, feed } = plain(true);
+  feed(...cachedRun().slice(0, 5));
+  await reporter.close();
+  t.true(stream.text().includes('\x1b[34mcached\x1b[39m\x1b[2m (key sha256:ab12cd34ef56…)'), stream.text());
+});
 
 test('steps starting, skipped jobs, warnings and errors get their own lines', async (t) => {
   const { stream, reporter, feed } = plain();

@@ -4,12 +4,13 @@ import {
   TAIL_LINES,
   createRunState,
   currentStep,
+  isDone,
   lastLines,
   reduceRun,
   stepTotal,
   type RunState,
 } from '../../src/reporters/run-state.js';
-import { ORIGIN, at, sampleRun } from '../helpers/fake-run.js';
+import { BUILD_MISS_REASONS, FETCH_KEY, ORIGIN, at, cachedRun, sampleRun } from '../helpers/fake-run.js';
 
 const fold = (events: readonly KilnEvent[], state: RunState = createRunState()) =>
   events.reduce(reduceRun, state);
@@ -47,10 +48,15 @@ test('jobs of the plan that the run does not include are left out', (t) => {
   t.deepEqual(state.jobs.a?.plannedSteps, ['s']);
 });
 
-test('a job is preparing mounts, then getting its container, then releasing', (t) => {
+test('a job is checking the job cache, then preparing mounts, then getting its container, then releasing', (t) => {
   const base = [begin[0], begin[1]];
-  t.is(fold(base).jobs.a?.phase, 'mounts');
-  const created = fold([...base, at(150, { type: 'container.create', job: 'a', container: 'c' })]);
+  t.is(fold(base).jobs.a?.phase, 'cache');
+  const missed = [
+    ...base,
+    at(120, { type: 'job.cache', job: 'a', key: 'sha256:0a', result: 'miss', reasons: [] }),
+  ];
+  t.is(fold(missed).jobs.a?.phase, 'mounts');
+  const created = fold([...missed, at(150, { type: 'container.create', job: 'a', container: 'c' })]);
   t.is(created.jobs.a?.phase, 'container');
   const releasing = fold([...begin, at(400, { type: 'release', job: 'a', resource: 'container', id: 'c' })]);
   t.is(releasing.jobs.a?.phase, 'release');
@@ -144,4 +150,41 @@ test('warnings and errors are collected', (t) => {
   ]);
   t.deepEqual(state.warnings, [{ job: 'a', message: 'old runc' }]);
   t.deepEqual(state.errors, [{ job: undefined, code: 'E_MOUNT', message: 'no source' }]);
+});
+
+test('a job whose executor never asks the job cache leaves checking it at its first mount or container', (t) => {
+  const base = [begin[0], begin[1]];
+  const mount = at(110, { type: 'mount.prepare', job: 'a', mount: 'tmpfs', target: '/tmp' });
+  t.is(fold([...base, mount]).jobs.a?.phase, 'mounts');
+  const wait = at(110, { type: 'mount.wait', job: 'a', cache: 'c', holder: 'run x', heldForMs: 5 });
+  t.is(fold([...base, wait]).jobs.a?.phase, 'mounts');
+  t.is(
+    fold([...base, at(150, { type: 'container.create', job: 'a', container: 'c' })]).jobs.a?.phase,
+    'container',
+  );
+});
+
+test('what the job cache made of each job is kept: result, key, reasons, source', (t) => {
+  const state = fold(cachedRun());
+  t.deepEqual(state.jobs.fetch?.cache, { result: 'hit', key: FETCH_KEY, reasons: [], source: 'local' });
+  t.deepEqual(state.jobs.build?.cache, {
+    result: 'miss',
+    key: 'sha256:' + 'cd'.repeat(32),
+    reasons: [...BUILD_MISS_REASONS],
+  });
+  t.deepEqual(state.jobs.lint?.cache, { result: 'disabled', reasons: ['it mounts secret npm-token'] });
+});
+
+test('a cached job is done as cached, not passed, with its planned steps neither run nor skipped', (t) => {
+  const plan = { fetch: ['download', 'unpack'], build: ['compile'], lint: ['check'] };
+  const state = fold(cachedRun(), createRunState(plan));
+  const fetch = state.jobs.fetch!;
+  t.is(fetch.status, 'cached');
+  t.true(isDone(fetch));
+  t.is(fetch.phase, undefined);
+  t.is(fetch.durationMs, 25);
+  t.deepEqual(fetch.steps, []);
+  t.is(stepTotal(fetch), 2);
+  t.true(isDone(state.jobs.build!));
+  t.false(isDone(fold(cachedRun().slice(0, 4)).jobs.fetch!), 'not done while it checks the cache');
 });

@@ -2,7 +2,7 @@ import test from 'ava';
 import type { KilnEvent } from '../../src/events.js';
 import { createRunState, reduceRun } from '../../src/reporters/run-state.js';
 import { renderSummary } from '../../src/reporters/summary.js';
-import { at, sampleRun } from '../helpers/fake-run.js';
+import { at, cachedRun, sampleRun } from '../helpers/fake-run.js';
 
 const stateOf = (events: readonly KilnEvent[], plan?: Record<string, string[]>) =>
   events.reduce(reduceRun, createRunState(plan));
@@ -89,4 +89,17 @@ test('colors do not break the alignment of the table', (t) => {
   const state = stateOf(sampleRun());
   const table = (text: string) => text.split('\n\n')[0] ?? '';
   t.is(strip(table(renderSummary(state, { color: true }))), table(renderSummary(state, { color: false })));
+});
+
+test('cached jobs are counted apart from passed ones, and each is listed with the key of its result', (t) => {
+  const plan = { fetch: ['download', 'unpack'], build: ['compile'], lint: ['check'] };
+  const lines = renderSummary(stateOf(cachedRun(), plan), { color: false }).split('\n');
+  t.regex(lines.find((l) => l.startsWith('fetch')) ?? '', /^fetch\s+cached\s+-\s+25ms\s+key ab12cd34ef56$/);
+  t.regex(lines.find((l) => l.startsWith('build')) ?? '', /^build\s+passed\s+1\/1\s+0\.5s$/);
+  t.true(lines.includes('ok run passed in 0.6s: 2 passed, 1 cached'), lines.join('\n'));
+});
+
+test('a cached job is shown in its own color in the table', (t) => {
+  const text = renderSummary(stateOf(cachedRun()), { color: true });
+  t.true(text.includes('\x1b[34mcached\x1b[39m'));
 });

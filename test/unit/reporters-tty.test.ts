@@ -6,7 +6,7 @@ import { shouldColor } from '../../src/reporters/style.js';
 import { stripEscapes, widthOf } from '../../src/reporters/text.js';
 import { renderFrame, type FrameOptions } from '../../src/reporters/tty-frame.js';
 import { TtyReporter } from '../../src/reporters/tty-reporter.js';
-import { ORIGIN, at, memoryStream, sampleRun } from '../helpers/fake-run.js';
+import { ORIGIN, at, cachedRun, memoryStream, sampleRun } from '../helpers/fake-run.js';
 
 const plan = { build: ['configure', 'compile'], test: ['unit'], deploy: ['push'] };
 const fold = (events: readonly KilnEvent[], state: RunState = createRunState(plan)) =>
@@ -131,6 +131,40 @@ test('a job waiting for a locked cache says who holds it', (t) => {
     at(20, { type: 'mount.wait', job: 'a', cache: 'ccache', holder: 'run 20240501-1', heldForMs: 5000 }),
   ]);
   t.regex(frame(state)[0]!, /waiting for cache ccache \(held by run 20240501-1, 6\.4s\)/);
+});
+
+const cachedPlan = { fetch: ['download'], build: ['compile'], lint: ['check'] };
+const cachedFrame = (events: readonly KilnEvent[], options: Partial<FrameOptions> = {}) =>
+  frame(fold(events, createRunState(cachedPlan)), { now: ORIGIN + 50, ...options });
+
+test('a job shows that it checks the job cache until the cache answers', (t) => {
+  // fetch and lint have started; lint's answer came (disabled), fetch's not yet.
+  const lines = cachedFrame(cachedRun().slice(0, 4));
+  t.is(lines[0], '⠋ fetch  checking cache  40ms');
+  t.is(lines[2], '⠋ lint   preparing mounts  38ms');
+});
+
+test('a cached job has its own icon, the word cached and the short key of its result', (t) => {
+  t.deepEqual(cachedFrame(cachedRun(), { now: ORIGIN + 700 }), [
+    '↻ fetch  cached ab12cd34ef56  25ms',
+    '✔ build  passed 1/1 steps  0.5s',
+    '✔ lint   passed 1/1 steps  0.3s',
+  ]);
+  const colored = cachedFrame(cachedRun(), { now: ORIGIN + 700, color: true });
+  t.true(colored[0]!.startsWith('\x1b[34m↻'), 'blue, where a passed job is green');
+  t.true(colored[1]!.startsWith('\x1b[32m✔'));
+});
+
+test('a hit shows as cached while the job still finishes, before its job.end', (t) => {
+  t.is(cachedFrame(cachedRun().slice(0, 5))[0], '⠋ fetch  cached ab12cd34ef56  40ms');
+});
+
+test('a miss adds nothing to the live line of a running job', (t) => {
+  // build has its answer (a miss with five reasons) and is preparing mounts, then runs its step.
+  const missed = cachedFrame(cachedRun().slice(0, 8), { now: ORIGIN + 65 });
+  t.is(missed[1], '⠋ build  preparing mounts  25ms');
+  const running = cachedFrame(cachedRun().slice(0, 12), { now: ORIGIN + 150 });
+  t.is(running[1], '⠋ build  1/1 compile  0.1s');
 });
 
 function liveReporter(columns = 80) {
