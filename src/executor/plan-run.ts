@@ -12,6 +12,7 @@ import type { Engine } from '../runtime/engine.js';
 import type { ImageRuntime } from '../runtime/images.js';
 import type { JobOutcome } from '../scheduler/types.js';
 import { JobCache } from './job-cache.js';
+import { cachePolicy } from './job-key.js';
 import { planJob } from './plan-job.js';
 
 export interface JobCachePlan {
@@ -71,7 +72,10 @@ export async function planRun(graph: BuildGraph, options: PlanRunOptions): Promi
         : [],
     );
     let plan: JobCachePlan;
-    if (waiting.length > 0) {
+    const policy = cachePolicy(job, graph.projectDir, options.reuse ?? false);
+    if (!policy.cached) {
+      plan = { job: name, result: 'disabled', reasons: policy.reasons, exports };
+    } else if (waiting.length > 0) {
       plan = { job: name, result: 'miss', reasons: waiting, exports };
     } else {
       try {
