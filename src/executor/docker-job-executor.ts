@@ -13,6 +13,8 @@ import { ReleaseStack } from '../release.js';
 import type { Engine } from '../runtime/engine.js';
 import { cancelStatus } from '../scheduler/cancel-reason.js';
 import type { DockerMount } from '../runtime/containers.js';
+import type { ImageRuntime } from '../runtime/images.js';
+import { readMountInfo, type MountInfoEntry } from '../mounts/bind-sources.js';
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef, StepResult } from '../scheduler/types.js';
 import { stateDir } from '../state-dir.js';
 import { acquireContainer } from './acquire-container.js';
@@ -48,6 +50,14 @@ export interface JobRunExtras {
     containerId: string,
     stack: ReleaseStack,
   ) => Promise<ReadonlyMap<string, JobOutputRef> | undefined>;
+}
+
+/** What the jobs of one run share (see DockerJobExecutor). */
+interface RunShared {
+  readonly runId: string;
+  readonly secrets: RunSecrets;
+  readonly images: ImageRuntime;
+  readonly mountInfo: Promise<readonly MountInfoEntry[]>;
 }
 
 /** The outcome of a job that could not run: `error` is reported as an `error` event unless it is a cancel. */
@@ -97,12 +107,39 @@ export class DockerJobExecutor implements JobExecutor {
   }
 
   /** The run's secrets: read once per run, and every one masks the output of every job. */
-  #runSecrets: { readonly runId: string; readonly secrets: RunSecrets } | undefined;
+  #shared: RunShared | undefined;
   #secretsOf(context: Pick<JobContext, 'runId' | 'graph'>): RunSecrets {
-    if (this.#runSecrets?.runId !== context.runId) {
-      this.#runSecrets = { runId: context.runId, secrets: new RunSecrets(context.graph, this.#env) };
+    return this.#sharedOf(context).secrets;
+  }
+
+  /** What the jobs of one run share: its secrets, image IDs and this process's mounts, each read once. */
+  #sharedOf(context: Pick<JobContext, 'runId' | 'graph'>): RunShared {
+    if (this.#shared?.runId !== context.runId) {
+      const images = this.#engine.images;
+      const ids = new Map<string, Promise<string | undefined>>();
+      this.#shared = {
+        runId: context.runId,
+        secrets: new RunSecrets(context.graph, this.#env),
+        images: {
+          // An ID found is kept for the run; a missing image is asked again (after its pull).
+          idOf: (reference) => {
+            let id = ids.get(reference);
+            if (id === undefined) {
+              id = images.idOf(reference);
+              ids.set(reference, id);
+              void id.then(
+                (found) => found === undefined && ids.delete(reference),
+                () => ids.delete(reference),
+              );
+            }
+            return id;
+          },
+          pull: (reference) => images.pull(reference),
+        },
+        mountInfo: readMountInfo(),
+      };
     }
-    return this.#runSecrets.secrets;
+    return this.#shared;
   }
 
   /**
@@ -114,7 +151,8 @@ export class DockerJobExecutor implements JobExecutor {
     context: Pick<JobContext, 'graph' | 'runId' | 'signal'> & Partial<Pick<JobContext, 'needs'>>,
   ): Promise<JobPlan> {
     return planJob(job, context, {
-      images: this.#engine.images,
+      images: this.#sharedOf(context).images,
+      mountInfo: this.#sharedOf(context).mountInfo,
       ...(this.#engine.socketPath ? { engineSocketPath: this.#engine.socketPath } : {}),
       env: this.#env,
       secrets: this.#secretsOf(context),

@@ -5,6 +5,7 @@
  * those that resolve the image. A plan is what a job's cache key is computed from.
  */
 import type { CompiledJob } from '../graph/types.js';
+import type { MountInfoEntry } from '../mounts/bind-sources.js';
 import { planMounts } from '../mounts/plan-mounts.js';
 import type { RunSecrets } from '../mounts/run-secrets.js';
 import type { MountPlan } from '../mounts/types.js';
@@ -43,6 +44,8 @@ export interface PlanJobOptions {
   readonly secrets: RunSecrets;
   /** Reuse every job's container (`--reuse`). */
   readonly reuse: boolean;
+  /** This process's mounts, read once per run (see mounts/bind-sources.ts). Default: read per bind. */
+  readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
 }
 
 export async function planJob(
@@ -57,6 +60,7 @@ export async function planJob(
     env: options.env,
     secrets: options.secrets,
     signal: context.signal,
+    ...(options.mountInfo ? { mountInfo: options.mountInfo } : {}),
     ...(options.engineSocketPath ? { engineSocketPath: options.engineSocketPath } : {}),
   });
   // After the mounts: a job that a mount refuses is refused for that, even if its image is missing too.

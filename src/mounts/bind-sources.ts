@@ -30,6 +30,8 @@ export interface BindCheckContext {
   readonly projectDir: string;
   /** Socket paths that may not be bound without `allow-docker-socket: true`. */
   readonly dockerSocketPaths: readonly string[];
+  /** This process's mounts, when the caller read them already (a run reads them once). Default: read now. */
+  readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
 }
 
 export interface BindSourceOptions {
@@ -97,7 +99,11 @@ export async function checkBindSource(
   }
 
   if (!options.allowDockerSocket) {
-    const socket = await matchDockerSocket(realPath, context.dockerSocketPaths);
+    const socket = await matchDockerSocket(
+      realPath,
+      context.dockerSocketPaths,
+      context.mountInfo ?? readMountInfo(),
+    );
     if (socket !== undefined) {
       throw new MountError(
         job,

@@ -13,7 +13,7 @@ import type {
   CompiledSshMount,
   CompiledStep,
 } from '../graph/types.js';
-import { checkBindSource, dockerSocketPaths, engineHostPath } from './bind-sources.js';
+import { checkBindSource, dockerSocketPaths, engineHostPath, type MountInfoEntry } from './bind-sources.js';
 import { cacheVolumeName } from './cache-volume-name.js';
 import { describeMount } from './describe-mount.js';
 import { RunSecrets } from './run-secrets.js';
@@ -52,6 +52,8 @@ export interface PlanMountsContext {
   readonly engineSocketPath?: string;
   /** Planning stops with a CancelledError when this is aborted. */
   readonly signal?: AbortSignal;
+  /** This process's mounts (see readMountInfo), read once per run. Default: read for each bind. */
+  readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
   /**
    * Where the outputs of other jobs are (their sealed volumes), for `from` binds: the outputs of the
    * jobs this job needs. A `from` bind whose output is not here is refused.
@@ -75,6 +77,7 @@ export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Prom
         mount: describeMount(mount, graph.projectDir),
         projectDir: graph.projectDir,
         dockerSocketPaths: socketPaths,
+        ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
       });
       const hostPath = engineHostPath(checked.realPath, checked.projectRealPath, env);
       container.push({ kind: 'bind', mount, hostPath, realPath: checked.realPath });
