@@ -20,7 +20,12 @@ type Child =
 const CHILDREN: Readonly<Record<string, Readonly<Record<string, Child>>>> = {
   '': { defaults: { object: 'defaults' }, secrets: { map: 'secret-source' }, jobs: { map: 'job' } },
   defaults: { mounts: { list: 'mount' } },
-  job: { mounts: { list: 'mount' }, steps: { list: 'step' }, reuse: { objectOrCopy: 'reuse-options' } },
+  job: {
+    mounts: { list: 'mount' },
+    steps: { list: 'step' },
+    reuse: { objectOrCopy: 'reuse-options' },
+    outputs: { list: 'output' },
+  },
   step: { mounts: { list: 'mount' } },
 };
 

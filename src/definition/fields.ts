@@ -9,6 +9,7 @@ import type {
   Defaults,
   Definition,
   JobSpec,
+  OutputSpec,
   SecretMountSpec,
   SshMountSpec,
   StepSpec,
@@ -31,6 +32,7 @@ function fieldTable<T>() {
 type FileLevel = Omit<Definition, 'projectDir' | 'file' | 'sourceMap'>;
 type SecretSourceFields = { env: string; file: string };
 type ReuseOptions = { name: string };
+type OutputOptions = Extract<OutputSpec, object>;
 
 export const ROOT_FIELDS = fieldTable<FileLevel>()({
   $schema: null,
@@ -81,6 +83,12 @@ export const STEP_FIELDS = fieldTable<StepSpec>()({
 export const REUSE_OPTIONS_FIELDS = fieldTable<ReuseOptions>()({ name: 'name' });
 
 export const SECRET_SOURCE_FIELDS = fieldTable<SecretSourceFields>()({ env: 'env', file: 'file' });
+
+export const OUTPUT_FIELDS = fieldTable<OutputOptions>()({
+  path: 'path',
+  export: 'export',
+  'allow-outside-project': 'allowOutsideProject',
+});
 
 export const BIND_MOUNT_FIELDS = fieldTable<BindMountSpec>()({
   type: 'type',
@@ -137,6 +145,7 @@ export const FIELD_TABLES: Readonly<Record<string, Readonly<Record<string, strin
   step: STEP_FIELDS,
   'reuse-options': REUSE_OPTIONS_FIELDS,
   'secret-source': SECRET_SOURCE_FIELDS,
+  output: OUTPUT_FIELDS,
   'bind-mount': BIND_MOUNT_FIELDS,
   'cache-mount': CACHE_MOUNT_FIELDS,
   'tmpfs-mount': TMPFS_MOUNT_FIELDS,

@@ -19,6 +19,7 @@ const SECTIONS: readonly { readonly name: string; readonly heading: string }[] =
   { name: 'job', heading: 'job' },
   { name: 'step', heading: 'step' },
   { name: 'reuse-options', heading: 'reuse options' },
+  { name: 'output', heading: 'output' },
   { name: 'secret-source', heading: 'secret source' },
   { name: 'mount', heading: 'mount' },
   { name: 'bind-mount', heading: 'bind mount' },
@@ -38,13 +39,16 @@ defaults:
 jobs:
   build:
     mounts:
+      - { type: bind, source: ., target: /src, readonly: true, exclude: [.git/, dist/] }
       - { type: cache, id: build-cache, target: /cache }
+    outputs: [{ path: /out, export: ./dist }]
     steps:
-      - { name: compile, run: make -j2 }
+      - { name: compile, run: make -C /src -j2 OUT=/out }
   publish:
-    needs: [build]
+    mounts:
+      - { type: bind, from: build, source: /out, target: /dist }
     steps:
-      - run: ./publish.sh
+      - run: ./publish.sh /dist
         mounts:
           - { type: secret, id: npm-token }
 secrets:
@@ -70,7 +74,7 @@ export function renderReference(schema: RootSchema = stepFileSchema()): string {
     '```',
     '',
     'The same graph can be built in TypeScript with the builder API (`job`, `step`, `pipeline`, and the mount',
-    'helpers `bind`, `cache`, `tmpfs`, `secret`, `ssh`).',
+    'helpers `bind`, `output`, `cache`, `tmpfs`, `secret`, `ssh`).',
     '',
   ];
   for (const section of SECTIONS) {
@@ -144,7 +148,10 @@ function typeCell(property: SchemaNode, schema: RootSchema): string {
 function sectionOf(property: SchemaNode, schema: RootSchema): string | undefined {
   const candidates: SchemaNode[] = [property];
   const resolved = resolveRef(property, schema);
-  if (resolved.items !== undefined) candidates.push(resolved.items);
+  if (resolved.items !== undefined) {
+    candidates.push(resolved.items);
+    for (const branch of resolveRef(resolved.items, schema).oneOf ?? []) candidates.push(branch);
+  }
   if (typeof resolved.additionalProperties === 'object') candidates.push(resolved.additionalProperties);
   for (const branch of resolved.oneOf ?? []) candidates.push(branch);
   for (const candidate of candidates) {

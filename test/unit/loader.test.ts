@@ -265,6 +265,39 @@ test('kebab-case keys become the camelCase fields of the Definition', (t) => {
   t.is(definition.file, join(process.cwd(), 'sub', 'kiln.yaml'));
 });
 
+test('outputs, cache, from and exclude load into the Definition, output options in camelCase', (t) => {
+  const definition = loadDefinitionText(
+    [
+      'version: 1',
+      'jobs:',
+      '  build:',
+      '    outputs: [/out, { path: dist, export: ../dist, allow-outside-project: true }]',
+      '    cache: true',
+      '    mounts:',
+      '      - { type: bind, source: ., target: /src, readonly: true, exclude: [.git/, "*.log"] }',
+      '    steps: [{ run: make }]',
+      '  test:',
+      '    cache: false',
+      '    steps:',
+      '      - run: make test',
+      '        mounts: [{ type: bind, from: build, source: /out, target: /in }]',
+    ].join('\n'),
+    'kiln.yaml',
+  );
+  const { build, test: check } = definition.jobs;
+  t.deepEqual(build?.outputs, ['/out', { path: 'dist', export: '../dist', allowOutsideProject: true }]);
+  t.is(build?.cache, true);
+  t.deepEqual(build?.mounts?.[0], {
+    type: 'bind',
+    source: '.',
+    target: '/src',
+    readonly: true,
+    exclude: ['.git/', '*.log'],
+  });
+  t.is(check?.cache, false);
+  t.deepEqual(check?.steps[0]?.mounts, [{ type: 'bind', source: '/out', target: '/in', from: 'build' }]);
+});
+
 test('the loaded Definition is frozen all the way down', (t) => {
   const definition = loadDefinitionText('version: 1\njobs:\n  a:\n    steps: [{ run: x }]\n', 'kiln.yaml');
   t.true(Object.isFrozen(definition));

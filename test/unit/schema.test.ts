@@ -80,6 +80,23 @@ test(accepts, { mounts: [{ type: 'ssh' }, { type: 'ssh', id: 'deploy', required:
 test(accepts, {
   mounts: [{ type: 'bind', source: '/var/run/docker.sock', target: '/s', 'allow-docker-socket': true }],
 });
+test(accepts, {
+  outputs: [
+    '/out',
+    'dist',
+    { path: 'site' },
+    { path: '/pkg', export: '../pkg', 'allow-outside-project': true },
+  ],
+});
+test(accepts, { outputs: [], cache: false });
+test(accepts, { cache: true });
+test(accepts, { mounts: [{ type: 'bind', from: 'build', source: '/out', target: '/in', readonly: true }] });
+test(accepts, {
+  mounts: [{ type: 'bind', source: '.', target: '/src', exclude: ['.git/', '*.log', '!keep.log'] }],
+});
+test(accepts, {
+  steps: [{ run: 'x', mounts: [{ type: 'bind', from: 'build', source: 'dist', target: '/d' }] }],
+});
 
 const rejectsField = test.macro({
   exec(t, fields: Record<string, unknown>, expected: string) {
@@ -115,6 +132,49 @@ test(
   "unknown key 'source' in mount 1",
 );
 test(rejectsField, { 'default-mounts': 'no' }, "'default-mounts' of job 'a' must be a boolean, not 'no'");
+test(
+  rejectsField,
+  { outputs: '/out' },
+  "'outputs' of job 'a' must be a list of non-empty strings or outputs",
+);
+test(rejectsField, { outputs: [''] }, "item 1 of 'outputs' of job 'a' must be a non-empty string or output");
+test(rejectsField, { outputs: [{ export: './d' }] }, "missing required key 'path' in item 1 of 'outputs'");
+test(
+  rejectsField,
+  { outputs: [{ path: '/o', exprt: './d' }] },
+  "unknown key 'exprt' in item 1 of 'outputs' of job 'a', did you mean 'export'?",
+);
+test(
+  rejectsField,
+  { outputs: [{ path: '/o', export: '' }] },
+  "'export' of item 1 of 'outputs' of job 'a' must be",
+);
+test(rejectsField, { cache: 'yes' }, "'cache' of job 'a' must be a boolean, not 'yes'");
+test(
+  rejectsField,
+  { mounts: [{ type: 'bind', from: 'x y', source: '/o', target: '/t' }] },
+  "'from' of mount 1 of job 'a' must be a job name",
+);
+test(
+  rejectsField,
+  { mounts: [{ type: 'bind', from: 'b', target: '/t' }] },
+  "missing required key 'source' in mount 1 of job 'a'",
+);
+test(
+  rejectsField,
+  { mounts: [{ type: 'cache', id: 'c', target: '/t', from: 'b' }] },
+  "unknown key 'from' in mount 1 of job 'a'",
+);
+test(
+  rejectsField,
+  { mounts: [{ type: 'bind', source: '.', target: '/t', exclude: 'build' }] },
+  "'exclude' of mount 1 of job 'a' must be a list of non-empty strings",
+);
+test(
+  rejectsField,
+  { mounts: [{ type: 'bind', source: '.', target: '/t', exclude: [''] }] },
+  "item 1 of 'exclude' of mount 1 of job 'a' must be a non-empty string",
+);
 
 test('the schema accepts x- extension keys at the top level only', (t) => {
   t.deepEqual(messages({ ...(job({}) as object), 'x-base': { image: 'i' } }), []);
