@@ -19,6 +19,7 @@ import type {
   CompiledCacheMount,
   CompiledContainerMount,
   CompiledMount,
+  CompiledOutputMount,
   CompiledSecretMount,
   CompiledSshMount,
   CompiledStepMount,
@@ -38,7 +39,17 @@ export interface MountContext {
   readonly homeDir: string;
   /** The ids declared under `secrets`. */
   readonly secretIds: ReadonlySet<string>;
+  /** Every job's workdir and output paths (resolved, not checked), for the binds with `from`. */
+  readonly outputs: ReadonlyMap<string, DeclaredOutputs>;
   readonly diagnostics: DiagnosticCollector;
+}
+
+/** A job's output paths as a bind with `from` names them. */
+export interface DeclaredOutputs {
+  /** The job's workdir: a relative `source` of a bind with `from` resolves against it. */
+  readonly workdir: string;
+  /** Its outputs' paths, absolute, in declaration order. */
+  readonly paths: readonly string[];
 }
 
 /** Where a list of mounts was declared. */
@@ -122,10 +133,12 @@ function compileMount(spec: MountSpec, entry: Entry): CompiledMount | undefined 
   }
 }
 
-function compileBind(spec: BindMountSpec, entry: Entry): CompiledBindMount | undefined {
+function compileBind(spec: BindMountSpec, entry: Entry): CompiledBindMount | CompiledOutputMount | undefined {
+  if (spec.from !== undefined) return compileFrom(spec, entry);
   const source = nonEmptyString(entry, spec.source, 'source');
   const target = resolveTarget(entry, spec.target, 'bind');
-  if (source === undefined || target === undefined) return undefined;
+  const exclude = excludePatterns(entry, spec.exclude);
+  if (source === undefined || target === undefined || exclude === undefined) return undefined;
   return {
     type: 'bind',
     source: resolveUserPath(source, entry.context.projectDir, entry.context.homeDir),
@@ -133,8 +146,79 @@ function compileBind(spec: BindMountSpec, entry: Entry): CompiledBindMount | und
     readonly: spec.readonly === true,
     allowOutsideProject: spec.allowOutsideProject === true,
     allowDockerSocket: spec.allowDockerSocket === true,
-    exclude: [...(spec.exclude ?? [])],
+    exclude,
   };
+}
+
+/** A bind's `exclude` patterns (none when absent), or undefined when they are not a list of patterns. */
+function excludePatterns(entry: Entry, value: unknown): string[] | undefined {
+  if (value === undefined) return [];
+  if (
+    Array.isArray(value) &&
+    value.every((p) => typeof p === 'string' && p.trim() !== '' && !p.includes('\u0000'))
+  ) {
+    return [...(value as string[])];
+  }
+  problem(entry, 'exclude must be a list of patterns in .gitignore syntax (non-empty strings)', 'exclude');
+  return undefined;
+}
+
+/**
+ * A bind with `from`: an output of another job, read-only. Whether `from` names a job (other than this
+ * one) is checked with the needs (needs.ts), so that it is reported once, cycles included.
+ */
+function compileFrom(spec: BindMountSpec, entry: Entry): CompiledOutputMount | undefined {
+  const { job } = entry.scope;
+  if (job === undefined) {
+    problem(
+      entry,
+      'a bind with from cannot be a default for every job (the job that makes the output would mount it too); ' +
+        'declare it on the jobs that use the output',
+      'from',
+    );
+    return undefined;
+  }
+  const from = spec.from;
+  if (typeof from !== 'string' || from === '') {
+    problem(entry, 'from must be the name of a job', 'from');
+    return undefined;
+  }
+  let usable = true;
+  const refuse = (key: string, why: string): void => {
+    usable = false;
+    problem(entry, `${key} does not apply to a bind with from: ${why}; remove it`, key);
+  };
+  if (spec.readonly === false) refuse('readonly', 'an output is always mounted read-only');
+  if (spec.allowOutsideProject === true) {
+    refuse('allow-outside-project', `its source is an output of job '${from}', not a host path`);
+  }
+  if (spec.allowDockerSocket === true) {
+    refuse('allow-docker-socket', `its source is an output of job '${from}', not a host path`);
+  }
+  if (spec.exclude !== undefined && !(Array.isArray(spec.exclude) && spec.exclude.length === 0)) {
+    refuse(
+      'exclude',
+      "an output's content is known by its digest, so nothing of it can be left out of the key",
+    );
+  }
+  const source = nonEmptyString(entry, spec.source, 'source');
+  const target = resolveTarget(entry, spec.target, 'output');
+  const producer = entry.context.outputs.get(from);
+  if (source === undefined || target === undefined || !usable) return undefined;
+  if (producer === undefined || from === job) return undefined;
+  const path = posix.resolve(producer.workdir, source);
+  if (!producer.paths.includes(path)) {
+    const written = path === source ? '' : ` (${source} in its workdir ${producer.workdir})`;
+    problem(
+      entry,
+      producer.paths.length === 0
+        ? `job '${from}' has no outputs, so it has no ${path}${written}; declare it under outputs: of job '${from}'`
+        : `job '${from}' has no output ${path}${written}; its outputs: ${producer.paths.join(', ')}`,
+      'source',
+    );
+    return undefined;
+  }
+  return { type: 'output', job: from, path, target };
 }
 
 function compileCache(spec: CacheMountSpec, entry: Entry): CompiledCacheMount | undefined {
@@ -304,12 +388,16 @@ const KERNEL_FOLDERS = ['/proc', '/sys'] as const;
 /** The longest path of a Unix socket (sun_path holds 108 bytes with its final NUL). */
 export const MAX_SOCKET_PATH = 107;
 
-function under(path: string, folder: string): boolean {
+/** Is the container path `path` the folder `folder` or inside it? Both absolute and normalised. */
+export function under(path: string, folder: string): boolean {
   return path === folder || path.startsWith(`${folder}/`);
 }
 
-/** Why a mount of this type cannot have this (absolute, normalised) target, or undefined. */
-function refusedTarget(type: CompiledMount['type'], target: string): string | undefined {
+/**
+ * Why a mount of this type (`output`: a job's own output, whose volume is mounted there too) cannot
+ * have this (absolute, normalised) target, or undefined.
+ */
+export function refusedTarget(type: CompiledMount['type'], target: string): string | undefined {
   if (target === '/') return 'cannot mount on / (the container root); choose a folder';
   const kernel = KERNEL_FOLDERS.find((folder) => under(target, folder));
   if (kernel !== undefined) {

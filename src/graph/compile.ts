@@ -11,13 +11,22 @@ import {
   isStepMount,
   mergeContainerMounts,
   mergeStepMounts,
+  type DeclaredOutputs,
   type MountContext,
   type PlacedMount,
 } from './compile-mounts.js';
+import {
+  checkExports,
+  checkOutputMounts,
+  compileOutputs,
+  declaredOutputPaths,
+  type JobOutputs,
+  type PlacedOutput,
+} from './compile-outputs.js';
 import { DiagnosticCollector, pointer } from './diagnostics.js';
 import { imageReferenceProblem } from './image-reference.js';
 import { freezeGraph } from './freeze.js';
-import { JobNumbers, orderByNeeds, resolveNeeds } from './needs.js';
+import { JobNumbers, orderByNeeds, resolveNeeds, writtenNeeds, type WrittenNeed } from './needs.js';
 import { projectName } from './project-name.js';
 import { hasControlCharacters } from '../visible-text.js';
 import { homeDir as homeDirOf, resolveUserPath } from '../home-path.js';
@@ -65,10 +74,12 @@ export function compile(definition: Definition, options: CompileOptions = {}): B
   const projectDir = path.resolve(definition.projectDir);
   const homeDir = homeDirOf(options.env ?? process.env);
   const secrets = compileSecrets(definition.secrets ?? {}, projectDir, homeDir, diagnostics);
+  const outputs = new Map<string, DeclaredOutputs>();
   const context: MountContext = {
     projectDir,
     homeDir,
     secretIds: new Set(Object.keys(secrets)),
+    outputs,
     diagnostics,
   };
 
@@ -78,14 +89,26 @@ export function compile(definition: Definition, options: CompileOptions = {}): B
   const numbers = new JobNumbers(names);
 
   const base = compileDefaults(definition, options, context);
+  // Every job's output paths, before any job is compiled: a bind with `from` may name a job declared
+  // after it.
+  for (const name of names) {
+    const spec = jobSpecs[name] as Partial<JobSpec> | null;
+    const workdir = jobWorkdir(spec?.workdir, base);
+    outputs.set(name, { workdir, paths: declaredOutputPaths(spec?.outputs, workdir) });
+  }
   const jobs: CompiledJob[] = [];
   const needNumbers: number[][] = [];
+  const written = new Map<string, readonly WrittenNeed[]>();
+  const exports: JobOutputs[] = [];
   for (const name of names) {
-    const { job, needs } = compileJob(name, jobSpecs[name]!, base, numbers, context);
-    jobs.push(job);
-    needNumbers.push(needs);
+    const compiled = compileJob(name, jobSpecs[name]!, base, numbers, context);
+    jobs.push(compiled.job);
+    needNumbers.push(compiled.needs);
+    written.set(name, compiled.written);
+    exports.push({ job: name, outputs: compiled.outputs });
   }
-  const order = orderByNeeds(numbers, needNumbers, (name) => jobSpecs[name]?.needs, diagnostics);
+  checkExports(exports, diagnostics);
+  const order = orderByNeeds(numbers, needNumbers, (name) => written.get(name) ?? [], diagnostics);
 
   diagnostics.throwIfAny();
   return freezeGraph({
@@ -179,7 +202,7 @@ function compileJob(
   base: Base,
   numbers: JobNumbers,
   context: MountContext,
-): { job: CompiledJob; needs: number[] } {
+): { job: CompiledJob; needs: number[]; written: WrittenNeed[]; outputs: PlacedOutput[] } {
   const { diagnostics } = context;
   const at = pointer('jobs', name);
   const label = `job '${name}'`;
@@ -190,7 +213,9 @@ function compileJob(
   const settings = jobSettings(name, spec, base, diagnostics);
   const timeoutMs =
     spec.timeout === undefined ? undefined : timeout(spec.timeout, label, `${at}/timeout`, diagnostics);
-  const needs = resolveNeeds(name, spec.needs, numbers, diagnostics);
+  const written = writtenNeeds(name, spec);
+  const needs = resolveNeeds(name, spec, written, numbers, diagnostics);
+  const outputs = compileOutputs(spec.outputs, settings, context);
   const { container, jobStepMounts } = jobMounts(spec, base, settings, context);
   const { steps, ownStepMounts } = compileSteps(spec, settings, container, context);
 
@@ -200,6 +225,13 @@ function compileJob(
     const declared = [...jobStepMounts, ...ownStepMounts[index]!];
     if (declared.length > 0) step.mounts = mergeStepMounts(name, declared, containerTargets, diagnostics);
   });
+  checkOutputMounts(
+    settings,
+    outputs,
+    [...container, ...jobStepMounts, ...ownStepMounts.flat()],
+    diagnostics,
+  );
+  const cache = compileCache(spec.cache, label, `${at}/cache`, diagnostics);
 
   const { image, workdir, env, user, shell, network } = settings;
   const job: CompiledJob = {
@@ -213,11 +245,29 @@ function compileJob(
     needs: needs.map((n) => numbers.names[n]!),
     mounts,
     steps,
-    outputs: [],
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     reuse: compileReuse(spec.reuse, label, `${at}/reuse`, diagnostics),
+    outputs: outputs.map((placed) => placed.output),
+    ...(cache !== undefined ? { cache } : {}),
   };
-  return { job, needs };
+  return { job, needs, written, outputs };
+}
+
+/** `cache:` as the job says it: true, false, or (unset) undefined. */
+function compileCache(
+  cache: unknown,
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): boolean | undefined {
+  if (cache === undefined || typeof cache === 'boolean') return cache;
+  diagnostics.add(`${label}: cache must be true or false`, at);
+  return undefined;
+}
+
+/** The workdir of a job: its own, resolved against the defaults' (or the defaults'). */
+function jobWorkdir(workdir: unknown, base: Base): string {
+  return posix.resolve(base.workdir, stringOr(workdir, base.workdir));
 }
 
 /** A job's own settings with the defaults filled in: what its steps start from. */
@@ -270,7 +320,7 @@ function jobSettings(name: string, spec: JobSpec, base: Base, diagnostics: Diagn
     label,
     at,
     image,
-    workdir: posix.resolve(base.workdir, stringOr(spec.workdir, base.workdir)),
+    workdir: jobWorkdir(spec.workdir, base),
     env,
     ...(user !== undefined ? { user } : {}),
     shell,

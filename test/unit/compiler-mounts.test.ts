@@ -48,6 +48,7 @@ test('bind, cache and tmpfs mounts are resolved and given their defaults', (t) =
       readonly: false,
       allowOutsideProject: false,
       allowDockerSocket: false,
+      exclude: [],
     },
     { type: 'tmpfs', target: '/scratch', sizeBytes: 64 * 1024 ** 2, mode: 0o1777 },
     {
@@ -57,6 +58,7 @@ test('bind, cache and tmpfs mounts are resolved and given their defaults', (t) =
       readonly: true,
       allowOutsideProject: false,
       allowDockerSocket: false,
+      exclude: [],
     },
     { type: 'cache', id: 'npm', target: '/root/.npm', sharing: 'shared', readonly: false },
   ]);
