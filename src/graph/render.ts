@@ -1,6 +1,7 @@
 /**
  * A compiled graph as text for `kiln graph`: Graphviz dot, a Mermaid flowchart, or JSON.
  */
+import { relative } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { BuildGraph, CompiledJob } from './types.js';
 
@@ -8,10 +9,12 @@ export type GraphFormat = 'dot' | 'mermaid' | 'json';
 export const GRAPH_FORMATS: readonly GraphFormat[] = ['dot', 'mermaid', 'json'];
 
 /**
- * Render a graph. Jobs appear in declaration order, edges run from a need to the job that needs it.
- * Each text ends with a newline. The JSON form is
- * `{ project, jobs: [{ name, image, needs, steps: [names], mounts: [compiled container mounts] }] }`,
- * indented by 2 spaces; it holds secret ids at most, never a value.
+ * Render a graph. Jobs appear in declaration order, edges run from a need to the job that needs it;
+ * in dot and Mermaid a job's outputs are a line of its box, and an edge along which a job mounts outputs
+ * of the other (a bind with `from`) is labelled with their paths. Each text ends with a newline. The JSON
+ * form is `{ project, jobs: [{ name, image, needs, steps: [names], mounts: [compiled container mounts],
+ * outputs: [compiled outputs], cache? }] }`, indented by 2 spaces; it holds secret ids at most, never a
+ * value.
  */
 export function renderGraph(graph: BuildGraph, format: GraphFormat): string {
   switch (format) {
@@ -30,16 +33,45 @@ function stepCount(job: CompiledJob): string {
   return `${job.steps.length} step${job.steps.length === 1 ? '' : 's'}`;
 }
 
+/** The lines of a job's box: name, image, step count, and its outputs when it has any. */
+function boxLines(graph: BuildGraph, job: CompiledJob): string[] {
+  const lines = [job.name, job.image, stepCount(job)];
+  if (job.outputs.length > 0) {
+    const shown = job.outputs.map(({ path, export: exported }) =>
+      exported === undefined ? path : `${path} (export ${projectRelative(graph, exported)})`,
+    );
+    lines.push(`outputs: ${shown.join(', ')}`);
+  }
+  return lines;
+}
+
+/** A host path as the user would write it in the step file: `./dist`, or absolute outside the project. */
+function projectRelative(graph: BuildGraph, path: string): string {
+  const rel = relative(graph.projectDir, path);
+  return rel === '' ? '.' : rel.startsWith('..') ? path : `./${rel}`;
+}
+
+/** The outputs of `need` that `job` mounts (binds with `from`), as an edge's label; '' when none. */
+function edgeLabel(job: CompiledJob, need: string): string {
+  const paths = job.mounts.flatMap((m) => (m.type === 'output' && m.job === need ? [m.path] : []));
+  return [...new Set(paths)].join(', ');
+}
+
 function renderDot(graph: BuildGraph): string {
   const quote = (text: string) => `"${text.replace(/[\\"]/g, '\\$&').replace(/\r?\n/g, '\\n')}"`;
   const lines = ['digraph kiln {', '  rankdir=LR;', '  node [shape=box];'];
   for (const job of graph.jobs.values()) {
     // In a dot label, \n (kept unescaped here) breaks the line.
-    const label = [job.name, job.image, stepCount(job)].map((part) => quote(part).slice(1, -1)).join('\\n');
+    const label = boxLines(graph, job)
+      .map((part) => quote(part).slice(1, -1))
+      .join('\\n');
     lines.push(`  ${quote(job.name)} [label="${label}"];`);
   }
   for (const job of graph.jobs.values()) {
-    for (const need of job.needs) lines.push(`  ${quote(need)} -> ${quote(job.name)};`);
+    for (const need of job.needs) {
+      const label = edgeLabel(job, need);
+      lines.push(`  ${quote(need)} -> ${quote(job.name)}${label === '' ? '' : ` [label=${quote(label)}]`};`);
+    }
   }
   lines.push('}');
   return lines.join('\n') + '\n';
@@ -49,14 +81,18 @@ function renderMermaid(graph: BuildGraph): string {
   const ids = new Map<string, string>();
   for (const name of graph.jobs.keys()) ids.set(name, `job${ids.size}`);
   const escape = (text: string) =>
-    text.replace(/[#"<>&]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, ' ');
+    text.replace(/[#"<>&|]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, ' ');
   const lines = ['flowchart LR'];
   for (const job of graph.jobs.values()) {
-    const label = [job.name, job.image, stepCount(job)].map(escape).join('<br/>');
+    const label = boxLines(graph, job).map(escape).join('<br/>');
     lines.push(`  ${ids.get(job.name)!}["${label}"]`);
   }
   for (const job of graph.jobs.values()) {
-    for (const need of job.needs) lines.push(`  ${ids.get(need)!} --> ${ids.get(job.name)!}`);
+    for (const need of job.needs) {
+      const label = edgeLabel(job, need);
+      const arrow = label === '' ? '-->' : `-->|"${escape(label)}"|`;
+      lines.push(`  ${ids.get(need)!} ${arrow} ${ids.get(job.name)!}`);
+    }
   }
   return lines.join('\n') + '\n';
 }
@@ -68,6 +104,8 @@ function renderJson(graph: BuildGraph): string {
     needs: job.needs,
     steps: job.steps.map((step) => step.name),
     mounts: job.mounts,
+    outputs: job.outputs,
+    ...(job.cache !== undefined ? { cache: job.cache } : {}),
   }));
   return JSON.stringify({ project: graph.project, jobs }, null, 2) + '\n';
 }

@@ -89,21 +89,92 @@ test('json lists jobs with image, needs, step names and mounts, and no secret va
             readonly: true,
             allowOutsideProject: false,
             allowDockerSocket: false,
+            exclude: [],
           },
           { type: 'tmpfs', target: '/build', sizeBytes: 1048576, mode: 0o1777 },
         ],
+        outputs: [],
       },
-      { name: 'say "hi"', image: 'x\\y', needs: ['build'], steps: ['step-1'], mounts: [] },
+      { name: 'say "hi"', image: 'x\\y', needs: ['build'], steps: ['step-1'], mounts: [], outputs: [] },
       {
         name: 'publish',
         image: 'kiln-fixture/busybox:latest',
         needs: ['build', 'say "hi"'],
         steps: ['step-1'],
         mounts: [],
+        outputs: [],
       },
     ],
   });
   t.true(text.startsWith('{\n  "project": '));
   t.true(text.endsWith('}\n'));
   t.false(text.includes('TOKEN'));
+});
+
+const withOutputs = compile({
+  version: 1,
+  projectDir: '/home/me/app',
+  defaults: { image: 'kiln-fixture/busybox:latest', workdir: '/work' },
+  jobs: {
+    build: { outputs: ['bin', { path: '/dist', export: './dist' }], cache: true, steps: [{ run: 'make' }] },
+    docs: { outputs: ['/site'], steps: [{ run: 'make docs' }] },
+    test: {
+      needs: ['docs'],
+      mounts: [
+        { type: 'bind', from: 'build', source: 'bin', target: '/in/bin' },
+        { type: 'bind', from: 'build', source: '/dist', target: '/in/dist' },
+      ],
+      cache: false,
+      steps: [{ run: 'make test' }],
+    },
+  },
+});
+
+test('dot shows outputs in the box and labels a from edge with the outputs it mounts', (t) => {
+  t.is(
+    renderGraph(withOutputs, 'dot'),
+    [
+      'digraph kiln {',
+      '  rankdir=LR;',
+      '  node [shape=box];',
+      '  "build" [label="build\\nkiln-fixture/busybox:latest\\n1 step\\noutputs: /work/bin, /dist (export ./dist)"];',
+      '  "docs" [label="docs\\nkiln-fixture/busybox:latest\\n1 step\\noutputs: /site"];',
+      '  "test" [label="test\\nkiln-fixture/busybox:latest\\n1 step"];',
+      '  "docs" -> "test";',
+      '  "build" -> "test" [label="/work/bin, /dist"];',
+      '}',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('mermaid shows outputs in the box and labels a from edge with the outputs it mounts', (t) => {
+  t.is(
+    renderGraph(withOutputs, 'mermaid'),
+    [
+      'flowchart LR',
+      '  job0["build<br/>kiln-fixture/busybox:latest<br/>1 step<br/>outputs: /work/bin, /dist (export ./dist)"]',
+      '  job1["docs<br/>kiln-fixture/busybox:latest<br/>1 step<br/>outputs: /site"]',
+      '  job2["test<br/>kiln-fixture/busybox:latest<br/>1 step"]',
+      '  job1 --> job2',
+      '  job0 -->|"/work/bin, /dist"| job2',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('json lists outputs with absolute paths and exports, output mounts, and cache when the job sets it', (t) => {
+  const { jobs } = JSON.parse(renderGraph(withOutputs, 'json')) as { jobs: Record<string, unknown>[] };
+  t.deepEqual(jobs[0]!['outputs'], [
+    { path: '/work/bin', allowOutsideProject: false },
+    { path: '/dist', export: '/home/me/app/dist', allowOutsideProject: false },
+  ]);
+  t.is(jobs[0]!['cache'], true);
+  t.false('cache' in jobs[1]!);
+  t.is(jobs[2]!['cache'], false);
+  t.deepEqual(jobs[2]!['needs'], ['docs', 'build']);
+  t.deepEqual(jobs[2]!['mounts'], [
+    { type: 'output', job: 'build', path: '/work/bin', target: '/in/bin' },
+    { type: 'output', job: 'build', path: '/dist', target: '/in/dist' },
+  ]);
 });
