@@ -9,6 +9,7 @@ export {
   bind,
   cache,
   job,
+  output,
   pipeline,
   secret,
   ssh,

@@ -8,16 +8,21 @@
  *   .withImage('kiln-fixture/busybox:latest')
  *   .withMount(cache('ccache', '/root/.ccache', { sharing: 'locked' }))
  *   .withStep(step('compile', 'make -j2').withWorkdir('/build'))
+ *   .withOutput('/out', { export: './dist' })
+ *   .withStep(step('compile', 'make -j2 OUT=/out').withWorkdir('/build'))
  *   .withStep('echo done');
- * const publish = job('publish').withNeeds(build).withStep(step('ship', ['./publish.sh']).withMount(secret('npm-token')));
+ * const publish = job('publish')
+ *   .withMount(output(build, '/out', '/dist')) // needs `build`, and mounts its output /out read-only
+ *   .withStep(step('ship', ['./publish.sh']).withMount(secret('npm-token')));
  * const definition = pipeline({ projectDir: '/abs/path' })
  *   .withSecret('npm-token', { env: 'NPM_TOKEN' })
- *   .withJob(publish) // `build` comes along: it is needed by `publish`
+ *   .withJob(publish) // `build` comes along: `publish` mounts its output
  *   .toDefinition();
  * ```
  *
  * `toDefinition()` validates the result against the step file's schema and throws a DefinitionError that
- * lists every problem (a job without steps, an invalid name, a `needs` naming a job that is not there).
+ * lists every problem (a job without steps, an invalid name, a `needs` or a `from` naming a job that is
+ * not there).
  */
 import { resolve } from 'node:path';
 import { castDraft, freeze, produce, type Draft } from 'immer';
@@ -31,6 +36,7 @@ import type {
   Definition,
   JobSpec,
   MountSpec,
+  OutputSpec,
   ReuseSpec,
   RunCommand,
   SecretMountSpec,
@@ -72,6 +78,28 @@ export function bind(
   return Object.freeze(defined<BindMountSpec>({ type: 'bind', source, target, ...options }));
 }
 
+/** The job each mount made by `output()` names, so that a builder given the mount brings the job along. */
+const PRODUCERS = new WeakMap<MountSpec, JobBuilder>();
+
+/**
+ * An output of another job, mounted read-only at `target` (a bind with `from`): `path` is one of the
+ * outputs of `fromJob`, as its `withOutput` names it (absolute, or relative to its workdir). The job
+ * mounting it needs `fromJob`, and a pipeline that does not hold `fromJob` adds it, as with `withNeeds`.
+ */
+export function output(fromJob: JobBuilder, path: string, target: string): BindMountSpec {
+  const spec: BindMountSpec = Object.freeze({ type: 'bind', from: fromJob.name, source: path, target });
+  PRODUCERS.set(spec, fromJob);
+  return spec;
+}
+
+/** The jobs whose outputs these mounts (made by `output()`) mount. */
+function producersOf(mounts: readonly MountSpec[]): JobBuilder[] {
+  return mounts.flatMap((mount) => {
+    const producer = PRODUCERS.get(mount);
+    return producer === undefined ? [] : [producer];
+  });
+}
+
 /** A named volume kept across runs. Options: `sharing` (default `shared`), `readonly`. */
 export function cache(
   id: string,
@@ -103,11 +131,14 @@ export function ssh(options: Omit<SshMountSpec, 'type'> = {}): SshMountSpec {
 export type StepInput = StepBuilder | RunCommand;
 
 export class StepBuilder {
-  /** Use `step(...)`. */
-  constructor(private readonly spec: StepSpec) {}
+  /** Use `step(...)`. `dependencies`: the jobs whose outputs its mounts name (see `output()`). */
+  constructor(
+    private readonly spec: StepSpec,
+    readonly dependencies: readonly JobBuilder[] = [],
+  ) {}
 
   private with(recipe: (draft: Draft<StepSpec>) => void): StepBuilder {
-    return new StepBuilder(produce(this.spec, recipe));
+    return new StepBuilder(produce(this.spec, recipe), this.dependencies);
   }
 
   withName(name: string): StepBuilder {
@@ -127,9 +158,13 @@ export class StepBuilder {
   withUser(user: string): StepBuilder {
     return this.with((d) => void (d.user = user));
   }
-  /** Adds mounts: secret and ssh ones exist only while this step runs. */
+  /**
+   * Adds mounts: secret and ssh ones exist only while this step runs; the others (an `output()` too)
+   * are mounts of the job's container.
+   */
   withMount(...mounts: MountSpec[]): StepBuilder {
-    return this.with((d) => void (d.mounts = [...(d.mounts ?? []), ...castDraft(mounts)]));
+    const spec = produce(this.spec, (d) => void (d.mounts = [...(d.mounts ?? []), ...castDraft(mounts)]));
+    return new StepBuilder(spec, [...this.dependencies, ...producersOf(mounts)]);
   }
   withTimeout(timeout: Duration): StepBuilder {
     return this.with((d) => void (d.timeout = timeout));
@@ -220,9 +255,32 @@ export class JobBuilder {
     const builders = jobs.filter((j): j is JobBuilder => typeof j !== 'string');
     return new JobBuilder(this.name, spec, [...this.dependencies, ...builders]);
   }
-  /** Adds mounts to the job's container (secret and ssh mounts: to each of its steps). */
+  /**
+   * Adds mounts to the job's container (secret and ssh mounts: to each of its steps). The job of an
+   * `output()` mount is needed, and comes along into the pipeline.
+   */
   withMount(...mounts: MountSpec[]): JobBuilder {
-    return this.with((d) => void (d.mounts = [...(d.mounts ?? []), ...castDraft(mounts)]));
+    const spec = produce(this.spec, (d) => void (d.mounts = [...(d.mounts ?? []), ...castDraft(mounts)]));
+    return new JobBuilder(this.name, spec, [...this.dependencies, ...producersOf(mounts)]);
+  }
+  /**
+   * Adds an output: a folder of the container (absolute, or relative to the workdir) whose content, once
+   * the job passes, is sealed as its output; other jobs mount it with `output(thisJob, path, target)`.
+   * Options: `export`, a folder of the project to copy it into; `allowOutsideProject`, to let that
+   * folder be outside the project (default false).
+   */
+  withOutput(path: string, options: Omit<Extract<OutputSpec, object>, 'path'> = {}): JobBuilder {
+    const set = defined({ export: options.export, allowOutsideProject: options.allowOutsideProject });
+    const entry: OutputSpec = Object.keys(set).length === 0 ? path : { path, ...set };
+    return this.with((d) => void (d.outputs = [...(d.outputs ?? []), castDraft(entry)]));
+  }
+  /**
+   * The job cache for this job: `true` caches it even where it would not be by default (a secret's
+   * value is not part of what decides a hit), `false` always runs it. Default: cached when all its
+   * inputs are content-addressed.
+   */
+  withCache(enabled: boolean): JobBuilder {
+    return this.with((d) => void (d.cache = enabled));
   }
   /** The longest the whole job may run. */
   withTimeout(timeout: Duration): JobBuilder {
@@ -238,8 +296,10 @@ export class JobBuilder {
   }
   /** Appends a step: a StepBuilder, or a command (string or argv) for an unnamed step. */
   withStep(input: StepInput): JobBuilder {
-    const spec = toStepSpec(input);
-    return this.with((d) => void d.steps.push(castDraft(spec)));
+    const stepSpec = toStepSpec(input);
+    const spec = produce(this.spec, (d) => void d.steps.push(castDraft(stepSpec)));
+    const added = input instanceof StepBuilder ? input.dependencies : [];
+    return new JobBuilder(this.name, spec, [...this.dependencies, ...added]);
   }
 
   /** The job as declared so far. */
@@ -315,18 +375,35 @@ export class PipelineBuilder {
     for (const [name, builder] of builders) jobs[name] = builder.toSpec();
 
     const diagnostics: Diagnostic[] = [];
-    for (const [name, spec] of Object.entries(jobs)) {
-      (spec.needs ?? []).forEach((needed, index) => {
-        if (Object.hasOwn(jobs, needed)) return;
-        const guess = closest(needed, Object.keys(jobs));
-        diagnostics.push({
-          message:
-            `job '${name}' needs '${needed}', which is not in the pipeline` +
-            (guess === undefined ? '' : `; did you mean '${guess}'?`),
-          pointer: `/jobs/${escapeToken(name)}/needs/${index}`,
-          jobs: [name, needed],
-        });
+    /** `what`: how the job names the one it needs, as a message begins (`job 'a' needs`). */
+    const missing = (name: string, needed: string, what: string, pointer: string): void => {
+      if (Object.hasOwn(jobs, needed)) return;
+      const guess = closest(needed, Object.keys(jobs));
+      diagnostics.push({
+        message:
+          `${what} '${needed}', which is not in the pipeline` +
+          (guess === undefined ? '' : `; did you mean '${guess}'?`),
+        pointer,
+        jobs: [name, needed],
       });
+    };
+    for (const [name, spec] of Object.entries(jobs)) {
+      const at = `/jobs/${escapeToken(name)}`;
+      (spec.needs ?? []).forEach((needed, index) =>
+        missing(name, needed, `job '${name}' needs`, `${at}/needs/${index}`),
+      );
+      // A spec built in JavaScript may hold anything: what is not a bind with `from` is left to the schema.
+      const froms = (mounts: unknown, mountsAt: string, label: string): void =>
+        (Array.isArray(mounts) ? (mounts as unknown[]) : []).forEach((mount, index) => {
+          if (isBindFrom(mount)) {
+            const what = `job '${name}', ${label}[${index}] mounts an output of`;
+            missing(name, mount.from, what, `${mountsAt}/${index}/from`);
+          }
+        });
+      froms(spec.mounts, `${at}/mounts`, 'mounts');
+      (Array.isArray(spec.steps) ? spec.steps : []).forEach((s, index) =>
+        froms(s?.mounts, `${at}/steps/${index}/mounts`, `step ${index + 1} mounts`),
+      );
     }
     const document = definitionToDocument(
       defined({ version: 1, defaults: this.state.defaults, secrets: this.state.secrets, jobs }),
@@ -337,6 +414,12 @@ export class PipelineBuilder {
     if (diagnostics.length > 0) throw new DefinitionError(diagnostics);
     return deepFreeze({ ...documentToDefinition(document), projectDir: this.projectDir });
   }
+}
+
+function isBindFrom(mount: unknown): mount is BindMountSpec & { readonly from: string } {
+  if (mount === null || typeof mount !== 'object') return false;
+  const { type, from } = mount as { type?: unknown; from?: unknown };
+  return type === 'bind' && typeof from === 'string';
 }
 
 /** A new, empty pipeline. */

@@ -6,6 +6,7 @@ export {
   bind,
   cache,
   job,
+  output,
   pipeline,
   secret,
   ssh,

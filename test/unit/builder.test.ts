@@ -1,10 +1,21 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { DefinitionError } from '../../src/errors.js';
-import { bind, cache, job, pipeline, secret, ssh, step, tmpfs } from '../../src/definition/builder.js';
+import {
+  bind,
+  cache,
+  job,
+  output,
+  pipeline,
+  secret,
+  ssh,
+  step,
+  tmpfs,
+} from '../../src/definition/builder.js';
 import { loadDefinitionFile, loadDefinitionText } from '../../src/definition/loader.js';
 import { packageRoot } from '../../src/definition/schema.js';
 import type { Definition } from '../../src/definition/types.js';
+import { compile } from '../../src/graph/index.js';
 
 const fixtures = join(packageRoot(), 'fixtures');
 
@@ -176,4 +187,102 @@ test('mount helpers make typed mounts without unset options', (t) => {
     size: 1024,
     mode: '1777',
   });
+});
+
+test('withOutput, withCache, output() and exclude make the Definition the step file makes', (t) => {
+  const build = job('build')
+    .withOutput('/out')
+    .withOutput('dist', { export: './dist' })
+    .withOutput('/pkg', { export: '/srv/pkg', allowOutsideProject: true })
+    .withCache(true)
+    .withMount(bind('.', '/src', { readonly: true, exclude: ['.git/', 'dist/'] }))
+    .withStep('make');
+  const test_ = job('test')
+    .withCache(false)
+    .withMount(output(build, '/out', '/in'))
+    .withStep(step('check', 'make test').withMount(output(build, 'dist', '/dist')));
+  const built = pipeline({ projectDir: '/p' }).withJob(build, test_).toDefinition();
+  const loaded = loadDefinitionText(
+    [
+      'version: 1',
+      'jobs:',
+      '  build:',
+      '    outputs: [/out, { path: dist, export: ./dist }, { path: /pkg, export: /srv/pkg, allow-outside-project: true }]',
+      '    cache: true',
+      '    mounts: [{ type: bind, source: ., target: /src, readonly: true, exclude: [.git/, dist/] }]',
+      '    steps: [{ run: make }]',
+      '  test:',
+      '    cache: false',
+      '    mounts: [{ type: bind, from: build, source: /out, target: /in }]',
+      '    steps:',
+      '      - name: check',
+      '        run: make test',
+      '        mounts: [{ type: bind, from: build, source: dist, target: /dist }]',
+    ].join('\n'),
+    '/p/kiln.yaml',
+  );
+  t.deepEqual(graphOf(built), graphOf(loaded));
+});
+
+test('output() makes a bind with from, naming the job it was given', (t) => {
+  const build = job('build').withOutput('/out').withStep('make');
+  t.deepEqual(output(build, '/out', '/in'), { type: 'bind', from: 'build', source: '/out', target: '/in' });
+  t.true(Object.isFrozen(output(build, '/out', '/in')));
+});
+
+test('a job whose output is mounted through output() comes along into the pipeline, and is needed', (t) => {
+  const deps = job('deps').withOutput('/deps').withStep('fetch');
+  const build = job('build')
+    .withOutput('/out')
+    .withMount(output(deps, '/deps', '/deps'))
+    .withStep('make');
+  const docs = job('docs').withOutput('/site').withStep('make docs');
+  const release = job('release')
+    .withMount(output(build, '/out', '/in'))
+    .withStep(step('site', 'publish').withMount(output(docs, '/site', '/site')));
+  const definition = pipeline({ projectDir: '/p' })
+    .withDefaults({ image: 'kiln-fixture/busybox:latest' })
+    .withJob(release)
+    .toDefinition();
+  t.deepEqual(Object.keys(definition.jobs), ['release', 'build', 'docs', 'deps']);
+  const graph = compile(definition);
+  t.deepEqual(graph.jobs.get('release')!.needs, ['build', 'docs']);
+  t.deepEqual(graph.order, ['docs', 'deps', 'build', 'release']);
+});
+
+test('withOutput and withCache return a new job and leave the old one unchanged', (t) => {
+  const base = job('a').withStep('x');
+  const derived = base.withOutput('/out', { export: undefined }).withCache(false);
+  t.deepEqual(base.toSpec(), { steps: [{ run: 'x' }] });
+  t.deepEqual(derived.toSpec(), { steps: [{ run: 'x' }], outputs: ['/out'], cache: false });
+});
+
+test('a from naming a job that is not in the pipeline is an error at the from, naming both jobs', (t) => {
+  const error = t.throws(
+    () =>
+      pipeline()
+        .withJob(
+          job('build').withOutput('/out').withStep('make'),
+          job('test')
+            .withStep(step('t').withMount(bind('/out', '/in', { from: 'biuld' })))
+            .withMount(bind('/out', '/in2', { from: 'nope' })),
+        )
+        .toDefinition(),
+    { instanceOf: DefinitionError },
+  );
+  t.deepEqual(
+    error?.diagnostics.map((d) => [d.pointer, d.message, d.jobs]),
+    [
+      [
+        '/jobs/test/mounts/0/from',
+        "job 'test', mounts[0] mounts an output of 'nope', which is not in the pipeline",
+        ['test', 'nope'],
+      ],
+      [
+        '/jobs/test/steps/0/mounts/0/from',
+        "job 'test', step 1 mounts[0] mounts an output of 'biuld', which is not in the pipeline; did you mean 'build'?",
+        ['test', 'biuld'],
+      ],
+    ],
+  );
 });
