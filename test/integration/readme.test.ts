@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cp, rm, writeFile } from 'node:fs/promises';
+import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -35,7 +35,7 @@ test("the README's first step file validates and runs", async (t) => {
   t.regex(run.stdout, /\[publish\/step-1\]\s+argv form: no shell/);
 });
 
-test("the tour's example compiles and tests its C tools in a tmpfs, publishes them with a masked secret, and keeps its cache", async (t) => {
+test("the tour's example compiles and tests its C tools in a tmpfs, exports them, publishes them with a masked secret, and is cached the second time", async (t) => {
   const project = await makeProject('version: 1\njobs: {}\n');
   await cp(join(repoRoot, 'fixtures', 'example'), project.dir, { recursive: true });
   const token = `tour-token-${process.pid}`;
@@ -50,8 +50,21 @@ test("the tour's example compiles and tests its C tools in a tmpfs, publishes th
   t.regex(first.stdout, /\[build\/test\]\s+ok {3}wordcount/);
   t.regex(first.stdout, /\[publish\/upload\]\s+publishing 2 tools with token \*\*\*/);
   t.false(first.stdout.includes(token), 'the secret never shows');
-  t.regex(first.stdout, /this cache has seen 1 build\(s\)/);
-  t.regex(second.stdout, /this cache has seen 2 build\(s\)/);
+  const greet = await stat(join(project.dir, 'dist', 'greet'));
+  t.is(greet.mode & 0o111, 0o111, 'the exported tool is executable');
+  t.is(greet.uid, process.getuid!(), "the export is the user's");
+  // The second run: build is found in the job cache (kiln's state folder and the export inside the
+  // bound project folder do not change its key); publish, which has a secret, runs again.
+  t.regex(second.stdout, /\[build\]\s+cached \(key sha256:[0-9a-f]{12}…\)/);
+  t.notRegex(second.stdout, /\[build\/compile\]/);
+  t.regex(second.stdout, /\[publish\/upload\]\s+publishing 2 tools with token \*\*\*/);
+  await writeFile(
+    join(project.dir, 'src', 'greet.c'),
+    `/* a comment */\n${await readFile(join(project.dir, 'src', 'greet.c'), 'utf8')}`,
+  );
+  const third = await kiln(project, ['run', '--progress', 'plain'], { EXAMPLE_PUBLISH_TOKEN: token });
+  t.is(third.code, 0, third.stdout.slice(-3000) + third.stderr);
+  t.regex(third.stdout, /\[build\]\s+cache miss: src\/greet\.c changed/);
 });
 
 test("the README's code example runs as written and passes", async (t) => {
