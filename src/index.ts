@@ -3,32 +3,12 @@
  * compile it, run it (the run session, or runGraph with an executor of one's own), listen to its events
  * with a reporter, and clean up after it.
  */
-export type * from './definition/types.js';
-export { DEFAULT_STEP_FILE, loadDefinitionFile, loadDefinitionText } from './definition/loader.js';
-export {
-  bind,
-  cache,
-  job,
-  output,
-  pipeline,
-  secret,
-  ssh,
-  step,
-  tmpfs,
-  JobBuilder,
-  PipelineBuilder,
-  StepBuilder,
-  type Duration,
-  type PipelineOptions,
-  type StepInput,
-} from './definition/builder.js';
-export { parseDefaultMounts } from './definition/default-mounts.js';
+export * from './definition/index.js';
 export { compile, selectJobs, renderGraph, type CompileOptions, type GraphFormat } from './graph/index.js';
 export type * from './graph/types.js';
 export {
   run,
   runBuildGraph,
-  defaultGraceMs,
   DockerJobExecutor,
   CachingJobExecutor,
   planRun,
@@ -45,7 +25,7 @@ export {
   type PruneOptions,
 } from './executor/index.js';
 export { ResultStore, type StoredResult } from './results/index.js';
-export { runGraph, newRunId, DEFAULT_GRACE_MS, type RunGraphOptions } from './scheduler/run-graph.js';
+export { runGraph, DEFAULT_GRACE_MS, type RunGraphOptions } from './scheduler/run-graph.js';
 export type {
   JobExecutor,
   JobContext,
@@ -67,16 +47,33 @@ export type {
 } from './runtime/containers.js';
 export type { ExecRuntime, ExecProcess, ExecSpec } from './runtime/exec.js';
 export type { VolumeRuntime, VolumeInfo, VolumeUsage } from './runtime/volumes.js';
-export { sweepOrphans, type SweptResource } from './runtime/sweep.js';
+export type { SweptResource } from './runtime/sweep.js';
 export { KILN_VERSION } from './runtime/version.js';
 export {
   listCaches,
   removeCaches,
   type CacheInfo,
   type RemoveCachesOptions,
+  type RemoveCachesResult,
 } from './mounts/cache-volumes.js';
 export { createReporter, type Reporter, type ReporterOptions, type ProgressMode } from './reporters/index.js';
 export { ReleaseStack } from './release.js';
 export { OutputPressure } from './output-pressure.js';
-export * from './errors.js';
+export {
+  ExitCode,
+  KilnError,
+  DefinitionError,
+  UsageError,
+  EngineUnavailableError,
+  InfrastructureError,
+  ImageNotFoundError,
+  MountError,
+  CancelledError,
+  formatDiagnostic,
+  isKilnError,
+  type ExitCodeValue,
+  type SourcePosition,
+  type Diagnostic,
+  type RejectedDocument,
+} from './errors.js';
 export type * from './events.js';

@@ -1,7 +1,10 @@
-/** The definition layer: the types users declare, the step-file loader, and the builder API. */
+/**
+ * The definition room's public face: the types users declare, the step-file loader, the builder, and
+ * the parser of `KILN_DEFAULT_MOUNTS`. The schema, the reference renderer and position lookup are the
+ * room's own tooling: import them from their modules.
+ */
 export type * from './types.js';
-export { MOUNT_TYPES } from './types.js';
-export { DEFAULT_STEP_FILE, loadDefinitionFile, loadDefinitionText, locate } from './loader.js';
+export { DEFAULT_STEP_FILE, loadDefinitionFile, loadDefinitionText } from './loader.js';
 export {
   bind,
   cache,
@@ -19,5 +22,4 @@ export {
   type PipelineOptions,
   type StepInput,
 } from './builder.js';
-export { schemaFile, stepFileSchema } from './schema.js';
-export { renderReference } from './reference.js';
+export { parseDefaultMounts, type DefaultMountsEnv } from './default-mounts.js';
