@@ -16,21 +16,10 @@ import { join } from 'node:path';
 import { constants } from 'node:fs';
 import { projectName } from '../src/graph/index.js';
 import { checkEngine } from '../src/runtime/engine.js';
-import {
-  countOutcomes,
-  eventedRun,
-  probeKiln,
-  type KilnAbilities,
-  removeProjectVolumes,
-} from './cache-cli.js';
-import {
-  copyExampleSources,
-  exampleDefinition,
-  writeExampleDockerfile,
-  writeProject,
-} from './cache-graphs.js';
+import { countOutcomes, eventedRun, removeProjectVolumes } from './cache-cli.js';
+import { copyExampleSources, exampleDefinition, writeExampleDockerfile } from './cache-graphs.js';
 import type { BenchContext } from './context.js';
-import { REPO_ROOT, timedCliRun } from './kiln-runs.js';
+import { REPO_ROOT, timedCliRun, writeStepFile } from './kiln-runs.js';
 import { runRounds, samplesOf, type Variant } from './repeat.js';
 import { atMost, metric, ratio, type CaseResult, type Metric } from './report.js';
 import { formatNumber, median } from './stats.js';
@@ -93,8 +82,6 @@ export async function benchCacheBuildkit(context: BenchContext): Promise<CaseRes
   await access(BUILDKIT_CLI, constants.X_OK).catch(() => {
     throw new Error(`${BUILDKIT_CLI} (the docker CLI with BuildKit built in) is missing`);
   });
-  const abilities: KilnAbilities = await probeKiln(context.workDir, context.env);
-
   const buildkitDir = join(context.workDir, 'buildkit');
   const kilnDir = join(context.workDir, 'kiln');
   await mkdir(buildkitDir, { recursive: true });
@@ -103,7 +90,7 @@ export async function benchCacheBuildkit(context: BenchContext): Promise<CaseRes
   const kilnApp = await copyExampleSources(kilnDir);
   const original = await readFile(join(kilnApp, 'src', 'greet.c'), 'utf8');
   await writeExampleDockerfile(buildkitDir);
-  const file = await writeProject(exampleDefinition(kilnDir), abilities.outputs);
+  const file = await writeStepFile(exampleDefinition(kilnDir));
   const project = projectName(kilnDir);
 
   const tag = `kiln-bench-buildkit:${process.pid}`;
@@ -147,7 +134,7 @@ export async function benchCacheBuildkit(context: BenchContext): Promise<CaseRes
       const changed = await cli(runArgs);
       const version = await cli(['--version']);
       const validate = await cli(['validate', '-f', file]);
-      const plan = abilities.plan ? (await cli(['plan', '-f', file])).wallMs : NaN;
+      const plan = await cli(['plan', '-f', file]);
       const modules = await timedRunModules();
       const engineStarted = performance.now();
       await checkEngine(context.engine);
@@ -162,7 +149,7 @@ export async function benchCacheBuildkit(context: BenchContext): Promise<CaseRes
         'kiln.exit': split.exitMs,
         'kiln.version': version.wallMs,
         'kiln.validate': validate.wallMs,
-        'kiln.plan': plan,
+        'kiln.plan': plan.wallMs,
         'kiln.modules': modules,
         'kiln.engineCheck': engineCheck,
       };
@@ -187,7 +174,7 @@ export async function benchCacheBuildkit(context: BenchContext): Promise<CaseRes
       metric("node importing kiln run's modules (no run)", 'ms', of('kiln.modules')),
       metric('kiln validate (+ load and compile the step file)', 'ms', of('kiln.validate')),
       metric("the engine check kiln run makes (in the bench's process)", 'ms', of('kiln.engineCheck')),
-      ...(abilities.plan ? [metric('kiln plan (+ image IDs, keys; no run)', 'ms', of('kiln.plan'))] : []),
+      metric('kiln plan (+ image IDs, keys; no run)', 'ms', of('kiln.plan')),
     ];
     return {
       id: 'cache-buildkit',
@@ -197,7 +184,7 @@ export async function benchCacheBuildkit(context: BenchContext): Promise<CaseRes
         `final stage on busybox copying /out) and as two kiln jobs (\`build\` with output /out, \`final\` mounting ` +
         `it), both through their CLIs on the same engine: cold, unchanged, and after changing one source file. ` +
         `${context.repetitions} repetitions interleaved after a warm-up.`,
-      params: { repetitions: context.repetitions, outputs: abilities.outputs, plan: abilities.plan },
+      params: { repetitions: context.repetitions },
       metrics: [bkCold, kilnCold, bkUnchanged, kilnUnchanged, bkChanged, kilnChanged, ...split],
       ratios: [
         ratio('kiln / BuildKit, cold', kilnCold, bkCold),
@@ -211,13 +198,6 @@ export async function benchCacheBuildkit(context: BenchContext): Promise<CaseRes
           `${formatNumber(median(of('kiln.modules')))} ms a fresh node importing the run command's modules, ` +
           `${formatNumber(median(of('kiln.start')))} ms passes before run.start and ` +
           `${formatNumber(median(of('kiln.run')))} ms between run.start and run.end.`,
-        ...(abilities.outputs
-          ? []
-          : [
-              'This kiln takes no `outputs:` or `from:` in a step file: the jobs hand /out over through a cache ' +
-                'mount and run every time.',
-            ]),
-        ...(abilities.plan ? [] : ['This kiln has no `kiln plan`: not measured.']),
         'Both figures include starting the CLI process (docker: a Go binary; kiln: node).',
         ...retries,
       ],

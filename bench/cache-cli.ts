@@ -1,15 +1,12 @@
 /**
  * Running kiln's CLI for the job cache's cases: a run whose `--progress json` events are read as they
  * come (step output dropped) so that its wall time splits into start-up, the run itself and the exit,
- * and whose jobs are counted by how they ended; what this build of kiln can do (`outputs:` and `from:`
- * in a step file, `kiln plan`, `--no-cache`); and the output volumes a project's results left.
+ * and whose jobs are counted by how they ended; and the volumes a bench project's results left.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type Docker from 'dockerode';
-import { KILN_BIN, REPO_ROOT } from './kiln-runs.js';
+import { KILN_BIN } from './kiln-runs.js';
 
 /** A job.cache or job.end event of a run, as much of it as the cases read. */
 export interface JobOutcomes {
@@ -136,64 +133,6 @@ export function countOutcomes(run: JobOutcomes): {
   }
   const hits = [...run.cache.values()].filter((result) => result === 'hit').length;
   return { ran, cached, other, hits };
-}
-
-/** What the kiln being measured can do; the cases adapt their step files and say so in their notes. */
-export interface KilnAbilities {
-  /** The step file takes `outputs:` on a job and `from:` on a bind. */
-  readonly outputs: boolean;
-  /** `kiln plan` exists. */
-  readonly plan: boolean;
-  /** `kiln run --no-cache` exists. */
-  readonly noCache: boolean;
-}
-
-/** Runs `node bin/kiln.js ARGS`; resolves with its exit code and stdout (no throw). */
-function kilnOutput(
-  args: readonly string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KILN_BIN, ...args], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout }));
-  });
-}
-
-/** Asks the CLI (validate on a probe file, `--help`) what it supports. */
-export async function probeKiln(dir: string, env: NodeJS.ProcessEnv): Promise<KilnAbilities> {
-  const probe = join(dir, 'probe');
-  await mkdir(probe, { recursive: true });
-  await writeFile(
-    join(probe, 'kiln.yaml'),
-    [
-      'version: 1',
-      'jobs:',
-      '  a: { image: kiln-fixture/busybox:latest, outputs: [/out], steps: [{ run: "true" }] }',
-      '  b:',
-      '    image: kiln-fixture/busybox:latest',
-      '    mounts: [{ type: bind, from: a, source: /out, target: /in }]',
-      '    steps: [{ run: "true" }]',
-      '',
-    ].join('\n'),
-  );
-  const [validate, plan, run] = await Promise.all([
-    kilnOutput(['validate'], probe, env),
-    kilnOutput(['help', 'plan'], REPO_ROOT, env),
-    kilnOutput(['run', '--help'], REPO_ROOT, env),
-  ]);
-  return {
-    outputs: validate.code === 0,
-    plan: plan.code === 0,
-    noCache: run.code === 0 && run.stdout.includes('--no-cache'),
-  };
 }
 
 /**

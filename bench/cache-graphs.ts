@@ -6,7 +6,7 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Definition, JobSpec, MountSpec } from '../src/definition/types.js';
-import { REPO_ROOT, writeStepFile } from './kiln-runs.js';
+import { REPO_ROOT } from './kiln-runs.js';
 import { BENCH_IMAGE } from './raw-docker.js';
 
 export const GCC_IMAGE = 'kiln-fixture/debian-gcc:bookworm';
@@ -171,35 +171,4 @@ export function downstreamOf(definition: Definition, jobs: readonly string[]): S
     queue.push(...(edges.get(next) ?? []));
   }
   return seen;
-}
-
-/**
- * For a kiln without `outputs:` and `from:`: the same data flow through cache mounts, one per producing
- * job (`out-<job>`), read-only in its consumers, which then need it. Nothing is cached by such a kiln:
- * every job runs on every run.
- */
-export function withCacheMountHandOff(definition: Definition): Definition {
-  const jobs: Record<string, JobSpec> = {};
-  for (const [name, job] of Object.entries(definition.jobs)) {
-    const needs = new Set(job.needs ?? []);
-    const mounts: MountSpec[] = [];
-    for (const mount of job.mounts ?? []) {
-      if (mount.type === 'bind' && mount.from) {
-        needs.add(mount.from);
-        mounts.push({ type: 'cache', id: `out-${mount.from}`, target: mount.target, readonly: true });
-      } else mounts.push(mount);
-    }
-    for (const output of job.outputs ?? []) {
-      const path = typeof output === 'string' ? output : output.path;
-      mounts.push({ type: 'cache', id: `out-${name}`, target: path });
-    }
-    const { outputs: _outputs, ...rest } = job;
-    jobs[name] = { ...rest, mounts, ...(needs.size > 0 ? { needs: [...needs] } : {}) };
-  }
-  return { ...definition, jobs };
-}
-
-/** Writes the definition as the project's kiln.yaml, in the shape this kiln takes; returns its path. */
-export function writeProject(definition: Definition, outputs: boolean): Promise<string> {
-  return writeStepFile(outputs ? definition : withCacheMountHandOff(definition));
 }

@@ -8,10 +8,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { projectName } from '../src/graph/index.js';
-import { countOutcomes, eventedRun, probeKiln, removeProjectVolumes } from './cache-cli.js';
-import { chainJobName, downstreamOf, writeChains, writeProject } from './cache-graphs.js';
+import { countOutcomes, eventedRun, removeProjectVolumes } from './cache-cli.js';
+import { chainJobName, downstreamOf, writeChains } from './cache-graphs.js';
 import type { BenchContext } from './context.js';
-import { timedCliRun } from './kiln-runs.js';
+import { timedCliRun, writeStepFile } from './kiln-runs.js';
 import { runRounds, samplesOf, type Variant } from './repeat.js';
 import { metric, type CaseResult, type Ratio } from './report.js';
 import { formatNumber, median, pairedRatios } from './stats.js';
@@ -31,12 +31,11 @@ function exactly(name: string, numerator: readonly number[], denominator: readon
 export async function benchCacheOneChange(context: BenchContext): Promise<CaseResult> {
   const chains = context.quick ? 4 : 5;
   const length = context.quick ? 5 : 10;
-  const abilities = await probeKiln(context.workDir, context.env);
   const projectDir = join(context.workDir, 'chains');
   await mkdir(projectDir, { recursive: true });
   const { definition, sourceOf } = await writeChains(projectDir, chains, length);
   const jobCount = Object.keys(definition.jobs).length;
-  const file = await writeProject(definition, abilities.outputs);
+  const file = await writeStepFile(definition);
   const project = projectName(projectDir);
   const env = { ...context.env, KILN_STATE_DIR: join(context.workDir, 'state') };
 
@@ -98,7 +97,6 @@ export async function benchCacheOneChange(context: BenchContext): Promise<CaseRe
         chains,
         length,
         repetitions: context.repetitions,
-        outputs: abilities.outputs,
       },
       metrics: [
         metric('jobs downstream of the changed file (the changed job included)', 'jobs', of('expected')),
@@ -130,12 +128,6 @@ export async function benchCacheOneChange(context: BenchContext): Promise<CaseRe
       notes: [
         `A rerun after the change took ${formatNumber(median(of('wall')))} ms; the cold run of all ${jobCount} ` +
           `jobs ${formatNumber(cold.wallMs)} ms.`,
-        ...(abilities.outputs
-          ? []
-          : [
-              'This kiln takes no `outputs:` or `from:` in a step file: the jobs hand files over through cache ' +
-                'mounts and run every time.',
-            ]),
         ...retries,
       ],
     };
