@@ -23,7 +23,7 @@ import {
   type BigIntStats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { CancelledError } from '../errors.js';
+import { cancelledError } from '../errors.js';
 import { SourceReadError } from './errors.js';
 import { NO_EXCLUDES, type ExcludeRules } from './ignore-rules.js';
 import { StatIndex, type StatIndexCounts } from './stat-index.js';
@@ -87,64 +87,82 @@ interface MutableEntry {
 
 /** Computes the content digest and listing of `options.root`. */
 export async function treeDigest(options: TreeDigestOptions): Promise<TreeDigestResult> {
-  const { root, signal } = options;
-  const rules = options.rules ?? NO_EXCLUDES;
+  const { root } = options;
   const warnings: string[] = [];
-  let index: StatIndex;
-  const indexOptions = options.scanStartNs === undefined ? {} : { scanStartNs: options.scanStartNs };
-  if (options.indexPath !== undefined) {
-    const opened = await StatIndex.open(options.indexPath, root, indexOptions);
-    index = opened.index;
-    if (opened.warning) warnings.push(opened.warning);
-  } else {
-    index = StatIndex.memory(root, indexOptions);
-  }
-  const counts: TreeDigestCounts = { entries: 0, excluded: 0, bytesRead: 0, ...index.counts };
-  const limiter = new Limiter(options.concurrency ?? DEFAULT_READ_CONCURRENCY);
-  const entries: MutableEntry[] = [];
-  const reads: Promise<void>[] = [];
-  let failure: unknown;
-  const smallBuffer = Buffer.allocUnsafe(Number(SYNC_READ_MAX) + 1);
-  /** Bytes read synchronously since the last turn of the event loop. */
-  let syncBytes = 0;
-
-  const visitFile = (entry: MutableEntry, absolute: string, stat: BigIntStats) => {
-    const known = index.lookup(entry.path, stat);
-    if (known !== undefined) {
-      entry.content = known;
-      return;
-    }
-    if (stat.size <= SYNC_READ_MAX) {
-      const { digest, stable, bytes } = hashSmallFile(absolute, stat, smallBuffer);
-      entry.content = digest;
-      counts.bytesRead += bytes;
-      syncBytes += bytes;
-      if (stable) index.record(entry.path, stat, digest);
-      return;
-    }
-    reads.push(
-      limiter
-        .run(() => hashFile(absolute, stat))
-        .then(
-          ({ digest, stable, bytes }) => {
-            entry.content = digest;
-            counts.bytesRead += bytes;
-            if (stable) index.record(entry.path, stat, digest);
-          },
-          (error: unknown) => {
-            failure ??= error;
-          },
-        ),
+  const index = await openIndex(options, warnings);
+  const walk = new TreeWalk(index, options);
+  await walk.run(root);
+  const hasher = new TreeHasher();
+  // The walk sorted every folder's names: the entries are in tree order.
+  for (const entry of walk.entries) hasher.add(entry, true);
+  const counts: TreeDigestCounts = { ...walk.counts, ...index.counts, entries: walk.entries.length };
+  let indexSaved = false;
+  try {
+    indexSaved = await index.save();
+  } catch (error) {
+    warnings.push(
+      `the stat index ${index.path} could not be written (${(error as NodeJS.ErrnoException).code ?? String(error)}); ` +
+        `the next digest of ${root} reads every file again`,
     );
+  }
+  return {
+    root,
+    digest: hasher.digest(),
+    entries: walk.entries as TreeEntry[],
+    size: hasher.size,
+    warnings,
+    counts,
+    indexSaved,
   };
+}
 
-  const rootStat = statOrThrow(root, true);
-  if (!rootStat.isDirectory()) {
-    const entry = entryOf('', rootStat, root);
-    entries.push(entry);
-    if (entry.type === 'file') visitFile(entry, root, rootStat);
-  } else {
-    // Depth first, each folder's names sorted: the entries come out in tree order.
+/** The stat index at `options.indexPath` (a discarded one's warning goes to `warnings`), else one in memory. */
+async function openIndex(options: TreeDigestOptions, warnings: string[]): Promise<StatIndex> {
+  const indexOptions = options.scanStartNs === undefined ? {} : { scanStartNs: options.scanStartNs };
+  if (options.indexPath === undefined) return StatIndex.memory(options.root, indexOptions);
+  const opened = await StatIndex.open(options.indexPath, options.root, indexOptions);
+  if (opened.warning) warnings.push(opened.warning);
+  return opened.index;
+}
+
+/** One walk of a tree: its entries in tree order, each file's content taken from the index or read. */
+class TreeWalk {
+  readonly entries: MutableEntry[] = [];
+  readonly counts = { excluded: 0, bytesRead: 0 };
+  readonly #index: StatIndex;
+  readonly #rules: ExcludeRules;
+  readonly #signal: AbortSignal | undefined;
+  readonly #limiter: Limiter;
+  readonly #reads: Promise<void>[] = [];
+  #failure: unknown;
+  readonly #smallBuffer = Buffer.allocUnsafe(Number(SYNC_READ_MAX) + 1);
+  /** Bytes read synchronously since the last turn of the event loop. */
+  #syncBytes = 0;
+
+  constructor(index: StatIndex, options: TreeDigestOptions) {
+    this.#index = index;
+    this.#rules = options.rules ?? NO_EXCLUDES;
+    this.#signal = options.signal;
+    this.#limiter = new Limiter(options.concurrency ?? DEFAULT_READ_CONCURRENCY);
+  }
+
+  /** Walks `root` (followed if it is a link) and waits for every file read. */
+  async run(root: string): Promise<void> {
+    const rootStat = statOrThrow(root, true);
+    if (!rootStat.isDirectory()) {
+      const entry = entryOf('', rootStat, root);
+      this.entries.push(entry);
+      if (entry.type === 'file') this.#visitFile(entry, root, rootStat);
+    } else {
+      await this.#walkFolders(root);
+    }
+    await Promise.all(this.#reads);
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#signal?.aborted) throw cancelledError(this.#signal);
+  }
+
+  /** Depth first, each folder's names sorted: the entries come out in tree order. */
+  async #walkFolders(root: string): Promise<void> {
     const stack: Array<{
       readonly dir: string;
       readonly rel: string;
@@ -164,52 +182,53 @@ export async function treeDigest(options: TreeDigestOptions): Promise<TreeDigest
       const stat = lstatOrThrow(absolute);
       if (stat === undefined) continue; // removed while walked
       const isDir = stat.isDirectory();
-      if (!rules.empty && rules.excludes(rel, isDir)) {
-        counts.excluded++;
+      if (!this.#rules.empty && this.#rules.excludes(rel, isDir)) {
+        this.counts.excluded++;
         continue;
       }
       const entry = entryOf(rel, stat, absolute);
-      entries.push(entry);
-      if (entry.type === 'file') visitFile(entry, absolute, stat);
+      this.entries.push(entry);
+      if (entry.type === 'file') this.#visitFile(entry, absolute, stat);
       else if (isDir) {
         const names = listDir(absolute, true);
         if (names !== undefined) stack.push({ dir: absolute, rel, names, next: 0 });
       }
-      if (++sinceYield >= YIELD_EVERY || syncBytes >= YIELD_EVERY_BYTES) {
+      if (++sinceYield >= YIELD_EVERY || this.#syncBytes >= YIELD_EVERY_BYTES) {
         sinceYield = 0;
-        syncBytes = 0;
+        this.#syncBytes = 0;
         await new Promise((resolve) => setImmediate(resolve));
-        if (signal?.aborted) throw cancelled(signal);
-        if (failure !== undefined) break;
+        if (this.#signal?.aborted) throw cancelledError(this.#signal);
+        if (this.#failure !== undefined) return;
       }
     }
   }
-  await Promise.all(reads);
-  if (failure !== undefined) throw failure;
-  if (signal?.aborted) throw cancelled(signal);
 
-  const hasher = new TreeHasher();
-  // The walk sorted every folder's names: the entries are in tree order.
-  for (const entry of entries) hasher.add(entry, true);
-  Object.assign(counts, index.counts, { entries: entries.length });
-  let indexSaved = false;
-  try {
-    indexSaved = await index.save();
-  } catch (error) {
-    warnings.push(
-      `the stat index ${index.path} could not be written (${(error as NodeJS.ErrnoException).code ?? String(error)}); ` +
-        `the next digest of ${root} reads every file again`,
+  /** A file's content: from the index when its stat is unchanged, else read (a big one in the background). */
+  #visitFile(entry: MutableEntry, absolute: string, stat: BigIntStats): void {
+    const known = this.#index.lookup(entry.path, stat);
+    if (known !== undefined) {
+      entry.content = known;
+      return;
+    }
+    const take = ({ digest, stable, bytes }: FileHash) => {
+      entry.content = digest;
+      this.counts.bytesRead += bytes;
+      if (stable) this.#index.record(entry.path, stat, digest);
+    };
+    if (stat.size <= SYNC_READ_MAX) {
+      const hashed = hashSmallFile(absolute, stat, this.#smallBuffer);
+      this.#syncBytes += hashed.bytes;
+      take(hashed);
+      return;
+    }
+    this.#reads.push(
+      this.#limiter
+        .run(() => hashFile(absolute, stat))
+        .then(take, (error: unknown) => {
+          this.#failure ??= error;
+        }),
     );
   }
-  return {
-    root,
-    digest: hasher.digest(),
-    entries: entries as TreeEntry[],
-    size: hasher.size,
-    warnings,
-    counts,
-    indexSaved,
-  };
 }
 
 function entryOf(path: string, stat: BigIntStats, absolute: string): MutableEntry {
@@ -270,12 +289,41 @@ function listDir(dir: string, mayVanish: boolean): string[] | undefined {
   return names.sort();
 }
 
+/**
+ * A file's digest: `stable` is false when the file did not have the size its stat said (it changed while
+ * it was read: its digest is not recorded).
+ */
+interface FileHash {
+  readonly digest: string;
+  readonly stable: boolean;
+  readonly bytes: number;
+}
+
+/** The read loop of {@link hashSmallFile} and {@link hashFile}: hashes each read and sees the file's end. */
+class FileHasher {
+  readonly #hash = createHash('sha256');
+  #total = 0;
+
+  constructor(
+    readonly buffer: Buffer,
+    readonly expected: number,
+  ) {}
+
+  /** Takes one read of `bytesRead` bytes into the buffer; false once the file's end is reached. */
+  take(bytesRead: number): boolean {
+    if (bytesRead === 0) return false;
+    this.#hash.update(this.buffer.subarray(0, bytesRead));
+    this.#total += bytesRead;
+    return bytesRead === this.buffer.length || this.#total < this.expected;
+  }
+
+  result(): FileHash {
+    return { digest: this.#hash.digest('hex'), stable: this.#total === this.expected, bytes: this.#total };
+  }
+}
+
 /** {@link hashFile} for a small file, synchronously, into `buffer` (at least one byte longer than the file). */
-function hashSmallFile(
-  path: string,
-  before: BigIntStats,
-  buffer: Buffer,
-): { digest: string; stable: boolean; bytes: number } {
+function hashSmallFile(path: string, before: BigIntStats, buffer: Buffer): FileHash {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -283,17 +331,9 @@ function hashSmallFile(
     throw new SourceReadError(path, 'open', error);
   }
   try {
-    const expected = Number(before.size);
-    const hash = createHash('sha256');
-    let total = 0;
-    for (;;) {
-      const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      total += bytesRead;
-      if (bytesRead < buffer.length && total >= expected) break;
-    }
-    return { digest: hash.digest('hex'), stable: total === expected, bytes: total };
+    const hasher = new FileHasher(buffer, Number(before.size));
+    while (hasher.take(readSync(fd, buffer, 0, buffer.length, null)));
+    return hasher.result();
   } catch (error) {
     throw new SourceReadError(path, 'read', error);
   } finally {
@@ -301,14 +341,8 @@ function hashSmallFile(
   }
 }
 
-/**
- * Reads a file and returns the sha256 hex of its bytes; `stable` is false when the file did not have
- * the size its stat said (it changed while it was read: its digest is not recorded).
- */
-async function hashFile(
-  path: string,
-  before: BigIntStats,
-): Promise<{ digest: string; stable: boolean; bytes: number }> {
+/** Reads a file, in the thread pool, and returns the sha256 hex of its bytes. */
+async function hashFile(path: string, before: BigIntStats): Promise<FileHash> {
   let handle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -318,30 +352,14 @@ async function hashFile(
   try {
     const expected = Number(before.size);
     // One read for a small file (one byte more than its size, to see its end), chunks for a big one.
-    const buffer = Buffer.allocUnsafe(Math.min(expected + 1, CHUNK_BYTES));
-    const hash = createHash('sha256');
-    let total = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      total += bytesRead;
-      if (bytesRead < buffer.length && total >= expected) break;
-    }
-    return { digest: hash.digest('hex'), stable: total === expected, bytes: total };
+    const hasher = new FileHasher(Buffer.allocUnsafe(Math.min(expected + 1, CHUNK_BYTES)), expected);
+    while (hasher.take((await handle.read(hasher.buffer, 0, hasher.buffer.length, null)).bytesRead));
+    return hasher.result();
   } catch (error) {
     throw new SourceReadError(path, 'read', error);
   } finally {
     await handle.close();
   }
-}
-
-function cancelled(signal: AbortSignal): CancelledError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof CancelledError) return reason;
-  return new CancelledError(
-    reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'cancelled',
-  );
 }
 
 /** Runs at most `limit` tasks at once. */
