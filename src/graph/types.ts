@@ -2,67 +2,25 @@
  * The compiled, immutable graph that the scheduler runs. Everything is resolved: defaults merged,
  * paths absolute, durations in milliseconds, mounts sorted parents first.
  */
-import type { CacheSharing, SecretSource } from '../definition/types.js';
+import type { SecretSource } from '../definition/types.js';
+import type { CompiledContainerMount, CompiledStepMount } from './mount-kinds/index.js';
 
-export interface CompiledBindMount {
-  readonly type: 'bind';
-  /** Absolute host path as written (resolved against the project folder), not yet through symlinks. */
-  readonly source: string;
-  /** Absolute path in the container. */
-  readonly target: string;
-  readonly readonly: boolean;
-  readonly allowOutsideProject: boolean;
-  readonly allowDockerSocket: boolean;
-  /** gitignore-style patterns, relative to the source, left out of the job's key (and still mounted). */
-  readonly exclude: readonly string[];
-}
-/** An output of another job (`type: bind` with `from`), mounted read-only. */
-export interface CompiledOutputMount {
-  readonly type: 'output';
-  /** The job that produces it (one of this job's `needs`). */
-  readonly job: string;
-  /** The output's path in that job's container, as that job compiles it (absolute). */
-  readonly path: string;
-  /** Absolute path in this job's container. */
-  readonly target: string;
-}
-export interface CompiledCacheMount {
-  readonly type: 'cache';
-  readonly id: string;
-  readonly target: string;
-  readonly sharing: CacheSharing;
-  readonly readonly: boolean;
-}
-export interface CompiledTmpfsMount {
-  readonly type: 'tmpfs';
-  readonly target: string;
-  /** Bytes; undefined leaves the engine's default. */
-  readonly sizeBytes?: number;
-  /** Numeric mode (e.g. 0o1777). */
-  readonly mode: number;
-}
-export interface CompiledSecretMount {
-  readonly type: 'secret';
-  readonly id: string;
-  readonly target: string;
-  readonly env?: string;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly required: boolean;
-}
-export interface CompiledSshMount {
-  readonly type: 'ssh';
-  readonly id: string;
-  readonly target: string;
-  readonly required: boolean;
-}
-
-/** Mounts of the job's container (bind, cache, tmpfs, outputs of other jobs). */
-export type CompiledContainerMount =
-  CompiledBindMount | CompiledCacheMount | CompiledTmpfsMount | CompiledOutputMount;
-export type CompiledStepMount = CompiledSecretMount | CompiledSshMount;
-export type CompiledMount = CompiledContainerMount | CompiledStepMount;
+/**
+ * The compiled mounts, one type per kind (each declared in its module under mount-kinds/, see
+ * docs/architecture.md), and their unions, derived from the list of kinds: the container's mounts
+ * (bind, cache, tmpfs, outputs of other jobs) and the steps' (secret, ssh).
+ */
+export type {
+  CompiledBindMount,
+  CompiledCacheMount,
+  CompiledContainerMount,
+  CompiledMount,
+  CompiledOutputMount,
+  CompiledSecretMount,
+  CompiledSshMount,
+  CompiledStepMount,
+  CompiledTmpfsMount,
+} from './mount-kinds/index.js';
 
 export interface CompiledStep {
   /** 0-based position in the job. */
