@@ -57,7 +57,8 @@ export function cachePolicy(job: CompiledJob, projectDir: string, reuseAll = fal
       );
   }
   if (job.reuse !== false) reasons.push('it reuses its container across runs (reuse)');
-  else if (reuseAll) reasons.push('kiln run --reuse keeps every container across runs');
+  else if (reuseAll && job.outputs.length === 0)
+    reasons.push('kiln run --reuse keeps every container across runs');
   return { cached: reasons.length === 0, reasons };
 }
 

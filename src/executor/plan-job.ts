@@ -4,6 +4,7 @@
  * whether its container is reused. No volume, lock, file or container is made; the only engine calls are
  * those that resolve the image. A plan is what a job's cache key is computed from.
  */
+import { MountError } from '../errors.js';
 import type { CompiledJob } from '../graph/types.js';
 import type { MountInfoEntry } from '../mounts/bind-sources.js';
 import { planMounts } from '../mounts/plan-mounts.js';
@@ -74,7 +75,16 @@ export async function planJob(
   const ownTmpfs = Object.fromEntries(
     mounts.container.flatMap((p) => (p.kind === 'tmpfs' ? [[p.mount.target, p.options] as const] : [])),
   );
-  const reused = job.reuse !== false || options.reuse;
+  // A reused container keeps its mounts from run to run; outputs need fresh volumes each run. `--reuse`
+  // leaves such jobs out; a job that asks for both is refused.
+  if (job.reuse !== false && job.outputs.length > 0) {
+    throw new MountError(
+      job.name,
+      `output ${job.outputs[0]!.path}`,
+      'a job with outputs cannot reuse its container (a reused container keeps its mounts, and outputs get fresh volumes each run); remove reuse or the outputs',
+    );
+  }
+  const reused = job.reuse !== false || (options.reuse && job.outputs.length === 0);
   const given = job.reuse && job.reuse.name ? job.reuse.name : undefined;
   return {
     job,

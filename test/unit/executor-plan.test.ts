@@ -128,6 +128,17 @@ test('a reused container is named from project, job and worker slot, or by the j
   t.is((await plan(job('build', []))).reuse, undefined);
 });
 
+test('a job with outputs is refused reuse, and --reuse leaves it a fresh container each run', async (t) => {
+  const { plan } = await setup(t);
+  const withOutputs: CompiledJob = {
+    ...job('build', []),
+    outputs: [{ path: '/out', allowOutsideProject: false }],
+  };
+  const refused = await t.throwsAsync(plan({ ...withOutputs, reuse: {} }), { instanceOf: MountError });
+  t.regex(refused!.message, /job build, mount output \/out: a job with outputs cannot reuse its container/);
+  t.is((await plan(withOutputs, { reuse: true })).reuse, undefined);
+});
+
 test('the workdirs of the job and of its steps are made once each', async (t) => {
   const { plan } = await setup(t);
   const steps = [
