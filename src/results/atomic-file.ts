@@ -4,6 +4,9 @@
  * crash never leaves a half-written file under the name. Temporary siblings are named
  * `<name>.tmp-<pid>-<random>`; one left by a crash is never read, and {@link removeStaleTemps} clears
  * them.
+ *
+ * Not write-file-atomic: kiln also needs create-if-absent (createFileAtomic, a link that fails on an
+ * existing name), writes without fsync for what a crash may lose, and temp names it can sweep.
  */
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -76,14 +79,10 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
-  const temp = await writeTemp(path, data, options);
-  try {
+  await placeTemp(path, data, options, async (temp) => {
     await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  if (options.fsync !== false) await fsyncDir(dirname(path));
+    return true;
+  });
 }
 
 /**
@@ -96,17 +95,47 @@ export async function createFileAtomic(
   data: string | Uint8Array,
   options: AtomicWriteOptions = {},
 ): Promise<boolean> {
+  return placeTemp(path, data, options, async (temp) => {
+    try {
+      await link(temp, path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
+  });
+}
+
+/**
+ * Writes `data` to a flushed temporary sibling of `path` and has `place` put it under the name (true)
+ * or not (false); the sibling never outlives the call, and a placed name's folder is flushed.
+ */
+async function placeTemp(
+  path: string,
+  data: string | Uint8Array,
+  options: AtomicWriteOptions,
+  place: (temp: string) => Promise<boolean>,
+): Promise<boolean> {
   const temp = await writeTemp(path, data, options);
+  let placed: boolean;
   try {
-    await link(temp, path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
+    placed = await place(temp);
   } finally {
-    await rm(temp, { force: true });
+    await rm(temp, { force: true }); // after a rename, nothing is left to remove
   }
-  if (options.fsync !== false) await fsyncDir(dirname(path));
-  return true;
+  if (placed && options.fsync !== false) await fsyncDir(dirname(path));
+  return placed;
+}
+
+/** Removes `path` if it was last modified `olderThanMs` or longer before `now`; false if younger or gone. */
+export async function removeIfOlder(path: string, olderThanMs: number, now = Date.now()): Promise<boolean> {
+  try {
+    if (now - (await stat(path)).mtimeMs < olderThanMs) return false;
+    await rm(path, { force: true });
+    return true;
+  } catch {
+    return false; // gone meanwhile
+  }
 }
 
 /** Removes the temporary siblings in `dir` older than `olderThanMs` (left by a process that died). */
@@ -119,15 +148,7 @@ export async function removeStaleTemps(dir: string, olderThanMs: number, now = D
   }
   let removed = 0;
   for (const name of names) {
-    if (!isTempSibling(name)) continue;
-    const path = join(dir, name);
-    try {
-      if (now - (await stat(path)).mtimeMs < olderThanMs) continue;
-      await rm(path, { force: true });
-      removed++;
-    } catch {
-      // gone meanwhile
-    }
+    if (isTempSibling(name) && (await removeIfOlder(join(dir, name), olderThanMs, now))) removed++;
   }
   return removed;
 }

@@ -35,7 +35,7 @@ import {
   type CacheLock,
   type LockOwner,
 } from '../lock-files.js';
-import { createFileAtomic, removeStaleTemps, writeFileAtomic } from './atomic-file.js';
+import { createFileAtomic, removeIfOlder, removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import { digestHex, digestOf, isDigest, shortDigest } from './canonical.js';
 import type { KeyInputs } from './key-inputs.js';
 import { resultsDir, storeId } from './results-dir.js';
@@ -398,13 +398,7 @@ export class ResultStore {
         const match = /^([0-9a-f]{64})\.lst\.gz$/.exec(name);
         const path = join(root, shard, name);
         if (match && referenced.has(`sha256:${match[1]!}`)) continue;
-        try {
-          if (now - (await stat(path)).mtimeMs < minAgeMs) continue;
-          await rm(path, { force: true });
-          removed++;
-        } catch {
-          // gone meanwhile
-        }
+        if (await removeIfOlder(path, minAgeMs, now)) removed++;
       }
     }
     return removed;
