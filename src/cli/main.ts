@@ -56,32 +56,8 @@ function subcommand(program: Command, name: string): Command {
   return program.command(name).showHelpAfterError(`(run kiln ${name} --help for usage)`);
 }
 
-export function buildProgram(setExit: (code: number) => void): Command {
-  const program = new Command('kiln')
-    .description('A declarative build-graph engine: jobs in containers, steps as execs, typed mounts.')
-    .version(KILN_VERSION, '-v, --version', 'print the version')
-    .option('--debug', 'print stack traces of errors')
-    .showSuggestionAfterError(true)
-    .showHelpAfterError('(run kiln --help for usage)')
-    .configureOutput({ outputError: (str, write) => write(`kiln: ${str.replace(/^error: /, '')}`) })
-    .exitOverride()
-    .addHelpText(
-      'after',
-      examples(
-        [
-          ['kiln run', 'run every job of ./kiln.yaml'],
-          ['kiln run test', 'run job "test" and the jobs it needs'],
-          ['kiln plan', 'what kiln run would run, and why'],
-          ['kiln validate -f ci/kiln.yaml', 'check a step file'],
-          ['kiln graph --format mermaid', 'print the job graph'],
-          ['kiln prune --dry-run', "list what kiln's dead runs left"],
-          ['kiln help run', 'the options of one command'],
-        ],
-        EXIT_CODES,
-      ),
-    );
-  const debug = () => program.opts().debug === true;
-
+/** `kiln run`: runs the jobs of a step file. */
+function addRunCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
   subcommand(program, 'run')
     .description('run the jobs of a step file (all, or the named ones and what they need)')
     .argument('[jobs...]', 'jobs to run; their needs run too')
@@ -119,7 +95,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .action(async (jobs: string[], opts) => setExit(await runCommand(jobs, { ...opts, debug: debug() })));
+}
 
+/** `kiln plan`: what `kiln run` would do, starting nothing. */
+function addPlanCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
   subcommand(program, 'plan')
     .description('say what kiln run would do: per job cached or runs, and why; starts nothing')
     .argument('[jobs...]', 'jobs to plan; their needs too')
@@ -138,7 +117,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .action(async (jobs: string[], opts) => setExit(await planCommand(jobs, { ...opts, debug: debug() })));
+}
 
+/** `kiln validate`: checks a step file. */
+function addValidateCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
   subcommand(program, 'validate')
     .description('check a step file; prints FILE:LINE:COL: message for each problem')
     .option('-f, --file <file>', 'the step file', 'kiln.yaml')
@@ -153,7 +135,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     )
     .action(async (opts) => setExit(await validateCommand({ ...opts, debug: debug() })));
+}
 
+/** `kiln graph`: prints the job graph. */
+function addGraphCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
   subcommand(program, 'graph')
     .description('print the job graph')
     .option('-f, --file <file>', 'the step file', 'kiln.yaml')
@@ -168,7 +153,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ]),
     )
     .action(async (opts) => setExit(await graphCommand({ ...opts, debug: debug() })));
+}
 
+/** `kiln prune`: removes what kiln's runs left. */
+function addPruneCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
   subcommand(program, 'prune')
     .description("remove kiln's containers, unused run volumes, caches and old job cache results")
     .option('--all', 'also remove reused containers and every unused cache')
@@ -186,7 +174,38 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ]),
     )
     .action(async (opts) => setExit(await pruneCommand({ ...opts, debug: debug() })));
+}
 
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('kiln')
+    .description('A declarative build-graph engine: jobs in containers, steps as execs, typed mounts.')
+    .version(KILN_VERSION, '-v, --version', 'print the version')
+    .option('--debug', 'print stack traces of errors')
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(run kiln --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(`kiln: ${str.replace(/^error: /, '')}`) })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      examples(
+        [
+          ['kiln run', 'run every job of ./kiln.yaml'],
+          ['kiln run test', 'run job "test" and the jobs it needs'],
+          ['kiln plan', 'what kiln run would run, and why'],
+          ['kiln validate -f ci/kiln.yaml', 'check a step file'],
+          ['kiln graph --format mermaid', 'print the job graph'],
+          ['kiln prune --dry-run', "list what kiln's dead runs left"],
+          ['kiln help run', 'the options of one command'],
+        ],
+        EXIT_CODES,
+      ),
+    );
+  const debug = () => program.opts().debug === true;
+  addRunCommand(program, setExit, debug);
+  addPlanCommand(program, setExit, debug);
+  addValidateCommand(program, setExit, debug);
+  addGraphCommand(program, setExit, debug);
+  addPruneCommand(program, setExit, debug);
   return program;
 }
 
