@@ -9,6 +9,7 @@ import {
   type KilnEvent,
   type Status,
   type StepOutputEvent,
+  type StepStartEvent,
 } from '../events.js';
 import { MAX_DISPLAY_LINE, sanitizeLine } from './text.js';
 import type { RunPlan } from './types.js';
@@ -224,102 +225,6 @@ export function reduceRun(state: RunState, event: KilnEvent): RunState {
         jobs,
       };
     }
-    case 'job.start':
-      return withJob(state, event.job, (job) => ({
-        ...job,
-        status: 'running',
-        phase: 'cache',
-        image: event.image,
-        startedAt: at,
-      }));
-    case 'job.cache':
-      return withJob(state, event.job, (job) => ({
-        ...job,
-        phase: job.phase === 'cache' ? 'mounts' : job.phase,
-        cache: {
-          result: event.result,
-          reasons: [...event.reasons],
-          ...(event.key === undefined ? {} : { key: event.key }),
-          ...(event.source === undefined ? {} : { source: event.source }),
-        },
-      }));
-    case 'mount.prepare':
-      return withJob(state, event.job, (job) => (job.phase === 'cache' ? { ...job, phase: 'mounts' } : job));
-    case 'mount.wait':
-      return withJob(state, event.job, (job) => ({
-        ...job,
-        phase: job.phase === 'cache' ? 'mounts' : job.phase,
-        waitingFor: { cache: event.cache, holder: event.holder, since: at - event.heldForMs },
-      }));
-    case 'container.create':
-    case 'container.reuse':
-    case 'container.recreate': {
-      const how =
-        event.type === 'container.create'
-          ? 'create'
-          : event.type === 'container.reuse'
-            ? 'reuse'
-            : 'recreate';
-      return withJob(state, event.job, (job) => ({
-        ...job,
-        phase: job.phase === 'mounts' || job.phase === 'cache' ? 'container' : job.phase,
-        waitingFor: undefined,
-        container: { id: event.container, name: event.name, how },
-      }));
-    }
-    case 'step.start':
-      return withJob(state, event.job, (job) => ({
-        ...job,
-        status: 'running',
-        phase: 'steps',
-        waitingFor: undefined,
-        steps: [
-          ...job.steps,
-          {
-            name: event.step,
-            index: event.index,
-            command: event.command,
-            status: 'running',
-            exitCode: null,
-            startedAt: at,
-            allowFailure: false,
-            tail: [],
-            partial: { stdout: '', stderr: '' },
-            lineCount: 0,
-          },
-        ],
-      }));
-    case 'step.output':
-      const text = stepOutputText(event);
-      if (text === '') return state;
-      return withJob(state, event.job, (job) =>
-        withStep(job, event.step, (step) => appendOutput(step, event.stream, text)),
-      );
-    case 'step.end':
-      return withJob(state, event.job, (job) =>
-        withStep(job, event.step, (step) => ({
-          ...step,
-          status: event.status,
-          exitCode: event.exitCode,
-          durationMs: event.durationMs,
-          allowFailure: event.allowFailure ?? false,
-        })),
-      );
-    case 'release':
-      if (!event.job) return state;
-      return withJob(state, event.job, (job) =>
-        job.status === 'running' && job.phase !== 'release' ? { ...job, phase: 'release' } : job,
-      );
-    case 'job.end':
-      return withJob(state, event.job, (job) => ({
-        ...job,
-        status: event.status,
-        phase: undefined,
-        waitingFor: undefined,
-        endedAt: at,
-        durationMs: event.durationMs ?? (job.startedAt === undefined ? undefined : at - job.startedAt),
-        reason: event.reason,
-      }));
     case 'run.end':
       return {
         ...state,
@@ -334,6 +239,118 @@ export function reduceRun(state: RunState, event: KilnEvent): RunState {
       return {
         ...state,
         errors: [...state.errors, { job: event.job, code: event.code, message: event.message }],
+      };
+    case 'step.output': {
+      const text = stepOutputText(event);
+      if (text === '') return state;
+      return withJob(state, event.job, (job) =>
+        withStep(job, event.step, (step) => appendOutput(step, event.stream, text)),
+      );
+    }
+    case 'release':
+      if (!event.job) return state;
+      return withJob(state, event.job, (job) =>
+        job.status === 'running' && job.phase !== 'release' ? { ...job, phase: 'release' } : job,
+      );
+    default:
+      return withJob(state, event.job, (job) => reduceJob(job, event, at));
+  }
+}
+
+const CONTAINER_HOW = {
+  'container.create': 'create',
+  'container.reuse': 'reuse',
+  'container.recreate': 'recreate',
+} as const;
+
+/** A step that has just started. */
+function startedStep(event: StepStartEvent, at: number): StepState {
+  return {
+    name: event.step,
+    index: event.index,
+    command: event.command,
+    status: 'running',
+    exitCode: null,
+    startedAt: at,
+    allowFailure: false,
+    tail: [],
+    partial: { stdout: '', stderr: '' },
+    lineCount: 0,
+  };
+}
+
+/** The events that change one job's state and nothing else. */
+type JobEvent = Exclude<
+  KilnEvent,
+  { type: 'run.start' | 'run.end' | 'warning' | 'error' | 'step.output' | 'release' }
+>;
+
+/** Folds one of a job's events into its state. */
+function reduceJob(job: JobState, event: JobEvent, at: number): JobState {
+  switch (event.type) {
+    case 'job.start':
+      return {
+        ...job,
+        status: 'running',
+        phase: 'cache',
+        image: event.image,
+        startedAt: at,
+      };
+    case 'job.cache':
+      return {
+        ...job,
+        phase: job.phase === 'cache' ? 'mounts' : job.phase,
+        cache: {
+          result: event.result,
+          reasons: [...event.reasons],
+          ...(event.key === undefined ? {} : { key: event.key }),
+          ...(event.source === undefined ? {} : { source: event.source }),
+        },
+      };
+    case 'mount.prepare':
+      return job.phase === 'cache' ? { ...job, phase: 'mounts' } : job;
+    case 'mount.wait':
+      return {
+        ...job,
+        phase: job.phase === 'cache' ? 'mounts' : job.phase,
+        waitingFor: { cache: event.cache, holder: event.holder, since: at - event.heldForMs },
+      };
+    case 'container.create':
+    case 'container.reuse':
+    case 'container.recreate': {
+      const how = CONTAINER_HOW[event.type];
+      return {
+        ...job,
+        phase: job.phase === 'mounts' || job.phase === 'cache' ? 'container' : job.phase,
+        waitingFor: undefined,
+        container: { id: event.container, name: event.name, how },
+      };
+    }
+    case 'step.start':
+      return {
+        ...job,
+        status: 'running',
+        phase: 'steps',
+        waitingFor: undefined,
+        steps: [...job.steps, startedStep(event, at)],
+      };
+    case 'step.end':
+      return withStep(job, event.step, (step) => ({
+        ...step,
+        status: event.status,
+        exitCode: event.exitCode,
+        durationMs: event.durationMs,
+        allowFailure: event.allowFailure ?? false,
+      }));
+    case 'job.end':
+      return {
+        ...job,
+        status: event.status,
+        phase: undefined,
+        waitingFor: undefined,
+        endedAt: at,
+        durationMs: event.durationMs ?? (job.startedAt === undefined ? undefined : at - job.startedAt),
+        reason: event.reason,
       };
   }
 }
