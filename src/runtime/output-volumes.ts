@@ -27,8 +27,10 @@ import {
   tarDigest,
   tarEntryPath,
   tarEntryType,
+  type TarBody,
   type TarListing,
 } from '../results/tar-digest.js';
+import type { Header } from 'tar-stream';
 import { translate } from './docker-errors.js';
 import type { Engine } from './engine.js';
 import { KILN_VERSION } from './version.js';
@@ -207,6 +209,8 @@ export async function createReaderContainer(
     readonly project: string;
     readonly job: string;
     readonly mounts: ReadonlyArray<{ readonly volume: string; readonly target: string }>;
+    /** Mount the volumes writable, to fill them (a download of the shared cache). Default false. */
+    readonly writable?: boolean;
   },
 ): Promise<{ readonly id: string; remove(): Promise<void> }> {
   const id = await engine.containers.create({
@@ -221,7 +225,7 @@ export async function createReaderContainer(
       [Label.version]: KILN_VERSION,
     },
     networkDisabled: true,
-    mounts: options.mounts.map((m) => outputMount(m.volume, m.target, true)),
+    mounts: options.mounts.map((m) => outputMount(m.volume, m.target, !options.writable)),
     description: `a container to read the outputs of job ${options.job}`,
   });
   return {
@@ -393,106 +397,147 @@ export async function extractInto(
   owner: { uid: number; gid: number },
   signal?: AbortSignal,
 ): Promise<string[]> {
-  const warnings: string[] = [];
-  /** Folders of the extraction (relative paths); '' is the root. Parents must be one of them. */
-  const folders = new Set<string>(['']);
-  /** Files of the extraction: the only things a hard link may name. */
-  const files = new Set<string>();
-  const folderModes: Array<[string, number]> = [];
-  let rootMode: number | undefined;
+  const extraction = new Extraction(root, owner);
+  await readTar(archive, (header, body) => extraction.entry(header, body), signal);
+  return extraction.finish();
+}
 
-  const ensureParent = async (path: string, name: string) => {
+/** One {@link extractInto}: what it has made so far, so that each entry can be checked against it. */
+class Extraction {
+  readonly warnings: string[] = [];
+  /** Folders of the extraction (relative paths); '' is the root. Parents must be one of them. */
+  readonly #folders = new Set<string>(['']);
+  /** Files of the extraction: the only things a hard link may name. */
+  readonly #files = new Set<string>();
+  readonly #folderModes: Array<[string, number]> = [];
+  #rootMode: number | undefined;
+
+  constructor(
+    readonly root: string,
+    readonly owner: { uid: number; gid: number },
+  ) {}
+
+  /** Extracts one entry of the archive. */
+  async entry(header: Header, body: TarBody): Promise<void> {
+    const path = tarEntryPath(header.name, true);
+    const type = tarEntryType(header);
+    const mode = (header.mode ?? 0) & 0o7777;
+    if (path === '') {
+      if (type === 'dir') this.#rootMode = mode;
+      else this.warnings.push(`the output is not a folder (${header.type}); nothing was exported`);
+      await drain(body);
+      return;
+    }
+    await this.#ensureParent(path, header.name);
+    const target = join(this.root, path);
+    if (type === 'dir') {
+      await drain(body);
+      await this.#folder(path, target, mode);
+      return;
+    }
+    if (this.#folders.has(path)) {
+      throw new ExportError(
+        this.root,
+        `the archive's entry ${JSON.stringify(header.name)} replaces a folder`,
+        {
+          refused: false,
+        },
+      );
+    }
+    this.#files.delete(path);
+    await clear(target);
+    if (type === 'file') {
+      await this.#file(path, target, mode, body);
+    } else if (type === 'symlink') {
+      await drain(body);
+      await symlink(header.linkname ?? '', target);
+      await lchown(target, this.owner.uid, this.owner.gid);
+    } else if (type === 'hardlink') {
+      await drain(body);
+      await this.#hardLink(path, target, header);
+    } else {
+      await drain(body);
+      this.warnings.push(`${path} (${header.type}) was not exported: only files, folders and links are`);
+    }
+  }
+
+  /** Sets the folders' modes, deepest first, so that a read-only folder is filled before it is closed. */
+  async finish(): Promise<string[]> {
+    this.#folderModes.sort(([a], [b]) => b.length - a.length);
+    for (const [folder, mode] of this.#folderModes) await chmod(join(this.root, folder), mode);
+    await lchown(this.root, this.owner.uid, this.owner.gid);
+    await chmod(this.root, this.#rootMode ?? 0o755);
+    return this.warnings;
+  }
+
+  /** Makes the folders above `path` that the archive did not list (mode 0755 at the end). */
+  async #ensureParent(path: string, name: string): Promise<void> {
     const parts = path.split('/');
     for (let i = 1; i < parts.length; i++) {
       const folder = parts.slice(0, i).join('/');
-      if (folders.has(folder)) continue;
-      const there = await lstat(join(root, folder)).catch(() => undefined);
+      if (this.#folders.has(folder)) continue;
+      const there = await lstat(join(this.root, folder)).catch(() => undefined);
       if (there !== undefined) {
         // Something else is there: a file or a symlink of the archive; never write through it.
-        throw new ExportError(root, `the archive's entry ${JSON.stringify(name)} lies under a non-folder`, {
-          refused: false,
-        });
+        throw new ExportError(
+          this.root,
+          `the archive's entry ${JSON.stringify(name)} lies under a non-folder`,
+          {
+            refused: false,
+          },
+        );
       }
-      await mkdir(join(root, folder), { mode: 0o700 });
-      await lchown(join(root, folder), owner.uid, owner.gid);
-      folders.add(folder);
-      folderModes.push([folder, 0o755]);
+      await this.#makeFolder(folder, join(this.root, folder));
+      this.#folderModes.push([folder, 0o755]);
     }
-  };
-  const clear = async (target: string) => {
-    const there = await lstat(target).catch(() => undefined);
-    if (there !== undefined) await rm(target, { recursive: true, force: true });
-  };
+  }
 
-  await readTar(
-    archive,
-    async (header, body) => {
-      const path = tarEntryPath(header.name, true);
-      const type = tarEntryType(header);
-      const mode = (header.mode ?? 0) & 0o7777;
-      if (path === '') {
-        if (type === 'dir') rootMode = mode;
-        else warnings.push(`the output is not a folder (${header.type}); nothing was exported`);
-        await drain(body);
-        return;
-      }
-      await ensureParent(path, header.name);
-      const target = join(root, path);
-      if (type === 'dir') {
-        await drain(body);
-        if (!folders.has(path)) {
-          await clear(target);
-          await mkdir(target, { mode: 0o700 });
-          await lchown(target, owner.uid, owner.gid);
-          folders.add(path);
-        }
-        folderModes.push([path, mode]);
-        return;
-      }
-      if (folders.has(path)) {
-        throw new ExportError(root, `the archive's entry ${JSON.stringify(header.name)} replaces a folder`, {
-          refused: false,
-        });
-      }
-      files.delete(path);
+  async #folder(path: string, target: string, mode: number): Promise<void> {
+    if (!this.#folders.has(path)) {
       await clear(target);
-      if (type === 'file') {
-        const handle = await open(target, 'wx', 0o600);
-        try {
-          for await (const chunk of body) await handle.write(chunk);
-        } finally {
-          await handle.close();
-        }
-        await lchown(target, owner.uid, owner.gid);
-        await chmod(target, mode); // after chown, which clears setuid and setgid
-        files.add(path);
-      } else if (type === 'symlink') {
-        await drain(body);
-        await symlink(header.linkname ?? '', target);
-        await lchown(target, owner.uid, owner.gid);
-      } else if (type === 'hardlink') {
-        await drain(body);
-        const linked = tarEntryPath(header.linkname ?? '', true);
-        if (!files.has(linked)) {
-          throw new ExportError(
-            root,
-            `the archive's hard link ${JSON.stringify(header.name)} names no file`,
-            { refused: false },
-          );
-        }
-        await link(join(root, linked), target);
-        files.add(path);
-      } else {
-        await drain(body);
-        warnings.push(`${path} (${header.type}) was not exported: only files, folders and links are`);
-      }
-    },
-    signal,
-  );
-  // Folder modes last, deepest first, so that a read-only folder is filled before it is closed.
-  folderModes.sort(([a], [b]) => b.length - a.length);
-  for (const [folder, mode] of folderModes) await chmod(join(root, folder), mode);
-  await lchown(root, owner.uid, owner.gid);
-  await chmod(root, rootMode ?? 0o755);
-  return warnings;
+      await this.#makeFolder(path, target);
+    }
+    this.#folderModes.push([path, mode]);
+  }
+
+  /** A folder open to its owner only until {@link finish} gives it its mode. */
+  async #makeFolder(path: string, target: string): Promise<void> {
+    await mkdir(target, { mode: 0o700 });
+    await lchown(target, this.owner.uid, this.owner.gid);
+    this.#folders.add(path);
+  }
+
+  async #file(path: string, target: string, mode: number, body: TarBody): Promise<void> {
+    const handle = await open(target, 'wx', 0o600);
+    try {
+      for await (const chunk of body) await handle.write(chunk);
+    } finally {
+      await handle.close();
+    }
+    await lchown(target, this.owner.uid, this.owner.gid);
+    await chmod(target, mode); // after chown, which clears setuid and setgid
+    this.#files.add(path);
+  }
+
+  /** A hard link to a file extracted before it; anything else is refused. */
+  async #hardLink(path: string, target: string, header: Header): Promise<void> {
+    const linked = tarEntryPath(header.linkname ?? '', true);
+    if (!this.#files.has(linked)) {
+      throw new ExportError(
+        this.root,
+        `the archive's hard link ${JSON.stringify(header.name)} names no file`,
+        {
+          refused: false,
+        },
+      );
+    }
+    await link(join(this.root, linked), target);
+    this.#files.add(path);
+  }
+}
+
+/** Removes whatever is at `target`, so that an entry the archive repeats replaces the earlier one. */
+async function clear(target: string): Promise<void> {
+  const there = await lstat(target).catch(() => undefined);
+  if (there !== undefined) await rm(target, { recursive: true, force: true });
 }
