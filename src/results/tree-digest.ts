@@ -23,6 +23,7 @@ import {
   type BigIntStats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
+import PQueue from 'p-queue';
 import { cancelledError } from '../errors.js';
 import { SourceReadError } from './errors.js';
 import { NO_EXCLUDES, type ExcludeRules } from './ignore-rules.js';
@@ -132,7 +133,8 @@ class TreeWalk {
   readonly #index: StatIndex;
   readonly #rules: ExcludeRules;
   readonly #signal: AbortSignal | undefined;
-  readonly #limiter: Limiter;
+  /** Big files' reads, a few at a time. */
+  readonly #reading: PQueue;
   readonly #reads: Promise<void>[] = [];
   #failure: unknown;
   readonly #smallBuffer = Buffer.allocUnsafe(Number(SYNC_READ_MAX) + 1);
@@ -143,7 +145,7 @@ class TreeWalk {
     this.#index = index;
     this.#rules = options.rules ?? NO_EXCLUDES;
     this.#signal = options.signal;
-    this.#limiter = new Limiter(options.concurrency ?? DEFAULT_READ_CONCURRENCY);
+    this.#reading = new PQueue({ concurrency: options.concurrency ?? DEFAULT_READ_CONCURRENCY });
   }
 
   /** Walks `root` (followed if it is a link) and waits for every file read. */
@@ -222,8 +224,8 @@ class TreeWalk {
       return;
     }
     this.#reads.push(
-      this.#limiter
-        .run(() => hashFile(absolute, stat))
+      this.#reading
+        .add(() => hashFile(absolute, stat), { throwOnTimeout: true })
         .then(take, (error: unknown) => {
           this.#failure ??= error;
         }),
@@ -359,23 +361,5 @@ async function hashFile(path: string, before: BigIntStats): Promise<FileHash> {
     throw new SourceReadError(path, 'read', error);
   } finally {
     await handle.close();
-  }
-}
-
-/** Runs at most `limit` tasks at once. */
-class Limiter {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await task();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
   }
 }
