@@ -13,7 +13,7 @@
 import { cancelledError } from '../errors.js';
 import type { CompiledJob, CompiledOutput } from '../graph/types.js';
 import { ReleaseStack } from '../release.js';
-import type { KeyInputs, ResultStore, StoredResult } from '../results/index.js';
+import type { KeyInputs, ResultOutput, ResultStore, StoredResult } from '../results/index.js';
 import type { Engine } from '../runtime/engine.js';
 import {
   createOutputVolume,
@@ -181,8 +181,6 @@ export class CachingJobExecutor implements JobExecutor {
    */
   #run(plan: JobPlan, context: JobContext, keyed: KeyedJob | undefined): Promise<JobOutcome> {
     const { job } = plan;
-    const { project } = context.graph;
-    const scope = this.#scopeOf(context);
     const volumes = new Map<string, string>();
     /** Volumes that outlive the job: sealed in the store, or handed to the run. */
     const kept = new Set<string>();
@@ -193,7 +191,7 @@ export class CachingJobExecutor implements JobExecutor {
         const mounts = [];
         for (const output of job.outputs) {
           const volume = await createOutputVolume(this.#engine, {
-            project,
+            project: context.graph.project,
             job: job.name,
             runId: context.runId,
             key: keyed?.key ?? 'none',
@@ -209,56 +207,83 @@ export class CachingJobExecutor implements JobExecutor {
         return mounts;
       },
       afterSteps: async (containerId) => {
-        const outputs = new Map<string, JobOutputRef>();
-        const sealed = [];
-        for (const output of job.outputs) {
-          const volume = volumes.get(output.path)!;
-          const listing = await digestContainerPath(this.#engine, containerId, output.path, context.signal);
-          for (const warning of listing.warnings) {
-            context.emit({ type: 'warning', job: job.name, message: `output ${output.path}: ${warning}` });
-          }
-          outputs.set(output.path, { path: output.path, volume, digest: listing.digest });
-          sealed.push({ path: output.path, volume, digest: listing.digest, size: listing.size });
-        }
-        let refs: ReadonlyMap<string, JobOutputRef> = outputs;
-        if (keyed) {
-          const owner = scope.cache.owner(job.name);
-          // Pinned before it is sealed, so that no prune can take it between the two.
-          const pin = await this.#store.pin(keyed.key, owner);
-          scope.stack.push('pin', keyed.key, () => pin.release());
-          const outcome = await this.#store.seal(
-            {
-              key: keyed.key,
-              project,
-              job: job.name,
-              outputs: sealed,
-              producedBy: context.runId,
-              createdAt: new Date().toISOString(),
-              inputs: keyed.inputs,
-            },
-            owner,
-          );
-          if (outcome.outcome === 'sealed') {
-            for (const volume of volumes.values()) kept.add(volume);
-            await scope.cache.sealed(volumes.values());
-            refs = refsOf(outcome.result);
-          } else if (await scope.cache.hasVolumes(outcome.winner)) {
-            // Another kiln sealed the key first: its result is the key's; this run's volumes go.
-            refs = refsOf(outcome.winner);
-          } else {
-            // The winner lost a volume and another run still pins it: this run uses its own outputs.
-            this.#keepForRun(volumes.values(), kept, scope);
-          }
-          await this.#store.recordLast(project, job.name, keyed.key, keyed.inputs);
-        } else {
-          this.#keepForRun(volumes.values(), kept, scope);
-        }
+        const outputs = await this.#digestOutputs(job, containerId, volumes, context);
+        let refs: ReadonlyMap<string, JobOutputRef> = new Map(
+          outputs.map(({ path, volume, digest }) => [path, { path, volume, digest }]),
+        );
+        if (keyed) refs = (await this.#seal(job, keyed, outputs, context, kept)) ?? refs;
+        else this.#keepForRun(volumes.values(), kept, this.#scopeOf(context));
         for (const output of job.outputs) {
           if (output.export !== undefined) await this.#export(containerId, output, job.name, context);
         }
         return refs;
       },
     });
+  }
+
+  /** The digest of each output the job's steps filled, read in its container. */
+  async #digestOutputs(
+    job: CompiledJob,
+    containerId: string,
+    volumes: ReadonlyMap<string, string>,
+    context: JobContext,
+  ): Promise<ResultOutput[]> {
+    const outputs: ResultOutput[] = [];
+    for (const output of job.outputs) {
+      const volume = volumes.get(output.path)!;
+      const listing = await digestContainerPath(this.#engine, containerId, output.path, context.signal);
+      for (const warning of listing.warnings) {
+        context.emit({ type: 'warning', job: job.name, message: `output ${output.path}: ${warning}` });
+      }
+      outputs.push({ path: output.path, volume, digest: listing.digest, size: listing.size });
+    }
+    return outputs;
+  }
+
+  /**
+   * Seals the outputs as the key's result and returns the outputs the key now has, or undefined when
+   * the job's own outputs are to be used (for this run only).
+   */
+  async #seal(
+    job: CompiledJob,
+    keyed: KeyedJob,
+    outputs: readonly ResultOutput[],
+    context: JobContext,
+    kept: Set<string>,
+  ): Promise<ReadonlyMap<string, JobOutputRef> | undefined> {
+    const { project } = context.graph;
+    const scope = this.#scopeOf(context);
+    const owner = scope.cache.owner(job.name);
+    const volumes = outputs.map((o) => o.volume);
+    // Pinned before it is sealed, so that no prune can take it between the two.
+    const pin = await this.#store.pin(keyed.key, owner);
+    scope.stack.push('pin', keyed.key, () => pin.release());
+    const outcome = await this.#store.seal(
+      {
+        key: keyed.key,
+        project,
+        job: job.name,
+        outputs,
+        producedBy: context.runId,
+        createdAt: new Date().toISOString(),
+        inputs: keyed.inputs,
+      },
+      owner,
+    );
+    let refs: ReadonlyMap<string, JobOutputRef> | undefined;
+    if (outcome.outcome === 'sealed') {
+      for (const volume of volumes) kept.add(volume);
+      await scope.cache.sealed(volumes);
+      refs = refsOf(outcome.result);
+    } else if (await scope.cache.hasVolumes(outcome.winner)) {
+      // Another kiln sealed the key first: its result is the key's; this run's volumes go.
+      refs = refsOf(outcome.winner);
+    } else {
+      // The winner lost a volume and another run still pins it: this run uses its own outputs.
+      this.#keepForRun(volumes, kept, scope);
+    }
+    await this.#store.recordLast(project, job.name, keyed.key, keyed.inputs);
+    return refs;
   }
 
   /** Output volumes that outlive their job but not the run (the job is not cached). */
