@@ -3,21 +3,15 @@
  * padding by terminal width.
  */
 import stringWidth from 'string-width';
+import stripAnsi from 'strip-ansi';
 import { visible } from '../visible-text.js';
-
-/**
- * ANSI escape sequences: OSC (titles, links; up to the first terminator) and CSI and the other
- * escape-introduced sequences (colors, cursor moves, screen clears).
- */
-const ANSI_PATTERN =
-  /\u001B\][^\u0007\u001B\u009C\n]*(?:\u0007|\u001B\u005C|\u009C)|[\u001B\u009B][[\]()#;?]*(?:\d{1,4}(?:[;:]\d{0,4})*)?[\dA-PR-TZcf-nq-uy=><~]/g;
 
 /** Control characters other than tab, newline and carriage return (ESC included). */
 const CONTROL_PATTERN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g;
 
 /** Removes every ANSI escape sequence and any stray control character (tab, `\n` and `\r` are kept). */
 export function stripEscapes(text: string): string {
-  return text.replace(ANSI_PATTERN, '').replace(CONTROL_PATTERN, '');
+  return stripAnsi(text).replace(CONTROL_PATTERN, '');
 }
 
 /** The longest line, in characters, that the run state and the live view keep of a step's output. */
