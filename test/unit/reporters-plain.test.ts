@@ -108,6 +108,12 @@ test('with color the symbols are used and colors are written', async (t) => {
   t.true(visible.includes('[a] ✔ s (1.2s)'));
 });
 
+test('escape stripping removes control strings whole, not only their introducer', (t) => {
+  // DCS (a terminal's answer to DECRQSS) and APC (a kitty graphics command), each ended by ST.
+  t.is(stripEscapes('a\x1bP1$r0m\x1b\\b\x1b_Gf=24;AAAA\x1b\\c'), 'abc');
+  t.is(stripEscapes('\x1b]8;;https://example.com\x07link\x1b]8;;\x07 \x1b[1;31mred\x1b[0m'), 'link red');
+});
+
 const endLine = test.macro({
   exec(t, fields: Partial<StepEndEvent>, expected: string) {
     const { stream, reporter, feed } = plain();
