@@ -78,6 +78,11 @@ function addRunCommand(program: Command, setExit: (code: number) => void, debug:
     )
     .option('--no-cache', 'run every job, even those the job cache has, and record the new results')
     .option('--expect-cached', 'exit 1 when a job the cache takes missed (each is named with why)')
+    .option(
+      '--cache-url <url>',
+      'a shared job cache: http(s)://… (Bazel remote cache layout), file://… or a folder (default KILN_CACHE_URL)',
+    )
+    .option('--cache-readonly', 'use the shared cache but never write to it (default KILN_CACHE_READONLY=1)')
     .option('--trace <file>', 'write the run as Chrome trace-event JSON (open in Perfetto)')
     .option('--no-logs', 'do not keep the full output of each step on disk')
     .addHelpText(
@@ -106,6 +111,7 @@ function addPlanCommand(program: Command, setExit: (code: number) => void, debug
     .option('--json', 'one JSON object per job: { job, key, result, reasons, exports }')
     .option('--reuse', 'as kiln run --reuse would (no job is cached)')
     .option('--no-cache', 'as kiln run --no-cache would (every job runs)')
+    .option('--cache-url <url>', 'the shared job cache to look up too (default KILN_CACHE_URL)')
     .addHelpText(
       'after',
       examples(

@@ -2,6 +2,7 @@
 import { ExitCode } from '../errors.js';
 import { displayPath } from '../mounts/bind-sources.js';
 import { planRun } from '../executor/plan-run.js';
+import { remoteSettings } from '../results/index.js';
 import { checkEngine, createEngine } from '../runtime/engine.js';
 import { visible } from '../visible-text.js';
 import { loadGraph, selectNamedJobs } from './load.js';
@@ -13,6 +14,8 @@ export interface PlanCommandOptions {
   readonly reuse?: boolean;
   /** Commander's `--no-cache`. */
   readonly cache?: boolean;
+  /** `--cache-url`. */
+  readonly cacheUrl?: string;
   readonly debug?: boolean;
 }
 
@@ -20,6 +23,7 @@ export async function planCommand(jobs: readonly string[], options: PlanCommandO
   try {
     const { graph: whole } = await loadGraph(options.file);
     const graph = selectNamedJobs(whole, jobs, options.file);
+    const remote = remoteSettings(options.cacheUrl !== undefined ? { url: options.cacheUrl } : {});
     const engine = createEngine();
     await checkEngine(engine);
     const warnings: string[] = [];
@@ -27,6 +31,7 @@ export async function planCommand(jobs: readonly string[], options: PlanCommandO
       engine,
       reuse: options.reuse ?? false,
       noCache: options.cache === false,
+      ...(remote ? { remote } : {}),
       emit: (event) => {
         if (event.type === 'warning') warnings.push(`${event.job ? `${event.job}: ` : ''}${event.message}`);
       },
@@ -39,6 +44,7 @@ export async function planCommand(jobs: readonly string[], options: PlanCommandO
             job: plan.job,
             ...(plan.key ? { key: plan.key } : {}),
             result: plan.result,
+            ...(plan.source ? { source: plan.source } : {}),
             reasons: plan.reasons,
             exports: plan.exports.map((e) => displayPath(e, graph.projectDir)),
           })}\n`,
@@ -51,7 +57,7 @@ export async function planCommand(jobs: readonly string[], options: PlanCommandO
     for (const plan of plans) {
       const what =
         plan.result === 'hit'
-          ? `cached   key ${plan.key!.slice(7, 19)}`
+          ? `cached   key ${plan.key!.slice(7, 19)}${plan.source === 'remote' ? ' (in the shared cache)' : ''}`
           : plan.result === 'miss'
             ? `runs     ${plan.reasons.map((r) => visible(r)).join('; ')}`
             : `runs     not cached: ${plan.reasons.map((r) => visible(r)).join('; ')}`;

@@ -23,6 +23,10 @@ export interface RunCommandOptions {
   readonly cache?: boolean;
   /** Exit 1 when a job the cache takes missed. */
   readonly expectCached?: boolean;
+  /** `--cache-url`: the shared cache. */
+  readonly cacheUrl?: string;
+  /** `--cache-readonly`. */
+  readonly cacheReadonly?: boolean;
   readonly debug?: boolean;
 }
 
@@ -75,6 +79,8 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
         reporter.onEvent(event);
       },
       cache: options.cache === false ? 'refresh' : true,
+      ...(options.cacheUrl !== undefined ? { cacheUrl: options.cacheUrl } : {}),
+      ...(options.cacheReadonly ? { cacheReadonly: true } : {}),
       pressure,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
       keepGoing: options.keepGoing ?? false,

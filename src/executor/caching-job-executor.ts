@@ -13,7 +13,7 @@
 import { cancelledError } from '../errors.js';
 import type { CompiledJob, CompiledOutput } from '../graph/types.js';
 import { ReleaseStack } from '../release.js';
-import type { KeyInputs, ResultOutput, ResultStore, StoredResult } from '../results/index.js';
+import type { KeyInputs, RemoteSettings, ResultOutput, ResultStore, StoredResult } from '../results/index.js';
 import type { Engine } from '../runtime/engine.js';
 import {
   createOutputVolume,
@@ -26,6 +26,7 @@ import {
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef } from '../scheduler/types.js';
 import { outcomeOfError, type DockerJobExecutor } from './docker-job-executor.js';
 import { JobCache, type CacheDecision, type KeyedJob } from './job-cache.js';
+import { RemoteResults } from './remote-results.js';
 import type { JobPlan } from './plan-job.js';
 
 export interface CachingJobExecutorOptions {
@@ -35,12 +36,16 @@ export interface CachingJobExecutorOptions {
   readonly noCache?: boolean;
   /** `kiln run --reuse`: every container is reused, so no job is cached. Default false. */
   readonly reuse?: boolean;
+  /** The shared cache: looked up after a local miss, and sent what the run seals. Default none. */
+  readonly remote?: RemoteSettings;
 }
 
 /** What one run shares across its jobs; released when the run ends. */
 interface RunScope {
   readonly runId: string;
   readonly cache: JobCache;
+  /** The shared cache, when the run has one. */
+  readonly remote?: RemoteResults;
   /** Pins of the results the run uses, and the volumes of outputs that are not kept. */
   readonly stack: ReleaseStack;
 }
@@ -51,6 +56,7 @@ export class CachingJobExecutor implements JobExecutor {
   readonly #store: ResultStore;
   readonly #noCache: boolean;
   readonly #reuse: boolean;
+  readonly #remote: RemoteSettings | undefined;
   #scope: RunScope | undefined;
 
   constructor(inner: DockerJobExecutor, engine: Engine, options: CachingJobExecutorOptions) {
@@ -59,6 +65,7 @@ export class CachingJobExecutor implements JobExecutor {
     this.#store = options.store;
     this.#noCache = options.noCache ?? false;
     this.#reuse = options.reuse ?? false;
+    this.#remote = options.remote;
   }
 
   async execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
@@ -72,6 +79,9 @@ export class CachingJobExecutor implements JobExecutor {
     } catch (error) {
       return outcomeOfError(job, context, error);
     }
+    if (decision.result === 'hit' && decision.source === 'remote') {
+      decision = await this.#download(plan, context, decision);
+    }
     const { result, reasons, keyed } = decision;
     context.emit({
       type: 'job.cache',
@@ -79,14 +89,59 @@ export class CachingJobExecutor implements JobExecutor {
       ...(keyed ? { key: keyed.key } : {}),
       result,
       reasons,
-      ...(result === 'hit' ? { source: 'local' as const } : {}),
+      ...(decision.result === 'hit'
+        ? {
+            source:
+              decision.source === 'remote' || decision.downloaded ? ('remote' as const) : ('local' as const),
+          }
+        : {}),
     });
-    if (decision.result === 'hit') {
+    if (decision.result === 'hit' && decision.source === 'local') {
       const { pin } = decision;
       if (pin) scope.stack.push('pin', decision.keyed.key, () => pin.release());
       return this.#hit(plan, context, decision.stored, decision.keyed.inputs);
     }
     return this.#run(plan, context, keyed);
+  }
+
+  /**
+   * Downloads a result of the shared cache and seals it here: a hit (its source stays `remote`), or,
+   * when the download cannot be used, a miss with the reasons the local store gives.
+   */
+  async #download(
+    plan: JobPlan,
+    context: JobContext,
+    decision: Extract<CacheDecision, { source: 'remote' }>,
+  ): Promise<CacheDecision> {
+    const { cache, remote } = this.#scopeOf(context);
+    const { job } = plan;
+    const owner = cache.owner(job.name);
+    const pin = await this.#store.pin(decision.keyed.key, owner);
+    const stored = await remote!.download(
+      decision.entry,
+      { project: context.graph.project, job: job.name, runId: context.runId, imageId: plan.imageId, owner },
+      context.signal,
+    );
+    if (stored === undefined) {
+      await pin.release();
+      const reasons = await cache.missReasons(job.name, decision.keyed, decision.localCause);
+      return { result: 'miss', reasons, keyed: decision.keyed };
+    }
+    await cache.sealed(stored.outputs.map((o: { volume: string }) => o.volume));
+    return {
+      result: 'hit',
+      source: 'local',
+      reasons: [],
+      keyed: decision.keyed,
+      stored,
+      pin,
+      downloaded: true,
+    };
+  }
+
+  /** Waits for the run's uploads to the shared cache (before `run.end`). */
+  async finish(runId: string): Promise<void> {
+    if (this.#scope?.runId === runId) await this.#scope.remote?.flush();
   }
 
   /** Releases what the run kept: pins of the results it used, the outputs of jobs not cached. */
@@ -98,6 +153,14 @@ export class CachingJobExecutor implements JobExecutor {
 
   #scopeOf(context: Pick<JobContext, 'runId' | 'graph' | 'emit'>): RunScope {
     if (this.#scope?.runId !== context.runId) {
+      const remote = this.#remote
+        ? new RemoteResults({
+            engine: this.#engine,
+            store: this.#store,
+            settings: this.#remote,
+            emit: context.emit,
+          })
+        : undefined;
       this.#scope = {
         runId: context.runId,
         cache: new JobCache({
@@ -108,7 +171,9 @@ export class CachingJobExecutor implements JobExecutor {
           noCache: this.#noCache,
           reuse: this.#reuse,
           emit: context.emit,
+          ...(remote ? { remote } : {}),
         }),
+        ...(remote ? { remote } : {}),
         // Released after the run's last event: failures are not told (a pin of a dead run is no pin).
         stack: new ReleaseStack(),
       };
@@ -211,7 +276,7 @@ export class CachingJobExecutor implements JobExecutor {
         let refs: ReadonlyMap<string, JobOutputRef> = new Map(
           outputs.map(({ path, volume, digest }) => [path, { path, volume, digest }]),
         );
-        if (keyed) refs = (await this.#seal(job, keyed, outputs, context, kept)) ?? refs;
+        if (keyed) refs = (await this.#seal(job, keyed, outputs, context, kept, containerId)) ?? refs;
         else this.#keepForRun(volumes.values(), kept, this.#scopeOf(context));
         for (const output of job.outputs) {
           if (output.export !== undefined) await this.#export(containerId, output, job.name, context);
@@ -250,6 +315,7 @@ export class CachingJobExecutor implements JobExecutor {
     outputs: readonly ResultOutput[],
     context: JobContext,
     kept: Set<string>,
+    containerId: string,
   ): Promise<ReadonlyMap<string, JobOutputRef> | undefined> {
     const { project } = context.graph;
     const scope = this.#scopeOf(context);
@@ -275,6 +341,12 @@ export class CachingJobExecutor implements JobExecutor {
       for (const volume of volumes) kept.add(volume);
       await scope.cache.sealed(volumes);
       refs = refsOf(outcome.result);
+      // Packed out of the job's container now; sent in the background (finish() waits for it).
+      await scope.remote?.upload(
+        containerId,
+        { key: keyed.key, job: job.name, inputs: keyed.inputs, outputs },
+        context.signal,
+      );
     } else if (await scope.cache.hasVolumes(outcome.winner)) {
       // Another kiln sealed the key first: its result is the key's; this run's volumes go.
       refs = refsOf(outcome.winner);

@@ -13,6 +13,7 @@ import {
   missReasons,
   type KeyInputs,
   type LastInputs,
+  type RemoteEntry,
   type ResultPin,
   type ResultStore,
   type SameKeyCause,
@@ -21,6 +22,7 @@ import {
 } from '../results/index.js';
 import type { Engine } from '../runtime/engine.js';
 import { listOutputVolumes } from '../runtime/output-volumes.js';
+import type { RemoteResults } from './remote-results.js';
 import { cachePolicy, jobKeyInputs, SourceDigests } from './job-key.js';
 import type { JobPlan } from './plan-job.js';
 
@@ -38,10 +40,23 @@ export type CacheDecision =
   /** `pin`: set when the lookup pinned the result (release it once nothing mounts it any more). */
   | {
       readonly result: 'hit';
+      readonly source: 'local';
       readonly reasons: readonly string[];
       readonly keyed: KeyedJob;
       readonly stored: StoredResult;
       readonly pin?: ResultPin;
+      /** The result was downloaded from the shared cache just now (the event says `source: 'remote'`). */
+      readonly downloaded?: boolean;
+    }
+  /** In the shared cache only: `entry` is still to be downloaded (a run) or only looked at (a plan). */
+  | {
+      readonly result: 'hit';
+      readonly source: 'remote';
+      readonly reasons: readonly string[];
+      readonly keyed: KeyedJob;
+      readonly entry: RemoteEntry;
+      /** Why the local store missed, should the download fail. */
+      readonly localCause?: SameKeyCause;
     }
   | { readonly result: 'miss'; readonly reasons: readonly string[]; readonly keyed: KeyedJob };
 
@@ -59,6 +74,8 @@ export interface JobCacheOptions {
   readonly pin?: boolean;
   /** Warnings (a damaged result file, a lost volume). */
   readonly emit: Emit;
+  /** The shared cache, looked up after a local miss. Default none. */
+  readonly remote?: RemoteResults;
 }
 
 /** The decisions of one run or plan: bind sources and the engine's output volumes are read once. */
@@ -106,13 +123,25 @@ export class JobCache {
     if (found.kind === 'hit') {
       return {
         result: 'hit',
+        source: 'local',
         reasons: [],
         keyed,
         stored: found.result,
         ...(found.pin ? { pin: found.pin } : {}),
       };
     }
-    const reasons = await this.#missReasons(job.name, keyed, found.cause);
+    const entry = await this.#options.remote?.lookup(keyed.key, job.name, signal);
+    if (entry !== undefined) {
+      return {
+        result: 'hit',
+        source: 'remote',
+        reasons: [],
+        keyed,
+        entry,
+        ...(found.cause ? { localCause: found.cause } : {}),
+      };
+    }
+    const reasons = await this.missReasons(job.name, keyed, found.cause);
     return { result: 'miss', reasons, keyed };
   }
 
@@ -149,7 +178,8 @@ export class JobCache {
     return { kind: 'hit', result: found.result, ...(pin ? { pin } : {}) };
   }
 
-  async #missReasons(job: string, keyed: KeyedJob, cause: SameKeyCause | undefined): Promise<string[]> {
+  /** Why a job with this key missed, against the last inputs it had on this machine. */
+  async missReasons(job: string, keyed: KeyedJob, cause: SameKeyCause | undefined): Promise<string[]> {
     const { store, graph, emit } = this.#options;
     const last: { last?: LastInputs; warning?: string } = await store
       .readLast(graph.project, job)

@@ -7,7 +7,8 @@
 import type { Emit } from '../events.js';
 import type { BuildGraph } from '../graph/types.js';
 import { RunSecrets } from '../mounts/run-secrets.js';
-import { ResultStore } from '../results/index.js';
+import { ResultStore, type RemoteSettings } from '../results/index.js';
+import { RemoteResults } from './remote-results.js';
 import type { Engine } from '../runtime/engine.js';
 import type { ImageRuntime } from '../runtime/images.js';
 import type { JobOutcome } from '../scheduler/types.js';
@@ -20,6 +21,8 @@ export interface JobCachePlan {
   /** The job's key, when it can be known now. */
   readonly key?: string;
   readonly result: 'hit' | 'miss' | 'disabled';
+  /** On a hit: in this machine's store, or in the shared cache (a run would download it). */
+  readonly source?: 'local' | 'remote';
   readonly reasons: readonly string[];
   /** The host folders its outputs would be exported to. */
   readonly exports: readonly string[];
@@ -37,6 +40,8 @@ export interface PlanRunOptions {
   readonly noCache?: boolean;
   /** Warnings found on the way (a damaged result file). */
   readonly emit?: Emit;
+  /** The shared cache to look up after a local miss (as the run would). Default none. */
+  readonly remote?: RemoteSettings;
 }
 
 /** The plan of every job of `graph` (select jobs first), in the graph's order. */
@@ -52,6 +57,16 @@ export async function planRun(graph: BuildGraph, options: PlanRunOptions): Promi
     noCache: options.noCache ?? false,
     reuse: options.reuse ?? false,
     emit: options.emit ?? (() => {}),
+    ...(options.remote
+      ? {
+          remote: new RemoteResults({
+            engine: options.engine,
+            store: options.store ?? ResultStore.forEnv(env),
+            settings: options.remote,
+            emit: options.emit ?? (() => {}),
+          }),
+        }
+      : {}),
   });
   // A plan never pulls: an image the engine lacks is a miss that says so.
   const images: ImageRuntime = {
@@ -90,17 +105,20 @@ export async function planRun(graph: BuildGraph, options: PlanRunOptions): Promi
           ...(decision.keyed ? { key: decision.keyed.key } : {}),
           result: decision.result,
           reasons: decision.reasons,
+          ...(decision.result === 'hit' ? { source: decision.source } : {}),
           exports,
         };
         if (decision.result === 'hit') {
+          // A remote result has no volume here yet: the jobs after it need only its digests to be keyed.
+          const outputs =
+            decision.source === 'local'
+              ? decision.stored.outputs
+              : decision.entry.outputs.map((o) => ({ ...o, volume: '(in the shared cache)' }));
           predicted.set(name, {
             status: 'cached',
             steps: [],
             outputs: new Map(
-              decision.stored.outputs.map((o) => [
-                o.path,
-                { path: o.path, volume: o.volume, digest: o.digest },
-              ]),
+              outputs.map((o) => [o.path, { path: o.path, volume: o.volume, digest: o.digest }]),
             ),
           });
         }

@@ -12,7 +12,7 @@ import type { OutputPressure } from '../output-pressure.js';
 import { checkEngine, createEngine, runcWarning, type Engine } from '../runtime/engine.js';
 import { sweepOrphans } from '../runtime/sweep.js';
 import { ensureStateDir } from '../state-dir.js';
-import { ResultStore } from '../results/index.js';
+import { remoteSettings, ResultStore } from '../results/index.js';
 import { sweepUnsealedOutputVolumes } from '../runtime/output-volumes.js';
 import { CachingJobExecutor } from './caching-job-executor.js';
 import { DockerJobExecutor } from './docker-job-executor.js';
@@ -42,6 +42,14 @@ export interface RunOptions {
    * job may then declare outputs). Default true.
    */
   readonly cache?: boolean | 'refresh';
+  /**
+   * The shared cache: an `http(s)://` URL (Bazel's `/ac/` + `/cas/` layout), a `file://` URL or a
+   * folder. Default `KILN_CACHE_URL`; none when both are empty. `KILN_CACHE_TOKEN` and
+   * `KILN_CACHE_SIGNING_KEY` come from `env`.
+   */
+  readonly cacheUrl?: string;
+  /** Look the shared cache up but never write to it. Default `KILN_CACHE_READONLY=1`. */
+  readonly cacheReadonly?: boolean;
   /** SIGTERM-to-SIGKILL grace period, ms. Default KILN_CANCEL_GRACE_PERIOD (seconds), else DEFAULT_GRACE_MS. */
   readonly graceMs?: number;
   /** Cancels the run (reason: a CancelReason). */
@@ -90,6 +98,11 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
     reuse: options.reuse ?? false,
   });
   const cache = options.cache ?? true;
+  const remote = remoteSettings({
+    ...(options.cacheUrl !== undefined ? { url: options.cacheUrl } : {}),
+    ...(options.cacheReadonly !== undefined ? { readonly: options.cacheReadonly } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  });
   const executor =
     cache === false
       ? undefined
@@ -97,6 +110,7 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
           store,
           noCache: cache === 'refresh',
           reuse: options.reuse ?? false,
+          ...(remote ? { remote } : {}),
         });
   try {
     return await runGraph(selected, {

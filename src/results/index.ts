@@ -70,3 +70,15 @@ export {
 } from './result-store.js';
 export { resultsDir, statIndexPath, storeId } from './results-dir.js';
 export { ExportError, SourceReadError } from './errors.js';
+export {
+  REMOTE_FORMAT,
+  RemoteCacheError,
+  decodeEntry,
+  encodeEntry,
+  type RemoteCache,
+  type RemoteEntry,
+  type RemoteOutput,
+} from './remote-cache.js';
+export { DirectoryRemoteCache } from './remote-directory.js';
+export { HttpRemoteCache, type HttpRemoteCacheOptions } from './remote-http.js';
+export { remoteSettings, type RemoteSettings, type RemoteSettingsOptions } from './remote-settings.js';

@@ -76,4 +76,6 @@ export interface ContainerRuntime {
   list(labels: readonly string[]): Promise<ContainerSummary[]>;
   /** A tar archive of a path in the container, as a stream. */
   archive(id: string, path: string): Promise<Readable>;
+  /** Extracts a tar stream into a folder of the container (which need not be running). */
+  putArchive(id: string, path: string, tar: Readable): Promise<void>;
 }

@@ -93,4 +93,10 @@ export class DockerContainers implements ContainerRuntime {
       return (await this.docker.getContainer(id).getArchive({ path })) as unknown as Readable;
     });
   }
+
+  async putArchive(id: string, path: string, tar: Readable): Promise<void> {
+    await dockerCall(`writing into ${path} of container ${short(id)}`, this.endpoint, async () => {
+      await this.docker.getContainer(id).putArchive(tar as never, { path });
+    });
+  }
 }

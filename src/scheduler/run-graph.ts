@@ -187,6 +187,9 @@ class GraphRun {
       this.#checkAllEnded();
       await this.#allEndedPromise;
       await this.#queue.onIdle();
+      await this.#settings.executor.finish?.(runId).catch((error: unknown) => {
+        this.#emit({ type: 'warning', message: `finishing the run: ${(error as Error).message}` });
+      });
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

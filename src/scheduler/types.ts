@@ -52,6 +52,11 @@ export interface JobOutcome {
 
 export interface JobExecutor {
   execute(job: CompiledJob, context: JobContext): Promise<JobOutcome>;
+  /**
+   * Optional: called once every job has ended, before `run.end`, for what the executor still owes the
+   * run (uploads to a shared cache). A throw is reported as a warning, never a failure of the run.
+   */
+  finish?(runId: string): Promise<void>;
 }
 
 /** Why a signal was aborted. */
