@@ -7,6 +7,8 @@
  * `35ms` below a tenth of a second; then tenths, rounded down so that a running clock never runs ahead:
  * `0.3s`, `12.3s`; then `2m05s` below an hour and `1h02m` beyond. `-` for what is not a duration
  * (negative, NaN, infinite). Every form reads back with the step file's parseDuration.
+ * Not pretty-ms: it writes `1m 5s` and `1h 2m 5s`, which neither line up in a column nor read back
+ * as a duration.
  */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '-';

@@ -22,6 +22,10 @@ function keepStorageBytes(value: string): number {
   }
 }
 
+/**
+ * `1.5 GiB`: binary units named as such (the `bytes` package writes `1.5GB` for the same number), `?`
+ * for a size the engine did not give.
+ */
 function formatBytes(n: number | undefined): string {
   if (n === undefined || n < 0) return '?';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

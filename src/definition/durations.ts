@@ -22,6 +22,9 @@ const PLAIN_NUMBER = /^\d+(?:\.\d+)?$/;
  *
  * Throws a plain Error whose message names the value and the accepted forms when the value is not a
  * duration (empty, negative, unknown unit, stray characters).
+ *
+ * Not the `ms` package: it reads a bare number as milliseconds, knows no `1h30m`, and says NaN or
+ * undefined where a step file needs a message that names the forms.
  */
 export function parseDuration(value: string | number): number {
   if (typeof value === 'number') {

@@ -16,6 +16,9 @@ const UNIT_BYTES: Readonly<Record<string, number>> = {
  * is rounded down to a whole byte. A number is a count of bytes.
  *
  * Throws a plain Error naming the value and the accepted forms on anything else.
+ *
+ * Not the `bytes` package: it refuses Docker's one-letter units (`256m`) and `GiB`, and answers null
+ * instead of a message.
  */
 export function parseSize(value: string | number): number {
   if (typeof value === 'number') {

@@ -160,7 +160,11 @@ function walk(
   return here;
 }
 
-/** Line starts of a text, to turn offsets into 1-based lines and columns. */
+/**
+ * Line starts of a text, to turn offsets into 1-based lines and columns. Not yaml's LineCounter: that
+ * one is filled by the yaml parser, which a plain step file never loads (js-yaml reads it, and the map
+ * of positions is built only when asked for), and it answers line 0 before the first newline.
+ */
 export class LineIndex {
   private readonly starts: number[] = [0];
 

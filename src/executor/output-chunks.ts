@@ -12,7 +12,11 @@ export interface EncodedChunk {
   readonly encoding?: 'base64';
 }
 
-/** How many bytes at the end of `buf` are the start of a UTF-8 character that is not complete yet. */
+/**
+ * How many bytes at the end of `buf` are the start of a UTF-8 character that is not complete yet.
+ * Not node:string_decoder: it turns bytes that are not UTF-8 into U+FFFD and keeps its tail to itself,
+ * while such output must pass as base64, byte for byte, an unfinished last character included.
+ */
 function incompleteTail(buf: Buffer): number {
   for (let back = 1; back <= Math.min(3, buf.length); back++) {
     const byte = buf[buf.length - back]!;

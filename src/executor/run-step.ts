@@ -88,6 +88,8 @@ function stepSignal(job: CompiledJob, step: CompiledStep, jobSignal: AbortSignal
   if (step.timeoutMs === undefined) {
     return { signal: jobSignal, reason: () => jobSignal.reason as unknown, dispose: () => {} };
   }
+  // Not AbortSignal.timeout: its reason is a bare TimeoutError, and the step's reason must say what
+  // timed out after how long (a CancelReason); the timer is cleared as soon as the step ends.
   const own = new AbortController();
   const subject = `step ${step.name} of job ${job.name}`;
   const timer = setTimeout(() => own.abort(timeoutReason(subject, step.timeoutMs!)), step.timeoutMs);

@@ -67,6 +67,8 @@ export interface CheckEngineOptions {
 /** Pings the engine; throws EngineUnavailableError (exit 3) with what to do when it does not answer. */
 export async function checkEngine(engine: Engine, options: CheckEngineOptions = {}): Promise<EngineInfo> {
   const timeoutMs = options.timeoutMs ?? 15_000;
+  // A timer raced with the ping, not AbortSignal.timeout: the ping takes no signal, and an engine that
+  // accepts the connection and never answers must still end in this message.
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(
