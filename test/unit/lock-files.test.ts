@@ -143,12 +143,17 @@ test('waiting for a lock stops when the run is cancelled', async (t) => {
   const first = await acquireCacheLock({ path, owner: me('build'), wait: false });
   t.teardown(() => first?.release());
   const controller = new AbortController();
-  setTimeout(() => controller.abort(new CancelledError('interrupted by SIGINT')), 100);
-  const started = Date.now();
-  await t.throwsAsync(acquireCacheLock({ path, owner: me('test'), wait: true, signal: controller.signal }), {
-    instanceOf: CancelledError,
-    message: 'interrupted by SIGINT',
-  });
+  let started = 0;
+  // Cancelled once it is waiting (its first report), as a Ctrl-C during the wait would.
+  const onWait = () => {
+    started = Date.now();
+    controller.abort(new CancelledError('interrupted by SIGINT'));
+  };
+  await t.throwsAsync(
+    acquireCacheLock({ path, owner: me('test'), wait: true, onWait, signal: controller.signal }),
+    { instanceOf: CancelledError, message: 'interrupted by SIGINT' },
+  );
+  t.true(started > 0, 'the waiter waited');
   t.true(Date.now() - started < 1000);
 });
 
