@@ -8,7 +8,7 @@ import { reportError } from './report-error.js';
 import { parseSize } from '../definition/sizes.js';
 import { UsageError } from '../errors.js';
 import { pruneResults } from '../executor/prune-results.js';
-import { ResultStore } from '../results/index.js';
+import { remoteSettings, ResultStore } from '../results/index.js';
 import { visible } from '../visible-text.js';
 
 /** `--keep-storage`'s size, or a UsageError that names the forms a size takes. */
@@ -97,6 +97,12 @@ export async function pruneCommand(options: {
     process.stdout.write(
       `job cache: ${results.remaining.count} result${results.remaining.count === 1 ? '' : 's'} kept, ${formatBytes(results.remaining.bytes)}\n`,
     );
+    const shared = remoteSettings();
+    if (shared) {
+      process.stdout.write(
+        `the shared cache (${visible(shared.cache.description)}) is not pruned by kiln: its server or folder keeps its own limits\n`,
+      );
+    }
     if (containers.length === 0 && caches.length === 0 && results.removed.length === 0) {
       process.stdout.write('nothing to prune\n');
     }
