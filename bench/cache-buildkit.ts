@@ -4,8 +4,12 @@
  * as a two-job kiln.yaml run through kiln's CLI, each cold (BuildKit: after `docker builder prune -af`;
  * kiln: a fresh state folder, so no result and no stat index), unchanged, and after a one-file change.
  * Then where kiln's unchanged rerun spends its time: node's start and the CLI's modules (`kiln
- * --version`), loading and compiling the step file (`kiln validate`), the plan without running
- * (`kiln plan`), and the run's own split from its events (before run.start, the run, after run.end).
+ * --version`), a fresh node importing the run command's modules, loading and compiling the step file
+ * (`kiln validate`), the engine check, the plan without running (`kiln plan`), and the run's own split
+ * from its events (before run.start, the run, after run.end).
+ *
+ * `docker builder prune -af` empties the engine's whole BuildKit cache (nothing else here uses it); the
+ * images the builds tag are removed at the end, and the build cache pruned once more.
  *
  * The two tools work on copies of the same sources in folders of their own; each repetition changes
  * the same file in both (a new global in greet.c, so the binary changes too and `final` re-runs).

@@ -5,7 +5,7 @@
  * `bench/results/<timestamp>.json` and `bench/results/latest.json`. It never asserts a time.
  *
  * Options:
- *   --quick             smaller sizes and 3 repetitions (a few minutes on 2 cores: the job cache cases run many jobs cold)
+ *   --quick             smaller sizes and 3 repetitions (a few minutes on 2 cores)
  *   --only ID[,ID...]   run only these cases (per-step, graph-throughput, compile, output-throughput, mounts,
  *                       results-hashing, cache-buildkit, cache-noop-1000, cache-one-change)
  *   --repetitions N     measured repetitions per variant (default 3 quick, 5 full)
