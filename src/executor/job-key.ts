@@ -1,14 +1,14 @@
 /**
  * A job's key, from its plan: whether the job cache takes the job at all (its policy), the content of its
  * bind sources (digested through a stat index per source, once per run however many jobs mount it), and
- * its key inputs (results/key-inputs.ts) as plain data.
+ * its key inputs (results/key-inputs.ts) as plain data. What each mount adds to the key, or why it keeps
+ * the job from the cache, its kind says (mounts/kinds/).
  */
 import { realpath } from 'node:fs/promises';
 import { dirname, relative, sep } from 'node:path';
 import { isInside } from '../host-paths.js';
-import type { CompiledJob, CompiledStepMount } from '../graph/types.js';
-import { displayPath } from '../mounts/bind-sources.js';
-import { describeMount } from '../mounts/describe-mount.js';
+import type { CompiledJob } from '../graph/types.js';
+import { containerMountKind, stepMountKind } from '../mounts/kinds/index.js';
 import {
   KEY_FORMAT,
   loadExcludeRules,
@@ -38,23 +38,18 @@ export interface CachePolicy {
 export function cachePolicy(job: CompiledJob, projectDir: string, reuseAll = false): CachePolicy {
   if (job.cache === false) return { cached: false, reasons: ['the job says cache: false'] };
   if (job.cache === true) return { cached: true, reasons: [] };
-  const reasons: string[] = [];
-  const stepMounts = new Map<string, CompiledStepMount>();
-  for (const step of job.steps) for (const m of step.mounts) stepMounts.set(`${m.type} ${m.id}`, m);
-  for (const m of stepMounts.values()) {
-    reasons.push(
-      m.type === 'secret'
-        ? `it mounts secret ${m.id}, whose value is not in the key (cache: true caches it anyway)`
-        : `it uses ssh agent ${m.id}, which is not in the key (cache: true caches it anyway)`,
-    );
+  // Each step mount's reason once, however many steps declare it; then the container's mounts'.
+  const stepReasons = new Set<string>();
+  for (const step of job.steps) {
+    for (const m of step.mounts) {
+      const reason = stepMountKind(m.type).uncached?.(m);
+      if (reason !== undefined) stepReasons.add(reason);
+    }
   }
+  const reasons = [...stepReasons];
   for (const m of job.mounts) {
-    if (m.type !== 'bind') continue;
-    if (m.allowDockerSocket) reasons.push(`${describeMount(m, projectDir)} may reach the Docker socket`);
-    else if (!m.readonly)
-      reasons.push(
-        `${describeMount(m, projectDir)} is read-write: the job can change its own inputs (readonly: true caches it)`,
-      );
+    const reason = containerMountKind(m.type).uncached?.(m, projectDir);
+    if (reason !== undefined) reasons.push(reason);
   }
   if (job.reuse !== false) reasons.push('it reuses its container across runs (reuse)');
   else if (reuseAll && job.outputs.length === 0)
@@ -126,51 +121,15 @@ export async function jobKeyInputs(
   const mounts: MountInput[] = [];
   const binds: Promise<{ input: BindInput; listing: TreeDigestResult }>[] = [];
   const consumed: ConsumedOutputInput[] = [];
+  const keyContext = {
+    projectDir,
+    digest: (realPath: string, exclude: readonly string[]) => sources.of(realPath, exclude, signal),
+  };
   for (const planned of plan.mounts.container) {
-    const { mount } = planned;
-    switch (planned.kind) {
-      case 'bind': {
-        const exclude = planned.mount.exclude;
-        binds.push(
-          sources.of(planned.realPath, exclude, signal).then((listing) => ({
-            listing,
-            input: {
-              target: mount.target,
-              source: displayPath(planned.mount.source, projectDir),
-              readonly: planned.mount.readonly,
-              digest: listing.digest,
-              ...(exclude.length > 0 ? { exclude } : {}),
-            },
-          })),
-        );
-        break;
-      }
-      case 'cache':
-        mounts.push({
-          type: 'cache',
-          target: mount.target,
-          id: planned.mount.id,
-          sharing: planned.mount.sharing,
-          readonly: planned.mount.readonly,
-        });
-        break;
-      case 'tmpfs':
-        mounts.push({
-          type: 'tmpfs',
-          target: mount.target,
-          mode: planned.mount.mode,
-          ...(planned.mount.sizeBytes !== undefined ? { size: planned.mount.sizeBytes } : {}),
-        });
-        break;
-      case 'output':
-        consumed.push({
-          job: planned.mount.job,
-          path: planned.mount.path,
-          target: mount.target,
-          digest: planned.digest,
-        });
-        break;
-    }
+    const input = containerMountKind(planned.kind).key(planned, keyContext);
+    if ('mount' in input) mounts.push(input.mount);
+    else if ('bind' in input) binds.push(input.bind);
+    else consumed.push(input.consumed);
   }
   const digested = await Promise.all(binds);
   const inputs: KeyInputs = {
@@ -188,7 +147,7 @@ export async function jobKeyInputs(
       workdir: step.workdir,
       ...(step.user !== undefined ? { user: step.user } : {}),
       allowFailure: step.allowFailure,
-      mounts: step.mounts.map(stepMountInput),
+      mounts: step.mounts.map((m) => stepMountKind(m.type).key(m)),
     })),
     mounts,
     binds: digested.map((d) => d.input),
@@ -196,18 +155,4 @@ export async function jobKeyInputs(
     outputs: job.outputs.map((o) => o.path),
   };
   return { inputs, listings: digested.map((d) => d.listing) };
-}
-
-/** A secret or ssh mount as the key sees it: its id and where it goes, never a value. */
-function stepMountInput(mount: CompiledStepMount): MountInput {
-  if (mount.type === 'ssh') return { type: 'ssh', target: mount.target, id: mount.id };
-  return {
-    type: 'secret',
-    target: mount.target,
-    id: mount.id,
-    mode: mount.mode,
-    uid: mount.uid,
-    gid: mount.gid,
-    ...(mount.env !== undefined ? { env: mount.env } : {}),
-  };
 }

@@ -6,28 +6,13 @@
  */
 import { realpath } from 'node:fs/promises';
 import { cancelledError, MountError } from '../errors.js';
-import type {
-  BuildGraph,
-  CompiledJob,
-  CompiledSecretMount,
-  CompiledSshMount,
-  CompiledStep,
-} from '../graph/types.js';
-import { checkBindSource, dockerSocketPaths, engineHostPath, type MountInfoEntry } from './bind-sources.js';
-import { cacheVolumeName } from './cache-volume-name.js';
+import type { BuildGraph, CompiledJob } from '../graph/types.js';
+import { dockerSocketPaths, type MountInfoEntry } from './bind-sources.js';
 import { describeMount } from './describe-mount.js';
+import { containerMountKind, STEP_MOUNT_KINDS, stepMountKind } from './kinds/index.js';
+import type { StepPlanContext } from './kinds/kind.js';
 import { RunSecrets } from './run-secrets.js';
-import { resolveSshSocket, type SshSocketResolution } from './ssh-agents.js';
-import { tmpfsOptions } from './tmpfs-mounts.js';
-import type {
-  DockerMount,
-  MountPlan,
-  OutputRef,
-  PlannedMount,
-  PlannedSecret,
-  PlannedStepMounts,
-  PreparedSsh,
-} from './types.js';
+import type { DockerMount, MountPlan, OutputRef, PlannedMount, PlannedStepMounts } from './types.js';
 
 export interface PlanMountsContext {
   /** Gives the project folder, the project name and where secrets come from. */
@@ -70,142 +55,46 @@ export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Prom
     socketPaths.push(ctx.engineSocketPath);
 
   const container: PlannedMount[] = [];
+  const planContext = {
+    job,
+    graph,
+    env,
+    dockerSocketPaths: socketPaths,
+    ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
+    ...(ctx.outputOf ? { outputOf: ctx.outputOf } : {}),
+  };
   for (const mount of job.mounts) {
-    if (mount.type === 'bind') {
-      const checked = await checkBindSource(mount.source, mount, {
-        job: job.name,
-        mount: describeMount(mount, graph.projectDir),
-        projectDir: graph.projectDir,
-        dockerSocketPaths: socketPaths,
-        ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
-      });
-      const hostPath = engineHostPath(checked.realPath, checked.projectRealPath, env);
-      container.push({ kind: 'bind', mount, hostPath, realPath: checked.realPath });
-    } else if (mount.type === 'cache') {
-      container.push({ kind: 'cache', mount, volume: cacheVolumeName(graph.project, mount.id) });
-    } else if (mount.type === 'output') {
-      const ref = ctx.outputOf?.(mount.job, mount.path);
-      if (ref === undefined) {
-        throw new MountError(
-          job.name,
-          describeMount(mount, graph.projectDir),
-          `job ${mount.job} has no sealed output at ${mount.path} in this run`,
-        );
-      }
-      container.push({ kind: 'output', mount, volume: ref.volume, digest: ref.digest });
-    } else {
-      container.push({ kind: 'tmpfs', mount, options: tmpfsOptions(mount) });
-    }
+    container.push(await containerMountKind(mount.type).plan(mount, planContext));
   }
   const projectRealPath = await realpath(graph.projectDir).catch(() => graph.projectDir);
-  const steps = await new StepMountsPlanner(job, graph, env, projectRealPath, ctx.secrets).plan();
+  const steps = await planStepMounts({
+    job,
+    graph,
+    env,
+    projectRealPath,
+    secrets: ctx.secrets ?? new RunSecrets(graph, env),
+    fail: (step, mount, message, cause) =>
+      new MountError(job.name, describeMount(mount, graph.projectDir, step.name), message, cause),
+  });
   return { container, ...steps };
 }
 
-/** Plans every step's secrets and ssh agents, reading each source once. Throws on a missing required one. */
-class StepMountsPlanner {
-  readonly #secrets: RunSecrets;
-  readonly #sshSockets = new Map<string, Promise<SshSocketResolution>>();
-  /** The agent bound at each target. */
-  readonly #sshBinds = new Map<string, { readonly id: string; readonly bind: DockerMount }>();
-
-  constructor(
-    private readonly job: CompiledJob,
-    private readonly graph: BuildGraph,
-    private readonly env: NodeJS.ProcessEnv,
-    private readonly projectRealPath: string,
-    secrets: RunSecrets | undefined,
-  ) {
-    this.#secrets = secrets ?? new RunSecrets(graph, env);
+/**
+ * Plans every step's secrets and ssh agents, each kind with one planner for the job (a source is read
+ * once, an agent bound once per target). Throws on a missing required one.
+ */
+async function planStepMounts(ctx: StepPlanContext): Promise<Pick<MountPlan, 'steps' | 'sshBinds'>> {
+  // Made up front, in the kinds' order, so that their binds come out in that order.
+  const planners = new Map(STEP_MOUNT_KINDS.map((kind) => [kind.type, kind.planner(ctx)] as const));
+  const steps: PlannedStepMounts[] = [];
+  for (const step of ctx.job.steps) {
+    const planned: Record<string, unknown[]> = Object.fromEntries(STEP_MOUNT_KINDS.map((k) => [k.list, []]));
+    for (const mount of step.mounts) {
+      const entry = await planners.get(mount.type)!.plan(step, mount as never);
+      if (entry) planned[stepMountKind(mount.type).list]!.push(entry);
+    }
+    steps[step.index] = planned as unknown as PlannedStepMounts;
   }
-
-  async plan(): Promise<Pick<MountPlan, 'steps' | 'sshBinds'>> {
-    const steps: PlannedStepMounts[] = [];
-    for (const step of this.job.steps) {
-      const secrets: PlannedSecret[] = [];
-      const ssh: PreparedSsh[] = [];
-      for (const mount of step.mounts) {
-        if (mount.type === 'secret') {
-          const planned = await this.#secret(step, mount);
-          if (planned) secrets.push(planned);
-        } else {
-          const planned = await this.#ssh(step, mount);
-          if (planned) ssh.push(planned);
-        }
-      }
-      steps[step.index] = { secrets, ssh };
-    }
-    return { steps, sshBinds: [...this.#sshBinds.values()].map((b) => b.bind) };
-  }
-
-  #fail(step: CompiledStep, mount: CompiledSecretMount | CompiledSshMount, message: string, cause?: unknown) {
-    return new MountError(
-      this.job.name,
-      describeMount(mount, this.graph.projectDir, step.name),
-      message,
-      cause,
-    );
-  }
-
-  /** The secret, once its value is known to exist; undefined when it is absent and not required. */
-  async #secret(step: CompiledStep, mount: CompiledSecretMount): Promise<PlannedSecret | undefined> {
-    const pending = this.#secrets.resolve(mount.id);
-    if (pending === undefined) {
-      throw this.#fail(step, mount, `secret ${mount.id} is not declared under secrets: in the step file`);
-    }
-    const resolution = await pending.catch((error: unknown) => {
-      throw this.#fail(step, mount, `secret ${mount.id} cannot be read: ${(error as Error).message}`, error);
-    });
-    if (!resolution.found) {
-      if (!mount.required) return undefined;
-      throw this.#fail(
-        step,
-        mount,
-        `secret ${mount.id}: ${resolution.reason}; provide it or mark the mount required: false`,
-      );
-    }
-    return {
-      id: mount.id,
-      mount: describeMount(mount, this.graph.projectDir, step.name),
-      target: mount.target,
-      ...(mount.env === undefined ? {} : { env: mount.env }),
-      mode: mount.mode,
-      uid: mount.uid,
-      gid: mount.gid,
-    };
-  }
-
-  /** The agent, bound once per target; undefined when it is absent and not required. */
-  async #ssh(step: CompiledStep, mount: CompiledSshMount): Promise<PreparedSsh | undefined> {
-    let pending = this.#sshSockets.get(mount.id);
-    if (pending === undefined) {
-      pending = resolveSshSocket(mount.id, this.env);
-      this.#sshSockets.set(mount.id, pending);
-    }
-    const socket = await pending;
-    if (!socket.found) {
-      if (!mount.required) return undefined;
-      throw this.#fail(
-        step,
-        mount,
-        `ssh agent ${mount.id}: ${socket.reason}; or mark the mount required: false`,
-      );
-    }
-    const bound = this.#sshBinds.get(mount.target);
-    if (bound !== undefined && bound.id !== mount.id) {
-      throw this.#fail(
-        step,
-        mount,
-        `ssh agents ${bound.id} and ${mount.id} are both given the target ${mount.target}`,
-      );
-    }
-    if (bound === undefined) {
-      const source = engineHostPath(socket.realPath, this.projectRealPath, this.env);
-      this.#sshBinds.set(mount.target, {
-        id: mount.id,
-        bind: { Type: 'bind', Source: source, Target: mount.target },
-      });
-    }
-    return { id: mount.id, target: mount.target };
-  }
+  const sshBinds: DockerMount[] = [...planners.values()].flatMap((planner) => planner.binds?.() ?? []);
+  return { steps, sshBinds };
 }

@@ -4,38 +4,21 @@
  * and, per step, the secrets and ssh agents that exist only while that step runs.
  */
 import type { DockerMount } from '../runtime/containers.js';
-import type {
-  CompiledBindMount,
-  CompiledCacheMount,
-  CompiledOutputMount,
-  CompiledTmpfsMount,
-} from '../graph/types.js';
+import type { PlannedMount } from './kinds/index.js';
 
 export type { DockerMount } from '../runtime/containers.js';
 
-/** A container mount, planned. */
-export type PlannedMount =
-  /**
-   * `hostPath`: the source through symlinks, as the engine sees it (see engineHostPath); `realPath`:
-   * the same as this process sees it (what the job cache digests).
-   */
-  | {
-      readonly kind: 'bind';
-      readonly mount: CompiledBindMount;
-      readonly hostPath: string;
-      readonly realPath: string;
-    }
-  /** `volume`: the cache's own volume; a `private` cache in use elsewhere gets another slot when acquired. */
-  | { readonly kind: 'cache'; readonly mount: CompiledCacheMount; readonly volume: string }
-  /** `options`: the `HostConfig.Tmpfs` option string (see tmpfs-mounts.ts). */
-  | { readonly kind: 'tmpfs'; readonly mount: CompiledTmpfsMount; readonly options: string }
-  /** `volume`: the sealed volume of another job's output; `digest`: its content digest. Read-only. */
-  | {
-      readonly kind: 'output';
-      readonly mount: CompiledOutputMount;
-      readonly volume: string;
-      readonly digest: string;
-    };
+/**
+ * A container mount, planned (one type per kind, declared in its module under kinds/): a bind's host
+ * path, a cache's volume, a tmpfs's options, another job's output's volume and digest.
+ */
+export type {
+  PlannedBindMount,
+  PlannedCacheMount,
+  PlannedMount,
+  PlannedOutputMount,
+  PlannedTmpfsMount,
+} from './kinds/index.js';
 
 /** Where another job's output is: its sealed volume and content digest. */
 export interface OutputRef {
