@@ -20,38 +20,25 @@
  * Relative bind sources resolve against the project folder and `~` against the home folder; relative
  * targets are left for the compiler, which resolves them against each job's workdir.
  */
-import { homedir } from 'node:os';
 import { DefinitionError, type Diagnostic } from '../errors.js';
-import { parseMode, parseSize } from './sizes.js';
-import { resolveUserPath } from '../home-path.js';
-import type { BindMountSpec, CacheMountSpec, CacheSharing, MountSpec, TmpfsMountSpec } from './types.js';
+import { defaultSource, type BindMountSpec } from './mount-kinds/bind.js';
+import { DefaultFormFields, EntryError } from './mount-kinds/default-form.js';
+import { DEFINITION_MOUNT_KINDS, definitionMountKind } from './mount-kinds/index.js';
+import type { MountSpec } from './types.js';
 
-export interface DefaultMountsEnv {
-  /** Absolute project folder: relative bind sources resolve against it. */
-  readonly projectDir: string;
-  /** The home folder `~` expands to. Default: `os.homedir()`. */
-  readonly homeDir?: string;
-}
+export type { DefaultMountsEnv } from './mount-kinds/kind.js';
+import type { DefaultMountsEnv } from './mount-kinds/kind.js';
 
-/** The mount types allowed as defaults. */
-export const DEFAULT_MOUNT_TYPES = ['bind', 'cache', 'tmpfs'] as const;
+/** The mount types allowed as defaults: the kinds with a default form (mount-kinds/). */
+export const DEFAULT_MOUNT_TYPES: readonly string[] = DEFINITION_MOUNT_KINDS.flatMap((kind) =>
+  kind.defaultForm === undefined ? [] : [kind.type],
+);
 
-const SHARING: readonly CacheSharing[] = ['shared', 'private', 'locked'];
-
-const KEY_ALIASES: Readonly<Record<string, string>> = {
-  src: 'source',
-  dst: 'target',
-  destination: 'target',
-  ro: 'readonly',
-  'tmpfs-size': 'size',
-  'tmpfs-mode': 'mode',
-};
-
-const KEYS_BY_TYPE: Readonly<Record<string, readonly string[]>> = {
-  bind: ['source', 'target', 'readonly', 'allow-outside-project', 'allow-docker-socket'],
-  cache: ['id', 'target', 'sharing', 'readonly'],
-  tmpfs: ['target', 'size', 'mode'],
-};
+/** Other names of keys: the engine's (`dst`, `destination`), then each kind's. */
+const KEY_ALIASES: Readonly<Record<string, string>> = Object.assign(
+  { dst: 'target', destination: 'target' },
+  ...DEFINITION_MOUNT_KINDS.map((kind) => kind.defaultForm?.aliases ?? {}),
+);
 
 /**
  * Parse the value of `KILN_DEFAULT_MOUNTS`. Throws a DefinitionError with one diagnostic per faulty
@@ -74,18 +61,18 @@ export function parseDefaultMounts(text: string, env: DefaultMountsEnv): MountSp
   return mounts;
 }
 
-class EntryError extends Error {}
-
 function parseShortForm(entry: string, env: DefaultMountsEnv): BindMountSpec {
   const parts = entry.split(':');
   const [source, target, option] = parts;
   if (parts.length < 2 || parts.length > 3 || !source || !target) {
-    throw new EntryError('expected source:target[:ro|:rw] or type=bind|cache|tmpfs,target=...,key=value');
+    throw new EntryError(
+      `expected source:target[:ro|:rw] or type=${DEFAULT_MOUNT_TYPES.join('|')},target=...,key=value`,
+    );
   }
   if (option !== undefined && option !== 'ro' && option !== 'rw') {
     throw new EntryError(`unknown option '${option}' (allowed: ro, rw)`);
   }
-  return { type: 'bind', source: resolveSource(source, env), target, readonly: option === 'ro' };
+  return { type: 'bind', source: defaultSource(source, env), target, readonly: option === 'ro' };
 }
 
 function parseMountForm(entry: string, env: DefaultMountsEnv): MountSpec {
@@ -104,81 +91,23 @@ function parseMountForm(entry: string, env: DefaultMountsEnv): MountSpec {
   if (type === undefined || type === '') {
     throw new EntryError(`missing type= (allowed: ${DEFAULT_MOUNT_TYPES.join(', ')})`);
   }
-  if (type === 'secret' || type === 'ssh') {
+  const kind = definitionMountKind(type);
+  if (kind !== undefined && kind.defaultForm === undefined) {
     throw new EntryError(
-      `${type === 'ssh' ? 'an' : 'a'} ${type} mount cannot be a default mount (allowed: ${DEFAULT_MOUNT_TYPES.join(', ')}); ` +
+      `${kind.article} ${type} mount cannot be a default mount (allowed: ${DEFAULT_MOUNT_TYPES.join(', ')}); ` +
         `declare it on the step that needs it`,
     );
   }
-  const allowed = KEYS_BY_TYPE[type];
-  if (!allowed) {
+  const form = kind?.defaultForm;
+  if (form === undefined) {
     throw new EntryError(`unknown mount type '${type}' (allowed: ${DEFAULT_MOUNT_TYPES.join(', ')})`);
   }
   for (const key of fields.keys()) {
-    if (key !== 'type' && !allowed.includes(key)) {
-      throw new EntryError(`unknown key '${key}' for a ${type} mount (allowed: ${allowed.join(', ')})`);
+    if (key !== 'type' && !form.keys.includes(key)) {
+      throw new EntryError(`unknown key '${key}' for a ${type} mount (allowed: ${form.keys.join(', ')})`);
     }
   }
   const target = fields.get('target');
   if (!target) throw new EntryError('missing target=');
-
-  switch (type) {
-    case 'bind': {
-      const source = fields.get('source');
-      if (!source) throw new EntryError('missing source= for a bind mount');
-      const spec: BindMountSpec = {
-        type: 'bind',
-        source: resolveSource(source, env),
-        target,
-        readonly: booleanField(fields, 'readonly'),
-      };
-      return {
-        ...spec,
-        ...(fields.has('allow-outside-project')
-          ? { allowOutsideProject: booleanField(fields, 'allow-outside-project') }
-          : {}),
-        ...(fields.has('allow-docker-socket')
-          ? { allowDockerSocket: booleanField(fields, 'allow-docker-socket') }
-          : {}),
-      };
-    }
-    case 'cache': {
-      const sharing = fields.get('sharing') ?? 'shared';
-      if (!SHARING.includes(sharing as CacheSharing)) {
-        throw new EntryError(`unknown sharing '${sharing}' (allowed: ${SHARING.join(', ')})`);
-      }
-      const spec: CacheMountSpec = {
-        type: 'cache',
-        id: fields.get('id') || target,
-        target,
-        sharing: sharing as CacheSharing,
-        readonly: booleanField(fields, 'readonly'),
-      };
-      return spec;
-    }
-    default: {
-      const spec: { -readonly [K in keyof TmpfsMountSpec]: TmpfsMountSpec[K] } = { type: 'tmpfs', target };
-      const size = fields.get('size');
-      const mode = fields.get('mode');
-      try {
-        if (size !== undefined) spec.size = parseSize(size);
-        if (mode !== undefined) spec.mode = parseMode(mode);
-      } catch (error) {
-        throw new EntryError((error as Error).message);
-      }
-      return spec;
-    }
-  }
-}
-
-function booleanField(fields: ReadonlyMap<string, string | undefined>, key: string): boolean {
-  if (!fields.has(key)) return false;
-  const value = fields.get(key);
-  if (value === undefined || value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0') return false;
-  throw new EntryError(`${key}=${value} is not a boolean (write true or false)`);
-}
-
-function resolveSource(source: string, env: DefaultMountsEnv): string {
-  return resolveUserPath(source, env.projectDir, env.homeDir ?? homedir());
+  return form.parse(new DefaultFormFields(fields), target, env);
 }

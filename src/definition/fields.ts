@@ -1,33 +1,14 @@
 /**
  * The step file's kebab-case keys and the camelCase fields of types.ts they become, one table per object
  * of the schema. The conversion in both directions reads only these tables, and a unit test checks that
- * each table and the schema's properties of that object are the same set of keys.
+ * each table and the schema's properties of that object are the same set of keys. A mount kind's table
+ * is in its module (mount-kinds/), under the schema's `<type>-mount`.
  */
-import type {
-  BindMountSpec,
-  CacheMountSpec,
-  Defaults,
-  Definition,
-  JobSpec,
-  OutputSpec,
-  SecretMountSpec,
-  SshMountSpec,
-  StepSpec,
-  TmpfsMountSpec,
-} from './types.js';
+import { fieldTable } from './field-table.js';
+import { DEFINITION_MOUNT_KINDS } from './mount-kinds/index.js';
+import type { Defaults, Definition, JobSpec, OutputSpec, StepSpec } from './types.js';
 
-/** kebab-case key -> camelCase field; `null`: accepted in the file, not carried into the Definition. */
-export type FieldTable<T> = Readonly<Record<string, Extract<keyof T, string> | null>>;
-
-/** Fails to compile when a field of T has no key in the table. */
-type CoversAll<T, M extends FieldTable<T>> =
-  Exclude<Extract<keyof T, string>, M[keyof M]> extends never
-    ? unknown
-    : { missingFields: Exclude<Extract<keyof T, string>, M[keyof M]> };
-
-function fieldTable<T>() {
-  return <const M extends FieldTable<T>>(table: M & CoversAll<T, M>): M => table;
-}
+export type { FieldTable } from './field-table.js';
 
 type FileLevel = Omit<Definition, 'projectDir' | 'file' | 'sourceMap'>;
 type SecretSourceFields = { env: string; file: string };
@@ -90,50 +71,6 @@ export const OUTPUT_FIELDS = fieldTable<OutputOptions>()({
   'allow-outside-project': 'allowOutsideProject',
 });
 
-export const BIND_MOUNT_FIELDS = fieldTable<BindMountSpec>()({
-  type: 'type',
-  source: 'source',
-  target: 'target',
-  readonly: 'readonly',
-  'allow-outside-project': 'allowOutsideProject',
-  'allow-docker-socket': 'allowDockerSocket',
-  from: 'from',
-  exclude: 'exclude',
-});
-
-export const CACHE_MOUNT_FIELDS = fieldTable<CacheMountSpec>()({
-  type: 'type',
-  id: 'id',
-  target: 'target',
-  sharing: 'sharing',
-  readonly: 'readonly',
-});
-
-export const TMPFS_MOUNT_FIELDS = fieldTable<TmpfsMountSpec>()({
-  type: 'type',
-  target: 'target',
-  size: 'size',
-  mode: 'mode',
-});
-
-export const SECRET_MOUNT_FIELDS = fieldTable<SecretMountSpec>()({
-  type: 'type',
-  id: 'id',
-  target: 'target',
-  env: 'env',
-  mode: 'mode',
-  uid: 'uid',
-  gid: 'gid',
-  required: 'required',
-});
-
-export const SSH_MOUNT_FIELDS = fieldTable<SshMountSpec>()({
-  type: 'type',
-  id: 'id',
-  target: 'target',
-  required: 'required',
-});
-
 /**
  * Every table, by the schema object it mirrors: `''` is the schema's root, any other name a key of its
  * `definitions`.
@@ -146,9 +83,5 @@ export const FIELD_TABLES: Readonly<Record<string, Readonly<Record<string, strin
   'reuse-options': REUSE_OPTIONS_FIELDS,
   'secret-source': SECRET_SOURCE_FIELDS,
   output: OUTPUT_FIELDS,
-  'bind-mount': BIND_MOUNT_FIELDS,
-  'cache-mount': CACHE_MOUNT_FIELDS,
-  'tmpfs-mount': TMPFS_MOUNT_FIELDS,
-  'secret-mount': SECRET_MOUNT_FIELDS,
-  'ssh-mount': SSH_MOUNT_FIELDS,
+  ...Object.fromEntries(DEFINITION_MOUNT_KINDS.map((kind) => [`${kind.type}-mount`, kind.fields])),
 };

@@ -11,6 +11,7 @@ import {
   type RootSchema,
   type SchemaNode,
 } from './schema.js';
+import { DEFINITION_MOUNT_KINDS } from './mount-kinds/index.js';
 
 /** The objects of the schema that get a section, in order: `''` is the top level, others definitions. */
 const SECTIONS: readonly { readonly name: string; readonly heading: string }[] = [
@@ -22,11 +23,7 @@ const SECTIONS: readonly { readonly name: string; readonly heading: string }[] =
   { name: 'output', heading: 'output' },
   { name: 'secret-source', heading: 'secret source' },
   { name: 'mount', heading: 'mount' },
-  { name: 'bind-mount', heading: 'bind mount' },
-  { name: 'cache-mount', heading: 'cache mount' },
-  { name: 'tmpfs-mount', heading: 'tmpfs mount' },
-  { name: 'secret-mount', heading: 'secret mount' },
-  { name: 'ssh-mount', heading: 'ssh mount' },
+  ...DEFINITION_MOUNT_KINDS.map((kind) => ({ name: `${kind.type}-mount`, heading: `${kind.type} mount` })),
 ];
 
 /** The definitions that have a section, for links from type cells. */

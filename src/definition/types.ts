@@ -5,77 +5,22 @@
  */
 import type { SourcePosition } from '../errors.js';
 
-/** Files are read-write unless `readonly`. */
-export interface BindMountSpec {
-  readonly type: 'bind';
-  /** Host path; relative paths resolve against the step file's folder. */
-  readonly source: string;
-  /** Path in the container; relative targets resolve against the workdir. */
-  readonly target: string;
-  readonly readonly?: boolean;
-  /** Opt-in: allow a source that resolves (through symlinks) outside the project folder. Default false. */
-  readonly allowOutsideProject?: boolean;
-  /** Opt-in: allow binding the Docker socket (full control of the engine). Default false. */
-  readonly allowDockerSocket?: boolean;
-  /**
-   * Mount an output of this job instead of a host path: `source` is then one of that job's `outputs`
-   * paths, mounted read-only. Implies `needs`. (The builder takes the job's builder too.)
-   */
-  readonly from?: string;
-  /** gitignore-style patterns, relative to `source`, left out of the job's key (not out of the mount). */
-  readonly exclude?: readonly string[];
-}
-
-export type CacheSharing = 'shared' | 'private' | 'locked';
-
-export interface CacheMountSpec {
-  readonly type: 'cache';
-  /** The cache's name; one named volume per project and id, kept across runs. */
-  readonly id: string;
-  readonly target: string;
-  /** BuildKit's modes. Default `shared`. */
-  readonly sharing?: CacheSharing;
-  readonly readonly?: boolean;
-}
-
-export interface TmpfsMountSpec {
-  readonly type: 'tmpfs';
-  readonly target: string;
-  /** Bytes, or a size with a unit: `256m`, `1g`, `512k`. Default: the engine's (half the memory). */
-  readonly size?: string | number;
-  /** Octal mode as a string (`"1777"`) or number. Default 1777. */
-  readonly mode?: string | number;
-}
-
-export interface SecretMountSpec {
-  readonly type: 'secret';
-  /** A key of the definition's `secrets`. */
-  readonly id: string;
-  /** Default `/run/secrets/<id>`. */
-  readonly target?: string;
-  /** Also expose the value as this environment variable, for the declaring step only. */
-  readonly env?: string;
-  /** Octal file mode. Default 0400. */
-  readonly mode?: string | number;
-  readonly uid?: number;
-  readonly gid?: number;
-  /** Default true: a missing secret is an error. */
-  readonly required?: boolean;
-}
-
-export interface SshMountSpec {
-  readonly type: 'ssh';
-  /** Default `default`: the host's `SSH_AUTH_SOCK`. */
-  readonly id?: string;
-  /** Socket path in the container. Default `/run/kiln/ssh-<id>.sock`. */
-  readonly target?: string;
-  /** Default true: a missing agent is an error. */
-  readonly required?: boolean;
-}
-
-export type MountSpec = BindMountSpec | CacheMountSpec | TmpfsMountSpec | SecretMountSpec | SshMountSpec;
-export type MountType = MountSpec['type'];
-export const MOUNT_TYPES: readonly MountType[] = ['bind', 'cache', 'tmpfs', 'secret', 'ssh'];
+/**
+ * The mounts, one spec per kind (each declared in its module under mount-kinds/, with its field table
+ * and its default-mount form), and `MountSpec`, their union, derived from the list of kinds.
+ */
+export type {
+  BindMountSpec,
+  CacheMountSpec,
+  CacheSharing,
+  MountSpec,
+  MountType,
+  SecretMountSpec,
+  SshMountSpec,
+  TmpfsMountSpec,
+} from './mount-kinds/index.js';
+export { MOUNT_TYPES } from './mount-kinds/index.js';
+import type { MountSpec } from './mount-kinds/index.js';
 
 /** Where a secret's value comes from; values never live in the step file. */
 export type SecretSource = { readonly env: string } | { readonly file: string };
