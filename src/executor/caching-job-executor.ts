@@ -10,10 +10,11 @@
  * `kiln prune` meanwhile never takes one from under a job that mounts it. The outputs of a job the cache
  * does not take (a secret, `cache: false`) live for the run only.
  */
-import { cancelledError } from '../errors.js';
+import { cancelledError, InfrastructureError } from '../errors.js';
 import type { CompiledJob, CompiledOutput } from '../graph/types.js';
 import { ReleaseStack } from '../release.js';
 import type { KeyInputs, RemoteSettings, ResultOutput, ResultStore, StoredResult } from '../results/index.js';
+import { Label } from '../labels.js';
 import type { Engine } from '../runtime/engine.js';
 import {
   createOutputVolume,
@@ -46,6 +47,8 @@ interface RunScope {
   readonly cache: JobCache;
   /** The shared cache, when the run has one. */
   readonly remote?: RemoteResults;
+  /** Each job's key in this run, for dropping a result whose volume vanished. */
+  readonly keys: Map<string, string>;
   /** Pins of the results the run uses, and the volumes of outputs that are not kept. */
   readonly stack: ReleaseStack;
 }
@@ -83,6 +86,7 @@ export class CachingJobExecutor implements JobExecutor {
       decision = await this.#download(plan, context, decision);
     }
     const { result, reasons, keyed } = decision;
+    if (keyed) scope.keys.set(job.name, keyed.key);
     context.emit({
       type: 'job.cache',
       job: job.name,
@@ -174,6 +178,7 @@ export class CachingJobExecutor implements JobExecutor {
           ...(remote ? { remote } : {}),
         }),
         ...(remote ? { remote } : {}),
+        keys: new Map(),
         // Released after the run's last event: failures are not told (a pin of a dead run is no pin).
         stack: new ReleaseStack(),
       };
@@ -252,6 +257,7 @@ export class CachingJobExecutor implements JobExecutor {
     return this.#inner.run(job, context, {
       plan,
       acquireMounts: async (stack) => {
+        await this.#checkConsumed(plan, context);
         if (keyed) await Promise.all(keyed.listings.map((l) => this.#store.storeListing(l).catch(() => {})));
         const mounts = [];
         for (const output of job.outputs) {
@@ -356,6 +362,25 @@ export class CachingJobExecutor implements JobExecutor {
     }
     await this.#store.recordLast(project, job.name, keyed.key, keyed.inputs);
     return refs;
+  }
+
+  /**
+   * Checks, just before the job's container is made, that the output volumes it mounts are still there:
+   * the engine would otherwise make a missing one afresh, empty, and the job would read nothing. A volume
+   * removed behind kiln's back fails the job, and its result is dropped so that the next run rebuilds it.
+   */
+  async #checkConsumed(plan: JobPlan, context: JobContext): Promise<void> {
+    for (const planned of plan.mounts.container) {
+      if (planned.kind !== 'output') continue;
+      const info = await this.#engine.volumes.inspect(planned.volume);
+      if (info !== undefined && info.labels[Label.scope] === 'result') continue;
+      const key = this.#scopeOf(context).keys.get(planned.mount.job);
+      if (key)
+        await this.#store.remove(key, this.#scopeOf(context).cache.owner(plan.job.name)).catch(() => {});
+      throw new InfrastructureError(
+        `job ${plan.job.name}: the output ${planned.mount.path} of job ${planned.mount.job} (volume ${planned.volume}) was removed from the engine outside kiln; run again to rebuild it`,
+      );
+    }
   }
 
   /** Output volumes that outlive their job but not the run (the job is not cached). */

@@ -400,3 +400,54 @@ jobs:
   t.false(now.includes(left[0]!), 'the unsealed volume of the dead run was swept');
   t.is(now.length, 1);
 });
+
+test('an output volume removed while the run goes fails the job that mounts it, instead of mounting it empty; the next run rebuilds it', async (t) => {
+  const project = await makeProject(
+    `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  make:
+    outputs: [/out]
+    steps: [{ run: echo made > /out/file }]
+  pause:
+    cache: false
+    needs: [make]
+    mounts: [{ type: bind, source: ./ctl, target: /ctl, readonly: true }]
+    steps: [{ run: 'echo ready; until [ -e /ctl/go ]; do sleep 0.1; done' }]
+  use:
+    needs: [pause]
+    mounts: [{ type: bind, from: make, source: /out, target: /in }]
+    steps: [{ run: cat /in/file }]
+`,
+    { 'ctl/README': 'control\n' },
+  );
+  const started = startKiln(project, ['run', '--json']);
+  await new Promise<void>((resolve) => {
+    started.child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+  });
+  const base = project.dir.split('/').pop()!.toLowerCase();
+  const volumes = (
+    (await docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? []
+  ).filter((v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base));
+  t.is(volumes.length, 1);
+  await docker.getVolume(volumes[0]!.Name).remove();
+  await writeFile(join(project.dir, 'ctl/go'), '');
+  const run = await started.done;
+  t.is(run.code, 3, run.stderr);
+  t.is(statusOf(run, 'use'), 'failed');
+  t.true(
+    eventsOf(run, 'error').some((e) =>
+      /output \/out of job make .* was removed from the engine outside kiln/.test(e.message),
+    ),
+  );
+  const next = await run_(project);
+  t.is(next.code, 0, next.stderr);
+  t.is(cacheOf(next).get('make')?.result, 'miss', 'the result that lost its volume is gone');
+  t.is(outputOf(next, 'use', 'step-1'), 'made\n');
+});
+
+function run_(project: Project): Promise<KilnRun> {
+  return run(project);
+}
