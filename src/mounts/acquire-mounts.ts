@@ -57,6 +57,7 @@ async function prepareSteps(plan: MountPlan, ctx: AcquireMountsContext): Promise
     plan.steps.map(async (step) => {
       const lists = await Promise.all(
         STEP_MOUNT_KINDS.map(async (kind) => {
+          // Each kind prepares the entries of its own list, which the type system cannot tie to the loop.
           const prepare = kind.prepare as (planned: unknown, ctx: AcquireMountsContext) => Promise<unknown>;
           return [kind.list, await Promise.all(step[kind.list].map((p) => prepare(p, ctx)))] as const;
         }),

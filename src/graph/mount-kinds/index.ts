@@ -3,9 +3,9 @@
  * order, which is also the order messages list the types in), and so is a compiled mount's, to describe
  * it or check a target; the compiled mount types are derived from this list.
  */
+import type { MountSpec } from '../../definition/types.js';
 import { bindMountKind } from './bind.js';
 import { cacheMountKind } from './cache.js';
-import type { MountSpec } from '../../definition/types.js';
 import type { MountEntry } from './entry.js';
 import type { MountLife, MountOf } from './kind.js';
 import { outputMountKind } from './output.js';
