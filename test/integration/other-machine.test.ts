@@ -9,7 +9,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
-import { BUSYBOX, docker as engineA, repoRoot } from '../helpers/kiln-cli.js';
+import {
+  BUSYBOX,
+  containersOf,
+  docker as engineA,
+  eventsOf,
+  kiln,
+  makeProject,
+  repoRoot,
+  sweepProjects,
+} from '../helpers/kiln-cli.js';
 import {
   TEST_LABEL,
   httpRequest,
@@ -19,6 +28,7 @@ import {
 } from '../helpers/other-machine.js';
 
 otherMachineHooks(test);
+test.after.always(sweepProjects);
 
 const run = promisify(execFile);
 
@@ -109,6 +119,40 @@ test.serial('engine B starts over a stale pid file left by a daemon that is gone
   t.regex(stderr, /removing a stale pid file/);
   t.is((await b.docker.info()).Name, 'kiln-engine-b');
   t.not((await readFile('/run/kiln-engine-b.pid', 'utf8')).trim(), String(process.pid));
+});
+
+test('kiln runs a project on engine B, whose outputs, exports and job cache work there', async (t) => {
+  const b = await startSecondEngine();
+  const project = await makeProject(
+    `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  build:
+    outputs: [{ path: /out, export: ./dist }]
+    steps:
+      - run: echo made on B > /out/file
+  use:
+    mounts: [{ type: bind, from: build, source: /out, target: /in }]
+    steps:
+      - run: cat /in/file
+`,
+  );
+  const env = { DOCKER_HOST: b.dockerHost };
+  const first = await kiln(project, ['run', '--json'], env);
+  t.is(first.code, 0, first.stderr);
+  t.is(await readFile(join(project.dir, 'dist/file'), 'utf8'), 'made on B\n');
+  const again = await kiln(project, ['run', '--json'], env);
+  t.is(again.code, 0, again.stderr);
+  t.deepEqual(
+    eventsOf(again, 'job.cache')
+      .map((e) => [e.job, e.result])
+      .sort(),
+    [
+      ['build', 'hit'],
+      ['use', 'hit'],
+    ],
+  );
+  t.deepEqual(await containersOf(project), [], 'nothing of it on the host’s engine');
 });
 
 const key = () => randomBytes(8).toString('hex');
