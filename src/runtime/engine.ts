@@ -4,7 +4,7 @@
  * outside runtime/ knows Docker's API, and code that takes an Engine can be given other implementations
  * (in-memory ones in unit tests). kiln joins containers to a network by name only; it makes no networks.
  */
-import Docker from 'dockerode';
+import Docker from './dockerode.js';
 import { EngineUnavailableError } from '../errors.js';
 import { DockerContainers } from './docker-containers.js';
 import { markAnswered } from './docker-errors.js';
