@@ -201,6 +201,8 @@ case ${1:-} in
   stop) lock && stop ;;
   purge)
     lock && stop
+    # dockerd bind-mounts its data root onto itself and leaves it so.
+    while mountpoint -q "$data_root" 2>/dev/null; do umount "$data_root"; done
     rm -rf "$data_root" "$config_file" "$exec_root"
     ;;
   env) printf 'DOCKER_HOST=%s\n' "$host" ;;
