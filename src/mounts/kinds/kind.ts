@@ -134,7 +134,7 @@ export interface StepMountKind<
   /** The list of a step's planned (and prepared) mounts this kind's go into. */
   readonly list: L;
   readonly planner: (ctx: StepPlanContext) => StepKindPlanner<M, PlannedStepMounts[L][number]>;
-  /** A planned mount made ready for its step (a secret's value read); the prepared one by default. */
+  /** A planned mount made ready for its step, when acquired (a secret's value read). */
   readonly prepare: (
     planned: PlannedStepMounts[L][number],
     ctx: AcquireMountsContext,
