@@ -5,6 +5,7 @@
  */
 import path, { posix } from 'node:path';
 import { parseDuration } from '../definition/durations.js';
+import { definitionMountKind } from '../definition/mount-kinds/index.js';
 import type { Definition, JobSpec, MountSpec, SecretSource, StepSpec } from '../definition/types.js';
 import {
   compileMountList,
@@ -174,7 +175,7 @@ function compileDefaults(definition: Definition, options: CompileOptions, contex
       ].filter((entry): entry is PlacedMount<CompiledContainerMount> => {
         if (!isStepMount(entry.mount)) return true;
         diagnostics.addOnce(
-          `${entry.name}: ${entry.mount.type === 'ssh' ? 'an' : 'a'} ${entry.mount.type} mount cannot be a default for every job; ` +
+          `${entry.name}: ${definitionMountKind(entry.mount.type)?.article ?? 'a'} ${entry.mount.type} mount cannot be a default for every job; ` +
             `declare it on the job or the step that needs it`,
           entry.at,
         );
