@@ -5,14 +5,14 @@
  * know its key before that job ran: it is a miss that says so.
  */
 import type { Emit } from '../events.js';
-import type { BuildGraph } from '../graph/types.js';
+import type { BuildGraph, CompiledJob } from '../graph/types.js';
 import { RunSecrets } from '../mounts/run-secrets.js';
 import { ResultStore, type RemoteSettings } from '../results/index.js';
 import { RemoteResults } from './remote-results.js';
 import type { Engine } from '../runtime/engine.js';
 import type { ImageRuntime } from '../runtime/images.js';
 import type { JobOutcome } from '../scheduler/types.js';
-import { JobCache } from './job-cache.js';
+import { JobCache, type CacheDecision } from './job-cache.js';
 import { cachePolicy } from './job-key.js';
 import { planJob } from './plan-job.js';
 
@@ -47,91 +47,106 @@ export interface PlanRunOptions {
 /** The plan of every job of `graph` (select jobs first), in the graph's order. */
 export async function planRun(graph: BuildGraph, options: PlanRunOptions): Promise<JobCachePlan[]> {
   const env = options.env ?? process.env;
-  const runId = `plan-${process.pid}`;
+  const store = options.store ?? ResultStore.forEnv(env);
+  const emit = options.emit ?? (() => {});
   const cache = new JobCache({
     engine: options.engine,
-    store: options.store ?? ResultStore.forEnv(env),
+    store,
     graph,
-    runId,
+    runId: `plan-${process.pid}`,
     pin: false,
     noCache: options.noCache ?? false,
     reuse: options.reuse ?? false,
-    emit: options.emit ?? (() => {}),
+    emit,
     ...(options.remote
-      ? {
-          remote: new RemoteResults({
-            engine: options.engine,
-            store: options.store ?? ResultStore.forEnv(env),
-            settings: options.remote,
-            emit: options.emit ?? (() => {}),
-          }),
-        }
+      ? { remote: new RemoteResults({ engine: options.engine, store, settings: options.remote, emit }) }
       : {}),
   });
-  // A plan never pulls: an image the engine lacks is a miss that says so.
-  const images: ImageRuntime = {
-    idOf: (reference) => options.engine.images.idOf(reference),
+  const context: PlanContext = {
+    graph,
+    cache,
+    images: neverPulling(options.engine.images),
+    env,
+    secrets: new RunSecrets(graph, env),
+    reuse: options.reuse ?? false,
+    signal: new AbortController().signal,
+    predicted: new Map(),
+  };
+  const plans: JobCachePlan[] = [];
+  for (const name of graph.order) plans.push(await planOne(graph.jobs.get(name)!, context));
+  return plans;
+}
+
+/** What planning each job shares. */
+interface PlanContext {
+  readonly graph: BuildGraph;
+  readonly cache: JobCache;
+  readonly images: ImageRuntime;
+  readonly env: NodeJS.ProcessEnv;
+  readonly secrets: RunSecrets;
+  readonly reuse: boolean;
+  /** Never aborted: a plan is not cancelled job by job. */
+  readonly signal: AbortSignal;
+  /** The outcome each job planned so far would have, as far as it is known (a hit's outputs). */
+  readonly predicted: Map<string, JobOutcome>;
+}
+
+/** A plan never pulls: an image the engine lacks is a miss that says so. */
+function neverPulling(images: ImageRuntime): ImageRuntime {
+  return {
+    idOf: (reference) => images.idOf(reference),
     pull: (reference) =>
       Promise.reject(new Error(`kiln plan does not pull; kiln run would pull ${reference}`)),
   };
-  const secrets = new RunSecrets(graph, env);
-  const predicted = new Map<string, JobOutcome>();
-  const plans: JobCachePlan[] = [];
-  const signal = new AbortController().signal;
-  for (const name of graph.order) {
-    const job = graph.jobs.get(name)!;
-    const exports = job.outputs.flatMap((o) => (o.export === undefined ? [] : [o.export]));
-    const waiting = job.mounts.flatMap((m) =>
-      m.type === 'output' && predicted.get(m.job)?.outputs?.get(m.path) === undefined
-        ? [`it mounts output ${m.path} of job ${m.job}, which runs first: its key is known only then`]
-        : [],
-    );
-    let plan: JobCachePlan;
-    const policy = cachePolicy(job, graph.projectDir, options.reuse ?? false);
-    if (!policy.cached) {
-      plan = { job: name, result: 'disabled', reasons: policy.reasons, exports };
-    } else if (waiting.length > 0) {
-      plan = { job: name, result: 'miss', reasons: waiting, exports };
-    } else {
-      try {
-        const jobPlan = await planJob(
-          job,
-          { graph, signal, needs: predicted },
-          { images, env, secrets, reuse: options.reuse ?? false },
-        );
-        const decision = await cache.decide(jobPlan);
-        plan = {
-          job: name,
-          ...(decision.keyed ? { key: decision.keyed.key } : {}),
-          result: decision.result,
-          reasons: decision.reasons,
-          ...(decision.result === 'hit' ? { source: decision.source } : {}),
-          exports,
-        };
-        if (decision.result === 'hit') {
-          // A remote result has no volume here yet: the jobs after it need only its digests to be keyed.
-          const outputs =
-            decision.source === 'local'
-              ? decision.stored.outputs
-              : decision.entry.outputs.map((o) => ({ ...o, volume: '(in the shared cache)' }));
-          predicted.set(name, {
-            status: 'cached',
-            steps: [],
-            outputs: new Map(
-              outputs.map((o) => [o.path, { path: o.path, volume: o.volume, digest: o.digest }]),
-            ),
-          });
-        }
-      } catch (error) {
-        plan = {
-          job: name,
-          result: 'miss',
-          reasons: [`it would fail before its first step: ${(error as Error).message}`],
-          exports,
-        };
-      }
-    }
-    plans.push(plan);
+}
+
+/** The plan of one job; a hit's outputs are recorded in `context.predicted` for the jobs after it. */
+async function planOne(job: CompiledJob, context: PlanContext): Promise<JobCachePlan> {
+  const { name } = job;
+  const exports = job.outputs.flatMap((o) => (o.export === undefined ? [] : [o.export]));
+  const policy = cachePolicy(job, context.graph.projectDir, context.reuse);
+  if (!policy.cached) return { job: name, result: 'disabled', reasons: policy.reasons, exports };
+  const waiting = job.mounts.flatMap((m) =>
+    m.type === 'output' && context.predicted.get(m.job)?.outputs?.get(m.path) === undefined
+      ? [`it mounts output ${m.path} of job ${m.job}, which runs first: its key is known only then`]
+      : [],
+  );
+  if (waiting.length > 0) return { job: name, result: 'miss', reasons: waiting, exports };
+  try {
+    const { graph, signal, predicted, images, env, secrets, reuse } = context;
+    const jobPlan = await planJob(job, { graph, signal, needs: predicted }, { images, env, secrets, reuse });
+    const decision = await context.cache.decide(jobPlan);
+    if (decision.result === 'hit') predicted.set(name, predictedHit(decision));
+    return {
+      job: name,
+      ...(decision.keyed ? { key: decision.keyed.key } : {}),
+      result: decision.result,
+      reasons: decision.reasons,
+      ...(decision.result === 'hit' ? { source: decision.source } : {}),
+      exports,
+    };
+  } catch (error) {
+    return {
+      job: name,
+      result: 'miss',
+      reasons: [`it would fail before its first step: ${(error as Error).message}`],
+      exports,
+    };
   }
-  return plans;
+}
+
+/**
+ * The outcome a hit would have. A remote result has no volume here yet: the jobs after it need only
+ * its digests to be keyed.
+ */
+function predictedHit(decision: Extract<CacheDecision, { result: 'hit' }>): JobOutcome {
+  const outputs =
+    decision.source === 'local'
+      ? decision.stored.outputs
+      : decision.entry.outputs.map((o) => ({ ...o, volume: '(in the shared cache)' }));
+  return {
+    status: 'cached',
+    steps: [],
+    outputs: new Map(outputs.map((o) => [o.path, { path: o.path, volume: o.volume, digest: o.digest }])),
+  };
 }
