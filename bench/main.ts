@@ -29,6 +29,7 @@ import { benchMounts } from './mounts.js';
 import { benchOutputThroughput } from './output-throughput.js';
 import { benchPerStep } from './per-step.js';
 import { BENCH_IMAGE, removeBenchResources } from './raw-docker.js';
+import { benchSharedCache } from './shared-cache.js';
 import { benchResultsHashing } from './results-hashing.js';
 import { renderCase, renderSummary, type CaseResult } from './report.js';
 
@@ -42,6 +43,7 @@ const CASES: ReadonlyArray<{ readonly id: string; readonly title: string; readon
   { id: 'cache-buildkit', title: 'Job cache: against BuildKit', run: benchCacheBuildkit },
   { id: 'cache-noop-1000', title: 'Job cache: unchanged rerun of 1,000 jobs', run: benchCacheNoop },
   { id: 'cache-one-change', title: 'Job cache: one changed file in 50 jobs', run: benchCacheOneChange },
+  { id: 'shared-cache', title: 'Shared cache over HTTP', run: benchSharedCache },
 ];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${CASES.map((c) => c.id).join(',')}] [--repetitions N]`;
