@@ -49,6 +49,15 @@ interface RunScope {
   readonly remote?: RemoteResults;
   /** Each job's key in this run, for dropping a result whose volume vanished. */
   readonly keys: Map<string, string>;
+  /** Hits in the shared cache not downloaded yet, by job; `download` once one is asked for. */
+  readonly lazy: Map<
+    string,
+    {
+      readonly plan: JobPlan;
+      readonly decision: Extract<CacheDecision, { source: 'remote' }>;
+      download?: Promise<StoredResult | undefined>;
+    }
+  >;
   /** Pins of the results the run uses, and the volumes of outputs that are not kept. */
   readonly stack: ReleaseStack;
 }
@@ -83,7 +92,17 @@ export class CachingJobExecutor implements JobExecutor {
       return outcomeOfError(job, context, error);
     }
     if (decision.result === 'hit' && decision.source === 'remote') {
-      decision = await this.#download(plan, context, decision);
+      // Downloaded now only when exported; otherwise when (and if) a job that runs mounts an output.
+      if (job.outputs.some((o) => o.export !== undefined))
+        decision = await this.#download(plan, context, decision);
+      else return this.#lazyHit(plan, context, decision);
+    }
+    if (decision.result !== 'hit') {
+      try {
+        plan = await this.#materialize(plan, context);
+      } catch (error) {
+        return outcomeOfError(job, context, error);
+      }
     }
     const { result, reasons, keyed } = decision;
     if (keyed) scope.keys.set(job.name, keyed.key);
@@ -106,6 +125,77 @@ export class CachingJobExecutor implements JobExecutor {
       return this.#hit(plan, context, decision.stored, decision.keyed.inputs);
     }
     return this.#run(plan, context, keyed);
+  }
+
+  /**
+   * A hit in the shared cache that is not downloaded yet: the jobs after it are keyed by its outputs'
+   * digests, which its entry holds, and only a job that runs and mounts one of them makes it download
+   * ({@link #materialize}). A run where everything after it hits too downloads nothing of it.
+   */
+  async #lazyHit(
+    plan: JobPlan,
+    context: JobContext,
+    decision: Extract<CacheDecision, { source: 'remote' }>,
+  ): Promise<JobOutcome> {
+    const scope = this.#scopeOf(context);
+    const { job } = plan;
+    scope.keys.set(job.name, decision.keyed.key);
+    scope.lazy.set(job.name, { plan, decision });
+    context.emit({
+      type: 'job.cache',
+      job: job.name,
+      key: decision.keyed.key,
+      result: 'hit',
+      reasons: [],
+      source: 'remote',
+    });
+    await this.#store.recordLast(context.graph.project, job.name, decision.keyed.key, decision.keyed.inputs);
+    return {
+      status: 'cached',
+      steps: [],
+      outputs: new Map(
+        decision.entry.outputs.map((o) => [
+          o.path,
+          { path: o.path, volume: lazyVolume(job.name, o.path), digest: o.digest },
+        ]),
+      ),
+    };
+  }
+
+  /**
+   * The plan with the outputs it mounts that are still in the shared cache downloaded (each result once
+   * per run, however many jobs mount it). A download that cannot be used fails the job, and the key's
+   * entry in the shared cache is not used again on this machine, so that the next run builds it.
+   */
+  async #materialize(plan: JobPlan, context: JobContext): Promise<JobPlan> {
+    if (!plan.mounts.container.some((m) => m.kind === 'output' && isLazyVolume(m.volume))) return plan;
+    const scope = this.#scopeOf(context);
+    const container = [];
+    for (const planned of plan.mounts.container) {
+      if (planned.kind !== 'output' || !isLazyVolume(planned.volume)) {
+        container.push(planned);
+        continue;
+      }
+      const lazy = scope.lazy.get(planned.mount.job)!;
+      lazy.download ??= this.#download(lazy.plan, context, lazy.decision).then((decided) => {
+        if (decided.result === 'hit' && decided.source === 'local') {
+          const { pin } = decided;
+          if (pin) scope.stack.push('pin', decided.keyed.key, () => pin.release());
+          return decided.stored;
+        }
+        scope.remote?.refuse(lazy.decision.keyed.key);
+        return undefined;
+      });
+      const stored = await lazy.download;
+      const output = stored?.outputs.find((o) => o.path === planned.mount.path);
+      if (output === undefined) {
+        throw new InfrastructureError(
+          `job ${plan.job.name}: the output ${planned.mount.path} of job ${planned.mount.job} could not be downloaded from the shared cache (see the warning); run again, and job ${planned.mount.job} runs`,
+        );
+      }
+      container.push({ ...planned, volume: output.volume });
+    }
+    return { ...plan, mounts: { ...plan.mounts, container } };
   }
 
   /**
@@ -179,6 +269,7 @@ export class CachingJobExecutor implements JobExecutor {
         }),
         ...(remote ? { remote } : {}),
         keys: new Map(),
+        lazy: new Map(),
         // Released after the run's last event: failures are not told (a pin of a dead run is no pin).
         stack: new ReleaseStack(),
       };
@@ -397,4 +488,13 @@ export class CachingJobExecutor implements JobExecutor {
 /** A result's outputs as the jobs after it see them. */
 function refsOf(result: StoredResult): ReadonlyMap<string, JobOutputRef> {
   return new Map(result.outputs.map((o) => [o.path, { path: o.path, volume: o.volume, digest: o.digest }]));
+}
+
+/** The stand-in volume name of an output still in the shared cache (never a Docker volume name). */
+function lazyVolume(job: string, path: string): string {
+  return `(shared cache) ${job}:${path}`;
+}
+
+function isLazyVolume(volume: string): boolean {
+  return volume.startsWith('(shared cache) ');
 }

@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -59,6 +59,7 @@ export class RemoteResults {
   /** Set at the first fault: the rest of the run goes without the shared cache. */
   #down = false;
   readonly #uploads: Promise<void>[] = [];
+  readonly #refused = new Set<string>();
 
   constructor(options: RemoteResultsOptions) {
     this.#options = options;
@@ -68,9 +69,32 @@ export class RemoteResults {
     return this.#options.settings.cache.description;
   }
 
+  /**
+   * Stops using the key's entry on this machine (its download could not be used when a job needed it):
+   * the next run builds the job and its upload replaces the entry.
+   */
+  refuse(key: string): void {
+    this.#refused.add(key);
+    void writeFile(this.#refusedPath(key), '').catch(() => {});
+  }
+
+  #refusedPath(key: string): string {
+    return join(this.#options.store.dir, 'remote-refused', key.slice('sha256:'.length));
+  }
+
   /** The key's entry in the shared cache, when it has a sound one. */
   async lookup(key: string, job: string, signal?: AbortSignal): Promise<RemoteEntry | undefined> {
-    if (this.#down) return undefined;
+    if (this.#down || this.#refused.has(key)) return undefined;
+    if (
+      await stat(this.#refusedPath(key)).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      // Refused once: used again only after this run's own upload of the key replaced it.
+      await rm(this.#refusedPath(key), { force: true });
+      return undefined;
+    }
     const { cache, signingKey } = this.#options.settings;
     let data: Buffer | undefined;
     try {

@@ -9,9 +9,11 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BUSYBOX,
+  docker,
   eventsOf,
   kiln,
   makeProject,
+  outputOf,
   sweepProjects,
   type KilnRun,
   type Project,
@@ -141,4 +143,45 @@ test('a shared cache that cannot be written is one warning for the run, and the 
   const warnings = eventsOf(run, 'warning').filter((w) => /shared cache/.test(w.message));
   t.is(warnings.length, 1, warnings.map((w) => w.message).join('\n'));
   t.regex(warnings[0]!.message, /this run goes on without it/);
+});
+
+test('a result in the shared cache is downloaded only when a job that runs mounts it, or it is exported', async (t) => {
+  const project = await makeProject(
+    `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  build:
+    mounts: [{ type: bind, source: ./src, target: /src, readonly: true }]
+    outputs: [/out]
+    steps: [{ run: cp /src/a.txt /out/ }]
+  pack:
+    mounts: [{ type: bind, from: build, source: /out, target: /in }]
+    outputs: [/packed]
+    steps: [{ run: cp /in/a.txt /packed/ }]
+  show:
+    cache: false
+    mounts: [{ type: bind, from: pack, source: /packed, target: /in }]
+    steps: [{ run: cat /in/a.txt }]
+`,
+    { 'src/a.txt': 'lazy\n' },
+  );
+  const shared = join(project.dir, 'shared-cache');
+  const env = { KILN_CACHE_URL: shared };
+  t.is((await runOn(project, 'a', env)).code, 0);
+  const base = project.dir.split('/').pop()!.toLowerCase();
+  const resultVolumes = async () =>
+    ((await docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? []).filter(
+      (v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base),
+    ).length;
+  const before = await resultVolumes();
+  const onB = await runOn(project, 'b', env);
+  t.is(onB.code, 0, onB.stderr);
+  t.like(cacheOf(onB, 'build'), { result: 'hit', source: 'remote' });
+  t.like(cacheOf(onB, 'pack'), { result: 'hit', source: 'remote' });
+  t.is(outputOf(onB, 'show', 'step-1'), 'lazy\n', 'show, which runs, gets pack downloaded');
+  t.is(
+    await resultVolumes(),
+    before + 1,
+    "only pack's output was downloaded: nothing ran that mounts build's",
+  );
 });
