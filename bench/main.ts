@@ -7,7 +7,7 @@
  * Options:
  *   --quick             smaller sizes and 3 repetitions (a few minutes on 2 cores)
  *   --only ID[,ID...]   run only these cases (per-step, graph-throughput, compile, output-throughput, mounts,
- *                       results-hashing, cache-buildkit, cache-noop-1000, cache-one-change)
+ *                       results-hashing, cache-buildkit, cache-noop-1000, cache-one-change, shared-cache)
  *   --repetitions N     measured repetitions per variant (default 3 quick, 5 full)
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
