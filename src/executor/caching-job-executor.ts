@@ -13,7 +13,14 @@
 import { cancelledError, InfrastructureError } from '../errors.js';
 import type { CompiledJob, CompiledOutput } from '../graph/types.js';
 import { ReleaseStack } from '../release.js';
-import type { KeyInputs, RemoteSettings, ResultOutput, ResultStore, StoredResult } from '../results/index.js';
+import type {
+  KeyInputs,
+  RemoteSettings,
+  ResultOutput,
+  ResultStore,
+  StoredResult,
+  TarListing,
+} from '../results/index.js';
 import { Label } from '../labels.js';
 import type { Engine } from '../runtime/engine.js';
 import {
@@ -27,7 +34,7 @@ import {
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef } from '../scheduler/types.js';
 import { outcomeOfError, type DockerJobExecutor } from './docker-job-executor.js';
 import { JobCache, type CacheDecision, type KeyedJob } from './job-cache.js';
-import { RemoteResults } from './remote-results.js';
+import { RemoteResults, type Packed } from './remote-results.js';
 import type { JobPlan } from './plan-job.js';
 
 export interface CachingJobExecutorOptions {
@@ -369,11 +376,11 @@ export class CachingJobExecutor implements JobExecutor {
         return mounts;
       },
       afterSteps: async (containerId) => {
-        const outputs = await this.#digestOutputs(job, containerId, volumes, context);
+        const outputs = await this.#digestOutputs(job, containerId, volumes, context, keyed !== undefined);
         let refs: ReadonlyMap<string, JobOutputRef> = new Map(
           outputs.map(({ path, volume, digest }) => [path, { path, volume, digest }]),
         );
-        if (keyed) refs = (await this.#seal(job, keyed, outputs, context, kept, containerId)) ?? refs;
+        if (keyed) refs = (await this.#seal(job, keyed, outputs, context, kept)) ?? refs;
         else this.#keepForRun(volumes.values(), kept, this.#scopeOf(context));
         for (const output of job.outputs) {
           if (output.export !== undefined) await this.#export(containerId, output, job.name, context);
@@ -383,16 +390,37 @@ export class CachingJobExecutor implements JobExecutor {
     });
   }
 
-  /** The digest of each output the job's steps filled, read in its container. */
+  /**
+   * The digest of each output the job's steps filled, read in its container; with a shared cache to
+   * send the result to, each output is packed for it from the same read (`packed`).
+   */
   async #digestOutputs(
     job: CompiledJob,
     containerId: string,
     volumes: ReadonlyMap<string, string>,
     context: JobContext,
-  ): Promise<ResultOutput[]> {
-    const outputs: ResultOutput[] = [];
+    sealing: boolean,
+  ): Promise<Array<ResultOutput & { packed?: Packed }>> {
+    const remote = this.#scopeOf(context).remote;
+    const outputs: Array<ResultOutput & { packed?: Packed }> = [];
     for (const output of job.outputs) {
       const volume = volumes.get(output.path)!;
+      if (sealing && remote?.uploading) {
+        let packedOutput: { listing: TarListing; packed: Packed };
+        try {
+          const archive = await this.#engine.containers.archive(containerId, output.path);
+          packedOutput = await remote.digestAndPack(archive, context.signal);
+        } catch (error) {
+          for (const o of outputs) if (o.packed) remote.discard([o.packed]);
+          throw error;
+        }
+        const { listing, packed } = packedOutput;
+        for (const warning of listing.warnings) {
+          context.emit({ type: 'warning', job: job.name, message: `output ${output.path}: ${warning}` });
+        }
+        outputs.push({ path: output.path, volume, digest: listing.digest, size: listing.size, packed });
+        continue;
+      }
       const listing = await digestContainerPath(this.#engine, containerId, output.path, context.signal);
       for (const warning of listing.warnings) {
         context.emit({ type: 'warning', job: job.name, message: `output ${output.path}: ${warning}` });
@@ -409,10 +437,9 @@ export class CachingJobExecutor implements JobExecutor {
   async #seal(
     job: CompiledJob,
     keyed: KeyedJob,
-    outputs: readonly ResultOutput[],
+    outputs: ReadonlyArray<ResultOutput & { packed?: Packed }>,
     context: JobContext,
     kept: Set<string>,
-    containerId: string,
   ): Promise<ReadonlyMap<string, JobOutputRef> | undefined> {
     const { project } = context.graph;
     const scope = this.#scopeOf(context);
@@ -438,18 +465,20 @@ export class CachingJobExecutor implements JobExecutor {
       for (const volume of volumes) kept.add(volume);
       await scope.cache.sealed(volumes);
       refs = refsOf(outcome.result);
-      // Packed out of the job's container now; sent in the background (finish() waits for it).
-      await scope.remote?.upload(
-        containerId,
-        { key: keyed.key, job: job.name, inputs: keyed.inputs, outputs },
-        context.signal,
-      );
+      // Sent in the background (finish() waits for it), from what #digestOutputs packed.
+      const packed = outputs.flatMap((o) => (o.packed ? [{ ...o, packed: o.packed }] : []));
+      if (scope.remote && packed.length === outputs.length) {
+        scope.remote.upload({ key: keyed.key, job: job.name, inputs: keyed.inputs, outputs: packed });
+      }
     } else if (await scope.cache.hasVolumes(outcome.winner)) {
       // Another kiln sealed the key first: its result is the key's; this run's volumes go.
       refs = refsOf(outcome.winner);
     } else {
       // The winner lost a volume and another run still pins it: this run uses its own outputs.
       this.#keepForRun(volumes, kept, scope);
+    }
+    if (outcome.outcome !== 'sealed') {
+      scope.remote?.discard(outputs.flatMap((o) => (o.packed ? [o.packed] : [])));
     }
     await this.#store.recordLast(project, job.name, keyed.key, keyed.inputs);
     return refs;

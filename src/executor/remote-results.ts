@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Emit } from '../events.js';
@@ -26,15 +26,12 @@ import {
   type RemoteSettings,
   type ResultStore,
   type StoredResult,
+  type TarListing,
+  tarDigest,
 } from '../results/index.js';
 import type { LockOwner } from '../lock-files.js';
 import type { Engine } from '../runtime/engine.js';
-import {
-  createOutputVolume,
-  createReaderContainer,
-  digestContainerPath,
-  removeOutputVolume,
-} from '../runtime/output-volumes.js';
+import { createOutputVolume, createReaderContainer, removeOutputVolume } from '../runtime/output-volumes.js';
 
 export interface RemoteResultsOptions {
   readonly engine: Engine;
@@ -219,13 +216,14 @@ export class RemoteResults {
       writable: true,
     });
     try {
-      // The tar holds the output's folder under its own name: unpacked into its parent, it lands in the volume.
-      await engine.containers.putArchive(
-        reader.id,
-        dirname(output.path),
-        createReadStream(temp).pipe(createGunzip()),
+      // The tar holds the output's folder under its own name: unpacked into its parent, it lands in the
+      // volume. Its content digest is taken from the same stream as it goes in.
+      const tar = createReadStream(temp).pipe(createGunzip());
+      const [listing] = await both(
+        tar,
+        (copy) => tarDigest(copy, signal ? { signal } : {}),
+        (copy) => engine.containers.putArchive(reader.id, dirname(output.path), copy),
       );
-      const listing = await digestContainerPath(engine, reader.id, output.path, signal);
       if (listing.digest !== output.digest) {
         this.#options.emit({
           type: 'warning',
@@ -240,55 +238,92 @@ export class RemoteResults {
     }
   }
 
+  /** Whether what the run seals is sent to the shared cache (not read-only, not down). */
+  get uploading(): boolean {
+    return !this.#down && !this.#options.settings.readonly;
+  }
+
   /**
-   * Packs a sealed result's outputs out of the job's container now (so that the container can go), and
-   * uploads them and the entry in the background; `flush` waits for them. Nothing when the shared cache
-   * is read-only or down.
+   * Reads an output's archive once for both its content digest and its blob (gzip-compressed, in a
+   * temporary file, with its sha256): what `upload` then sends.
    */
-  async upload(
-    containerId: string,
-    result: {
-      key: string;
-      job: string;
-      inputs: KeyInputs;
-      outputs: readonly { path: string; digest: string; size: number }[];
-    },
+  async digestAndPack(
+    archive: Readable,
     signal?: AbortSignal,
-  ): Promise<void> {
-    if (this.#down || this.#options.settings.readonly) return;
-    const packed: Array<RemoteOutput & { file: string; bytes: number }> = [];
+  ): Promise<{ listing: TarListing; packed: Packed }> {
+    const file = await this.#tempFile();
+    const hash = createHash('sha256');
+    let bytes = 0;
     try {
-      for (const output of result.outputs) {
-        packed.push({ ...output, ...(await this.#pack(containerId, output.path, signal)) });
-      }
+      const [listing] = await both(
+        archive,
+        (copy) => tarDigest(copy, signal ? { signal } : {}),
+        (copy) =>
+          pipeline(
+            copy,
+            createGzip({ level: 1 }),
+            hashing(hash, (n) => (bytes += n)),
+            createWriteStream(file),
+            signal ? { signal } : {},
+          ),
+      );
+      return { listing, packed: { file, blob: hash.digest('hex'), bytes } };
     } catch (error) {
-      await Promise.all(packed.map((p) => rm(p.file, { force: true })));
-      this.#fault(error, signal);
+      await rm(file, { force: true });
+      throw error;
+    }
+  }
+
+  /**
+   * Sends a sealed result in the background, blobs first and then its entry; `flush` waits for it. The
+   * packed files are removed once sent (or when the shared cache is down or read-only).
+   */
+  upload(result: {
+    key: string;
+    job: string;
+    inputs: KeyInputs;
+    outputs: readonly { path: string; digest: string; size: number; packed: Packed }[];
+  }): void {
+    const files = result.outputs.map((o) => o.packed.file);
+    const discard = () => Promise.all(files.map((f) => rm(f, { force: true }))).then(() => {});
+    if (!this.uploading) {
+      this.#uploads.push(discard());
       return;
     }
     const entry: Omit<RemoteEntry, 'signature'> = {
       format: REMOTE_FORMAT,
       key: result.key,
       job: result.job,
-      outputs: packed.map(({ path, digest, blob, size }) => ({ path, digest, blob, size })),
+      outputs: result.outputs.map(({ path, digest, size, packed }) => ({
+        path,
+        digest,
+        blob: packed.blob,
+        size,
+      })),
       createdAt: new Date().toISOString(),
       inputs: result.inputs,
     };
     const { cache, signingKey } = this.#options.settings;
     const sending = (async () => {
       try {
-        for (const blob of packed) {
+        for (const { packed } of result.outputs) {
           if (this.#down) return;
-          if (!(await cache.hasBlob(blob.blob))) await cache.putBlob(blob.blob, blob.file, blob.bytes);
+          if (!(await cache.hasBlob(packed.blob)))
+            await cache.putBlob(packed.blob, packed.file, packed.bytes);
         }
         if (!this.#down) await cache.putEntry(result.key, encodeEntry(entry, signingKey));
       } catch (error) {
         this.#fault(error);
       } finally {
-        await Promise.all(packed.map((p) => rm(p.file, { force: true })));
+        await discard();
       }
     })();
     this.#uploads.push(sending);
+  }
+
+  /** Removes packed files that will not be sent (the seal lost to another kiln). */
+  discard(packed: readonly Packed[]): void {
+    this.#uploads.push(Promise.all(packed.map((p) => rm(p.file, { force: true }))).then(() => {}));
   }
 
   /** How many uploads are still going. */
@@ -299,27 +334,6 @@ export class RemoteResults {
   /** Waits for every upload of the run. */
   async flush(): Promise<void> {
     while (this.#uploads.length > 0) await this.#uploads.shift();
-  }
-
-  /** A path of the output in the container as a gzip-compressed tar in a temporary file, with its sha256. */
-  async #pack(
-    containerId: string,
-    path: string,
-    signal?: AbortSignal,
-  ): Promise<{ file: string; blob: string; bytes: number }> {
-    const archive = await this.#options.engine.containers.archive(containerId, path);
-    const file = await this.#tempFile();
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const counting = hashing(hash, (n) => (bytes += n));
-    await pipeline(
-      archive,
-      createGzip({ level: 6 }),
-      counting,
-      createWriteStream(file),
-      signal ? { signal } : {},
-    );
-    return { file, blob: hash.digest('hex'), bytes };
   }
 
   async #tempFile(): Promise<string> {
@@ -339,6 +353,39 @@ export class RemoteResults {
       message: `the shared cache ${this.description} failed (${why}); this run goes on without it`,
     });
   }
+}
+
+/** An output packed for the shared cache: its blob in a temporary file, the blob's sha256 and size. */
+export interface Packed {
+  readonly file: string;
+  readonly blob: string;
+  readonly bytes: number;
+}
+
+/**
+ * Feeds one stream to two consumers at once (each gets every byte; the slower one sets the pace) and
+ * resolves with both results; a failure of either ends the other.
+ */
+async function both<A, B>(
+  source: Readable,
+  first: (copy: Readable) => Promise<A>,
+  second: (copy: Readable) => Promise<B>,
+): Promise<[A, B]> {
+  const a = new PassThrough();
+  const b = new PassThrough();
+  source.on('error', (error) => {
+    a.destroy(error);
+    b.destroy(error);
+  });
+  source.pipe(a);
+  source.pipe(b);
+  const fail = (error: unknown) => {
+    source.destroy();
+    a.destroy();
+    b.destroy();
+    throw error;
+  };
+  return Promise.all([first(a).catch(fail), second(b).catch(fail)]);
 }
 
 /** A pass-through stream that feeds what passes into `hash` (and counts it). */
