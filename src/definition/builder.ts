@@ -159,6 +159,13 @@ export class StepBuilder {
     return this.with((d) => void (d.user = user));
   }
   /**
+   * The shell of this step's string command, over its job's: `'sh'` (`/bin/sh -e -c`, the default),
+   * `'bash'` (`bash -e -o pipefail -c`), another string split on spaces, or a list used as given.
+   */
+  withShell(shell: string | readonly string[]): StepBuilder {
+    return this.with((d) => void (d.shell = typeof shell === 'string' ? shell : [...shell]));
+  }
+  /**
    * Adds mounts: secret and ssh ones exist only while this step runs; the others (an `output()` too)
    * are mounts of the job's container.
    */
@@ -234,7 +241,11 @@ export class JobBuilder {
   withUser(user: string): JobBuilder {
     return this.with((d) => void (d.user = user));
   }
-  /** The shell of string commands, e.g. `['/bin/bash', '-c']`. Default `['/bin/sh', '-c']`. */
+  /**
+   * The shell of string commands: `'sh'` (`/bin/sh -e -c`, the default: a failing line fails the step),
+   * `'bash'` (`bash -e -o pipefail -c`), another string split on spaces, or a list used as given
+   * (`['/bin/sh', '-c']` opts out of `-e`).
+   */
   withShell(shell: string | readonly string[]): JobBuilder {
     return this.with((d) => void (d.shell = typeof shell === 'string' ? shell : [...shell]));
   }

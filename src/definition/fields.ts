@@ -56,6 +56,7 @@ export const STEP_FIELDS = fieldTable<StepSpec>()({
   env: 'env',
   workdir: 'workdir',
   user: 'user',
+  shell: 'shell',
   mounts: 'mounts',
   timeout: 'timeout',
   'allow-failure': 'allowFailure',

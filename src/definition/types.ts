@@ -34,6 +34,8 @@ export interface StepSpec {
   readonly env?: Readonly<Record<string, string>>;
   readonly workdir?: string;
   readonly user?: string;
+  /** The shell for a string `run`, as the job's `shell` (which it replaces for this step). Default: the job's. */
+  readonly shell?: string | readonly string[];
   readonly mounts?: readonly MountSpec[];
   /** A duration: `90s`, `10m`, `1h30m`, or a number of seconds. */
   readonly timeout?: string | number;
@@ -60,7 +62,11 @@ export interface JobSpec {
   readonly workdir?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly user?: string;
-  /** The shell for string `run`s. Default `["/bin/sh", "-c"]`. A string is split on spaces. */
+  /**
+   * The shell for string `run`s. Default: the defaults', else `["/bin/sh", "-e", "-c"]` (a failing line
+   * fails the step; `["/bin/sh", "-c"]` opts out). `sh` is that default, `bash` is
+   * `["bash", "-e", "-o", "pipefail", "-c"]`, another string is split on spaces, a list is used as given.
+   */
   readonly shell?: string | readonly string[];
   readonly network?: string;
   readonly needs?: readonly string[];

@@ -54,8 +54,14 @@ export interface CompileOptions {
 
 /** The workdir of a job that sets none, in the job or the defaults. */
 export const DEFAULT_WORKDIR = '/workspace';
-/** The shell of a job that sets none: a string `run` becomes `[...shell, run]`. */
-export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
+/**
+ * The shell of a step that sets none (nor its job, nor the defaults): a string `run` becomes
+ * `[...shell, run]`. `-e` makes a failing line fail the step, not only the last one; a step file opts out
+ * with `shell: [/bin/sh, -c]`. Also what `shell: sh` means.
+ */
+export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-e', '-c'];
+/** What `shell: bash` means: stop at the first failing line, and at a failing command before a `|`. */
+export const BASH_SHELL: readonly string[] = ['bash', '-e', '-o', 'pipefail', '-c'];
 
 /**
  * The longest timeout, in ms: 2^31 - 1, about 24.8 days (596h31m23s), the most a Node.js timer can
@@ -416,7 +422,11 @@ function compileStep(
     else container.push(entry as PlacedMount<CompiledContainerMount>);
   }
 
-  const { argv, display } = command(step.run, job.shell, stepLabel, `${stepAt}/run`, diagnostics);
+  const shell =
+    step.shell === undefined
+      ? job.shell
+      : (parseShell(step.shell, stepLabel, `${stepAt}/shell`, diagnostics) ?? job.shell);
+  const { argv, display } = command(step.run, shell, stepLabel, `${stepAt}/run`, diagnostics);
   const stepEnv =
     step.env === undefined
       ? job.env
@@ -510,13 +520,24 @@ export function shellQuote(arg: string): string {
   return `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
+/**
+ * A `shell:` as written: `sh` and `bash` are the safe shells (DEFAULT_SHELL, BASH_SHELL), another string
+ * is split on spaces, a list is used as given.
+ */
 function parseShell(
   shell: string | readonly string[],
   label: string,
   at: string,
   diagnostics: DiagnosticCollector,
 ): readonly string[] | undefined {
-  const argv = typeof shell === 'string' ? shell.split(/\s+/).filter((part) => part !== '') : shell;
+  const argv =
+    shell === 'sh'
+      ? DEFAULT_SHELL
+      : shell === 'bash'
+        ? BASH_SHELL
+        : typeof shell === 'string'
+          ? shell.split(/\s+/).filter((part) => part !== '')
+          : shell;
   if (
     Array.isArray(argv) &&
     argv.length > 0 &&
@@ -525,7 +546,10 @@ function parseShell(
     argv.forEach((part) => engineText(part, `${label}: shell`, at, diagnostics));
     return [...argv];
   }
-  diagnostics.add(`${label}: shell must be a command such as "/bin/sh -c" or ["/bin/bash", "-ec"]`, at);
+  diagnostics.add(
+    `${label}: shell must be sh, bash, a command such as "/bin/ash -e -c" or a list such as ["/bin/sh", "-c"]`,
+    at,
+  );
   return undefined;
 }
 

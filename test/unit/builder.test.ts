@@ -286,3 +286,36 @@ test('a from naming a job that is not in the pipeline is an error at the from, n
     ],
   );
 });
+
+test("a step's options in code are the step file's: shell", (t) => {
+  const built = pipeline({ projectDir: '/p' })
+    .withJob(
+      job('a')
+        .withImage('kiln-fixture/busybox:latest')
+        .withStep(step('make').withShell('bash'))
+        .withStep(step('make test').withShell(['/bin/sh', '-c'])),
+    )
+    .toDefinition();
+  const loaded = loadDefinitionText(
+    [
+      'version: 1',
+      'jobs:',
+      '  a:',
+      '    image: kiln-fixture/busybox:latest',
+      '    steps:',
+      '      - { run: make, shell: bash }',
+      '      - { run: make test, shell: [/bin/sh, -c] }',
+    ].join('\n'),
+    '/p/kiln.yaml',
+  );
+  t.deepEqual(graphOf(built), graphOf(loaded));
+  t.deepEqual(
+    compile(built)
+      .jobs.get('a')!
+      .steps.map((s) => s.argv),
+    [
+      ['bash', '-e', '-o', 'pipefail', '-c', 'make'],
+      ['/bin/sh', '-c', 'make test'],
+    ],
+  );
+});

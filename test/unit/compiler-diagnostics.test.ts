@@ -152,12 +152,28 @@ test('a definition with no jobs is refused', (t) => {
   t.is(problems(definition({})).message, 'no jobs: declare at least one under `jobs:`');
 });
 
+test("a step's bad shell is reported at its value", (t) => {
+  const error = problems(definition({ j: { steps: [{ run: 'make', shell: [] }] } }));
+  t.deepEqual(
+    error.diagnostics.map((d) => [d.pointer, d.message]),
+    [
+      [
+        '/jobs/j/steps/0/shell',
+        `job 'j', step 'step-1': shell must be sh, bash, a command such as "/bin/ash -e -c" or a list such as ["/bin/sh", "-c"]`,
+      ],
+    ],
+  );
+});
+
 test('a zero or unparsable timeout, and a bad shell, are reported at their values', (t) => {
   const error = problems(definition({ j: { timeout: 0, shell: '  ', steps: run } }));
   t.deepEqual(
     error.diagnostics.map((d) => [d.pointer, d.message]),
     [
-      ['/jobs/j/shell', `job 'j': shell must be a command such as "/bin/sh -c" or ["/bin/bash", "-ec"]`],
+      [
+        '/jobs/j/shell',
+        `job 'j': shell must be sh, bash, a command such as "/bin/ash -e -c" or a list such as ["/bin/sh", "-c"]`,
+      ],
       ['/jobs/j/timeout', "job 'j': timeout must be longer than 0"],
     ],
   );

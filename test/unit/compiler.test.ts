@@ -53,7 +53,34 @@ test(
   { user: '1000:1000' },
   { user: '1000:1000', network: 'none' },
 );
-test('the shell defaults to /bin/sh -c', merges, { image: IMAGE }, {}, { shell: ['/bin/sh', '-c'] });
+test(
+  'the shell defaults to /bin/sh -e -c, which stops at the first failing line',
+  merges,
+  { image: IMAGE },
+  {},
+  { shell: ['/bin/sh', '-e', '-c'] },
+);
+test(
+  'shell: sh is the default shell',
+  merges,
+  { image: IMAGE },
+  { shell: 'sh' },
+  { shell: ['/bin/sh', '-e', '-c'] },
+);
+test(
+  'shell: bash is bash with -e and pipefail',
+  merges,
+  { image: IMAGE },
+  { shell: 'bash' },
+  { shell: ['bash', '-e', '-o', 'pipefail', '-c'] },
+);
+test(
+  'a shell list is used as given, so [/bin/sh, -c] opts out of -e',
+  merges,
+  { image: IMAGE, shell: ['/bin/sh', '-c'] },
+  {},
+  { shell: ['/bin/sh', '-c'] },
+);
 test(
   'a shell written as a string is split on whitespace',
   merges,
@@ -95,6 +122,39 @@ test('a string run is wrapped in the job shell and displayed as written', (t) =>
   const job = onlyJob({ image: IMAGE, shell: '/bin/bash -c' }, {}, { run: 'make -j2 && make test' });
   t.deepEqual(job.steps[0]!.argv, ['/bin/bash', '-c', 'make -j2 && make test']);
   t.is(job.steps[0]!.display, 'make -j2 && make test');
+});
+
+test('a string run with no shell set anywhere runs under /bin/sh -e -c', (t) => {
+  const job = onlyJob({ image: IMAGE }, {}, { run: 'false\necho after' });
+  t.deepEqual(job.steps[0]!.argv, ['/bin/sh', '-e', '-c', 'false\necho after']);
+});
+
+test("a step's shell wins over its job's for that step only", (t) => {
+  const graph = compile(
+    definition({
+      j: {
+        image: IMAGE,
+        shell: ['/bin/sh', '-c'],
+        steps: [
+          { name: 'own', run: 'make', shell: 'bash' },
+          { name: 'split', run: 'make', shell: '/bin/ash -e -c' },
+          { name: 'job', run: 'make' },
+          { name: 'argv', run: ['make'], shell: 'bash' },
+        ],
+      },
+    }),
+  );
+  const job = graph.jobs.get('j')!;
+  t.deepEqual(
+    job.steps.map((s) => s.argv),
+    [
+      ['bash', '-e', '-o', 'pipefail', '-c', 'make'],
+      ['/bin/ash', '-e', '-c', 'make'],
+      ['/bin/sh', '-c', 'make'],
+      ['make'],
+    ],
+  );
+  t.deepEqual(job.shell, ['/bin/sh', '-c']);
 });
 
 test('a list run is the argv as is, displayed with shell quoting where needed', (t) => {
