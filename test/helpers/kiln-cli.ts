@@ -225,3 +225,15 @@ export function watchPeakRss(pid: number): { stop(): number } {
     },
   };
 }
+
+/** The names of the job cache's output volumes a project's runs made on an engine. */
+export async function resultVolumesOf(project: Project, engine: Docker = docker): Promise<string[]> {
+  const base = project.dir.split('/').pop()!.toLowerCase();
+  const volumes = (await engine.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? [];
+  return volumes.filter((v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base)).map((v) => v.Name);
+}
+
+/** Each job's `job.cache` event of a `--json` run, by job. */
+export function jobCacheOf(run: KilnRun): Map<string, Record<string, any>> {
+  return new Map(eventsOf(run, 'job.cache').map((e) => [e.job as string, e]));
+}

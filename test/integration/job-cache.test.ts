@@ -9,7 +9,9 @@ import { lstat, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import {
   BUSYBOX,
-  startKiln,
+  jobCacheOf,
+  resultVolumesOf,
+  startKilnUntil,
   containersOf,
   docker,
   eventsOf,
@@ -23,10 +25,7 @@ import {
 
 test.after.always(sweepProjects);
 
-/** The job.cache event of each job, by name. */
-function cacheOf(run: KilnRun): Map<string, Record<string, any>> {
-  return new Map(eventsOf(run, 'job.cache').map((e) => [e.job as string, e]));
-}
+const cacheOf = jobCacheOf;
 
 function statusOf(run: KilnRun, job: string): string | undefined {
   return eventsOf(run, 'job.end').find((e) => e.job === job)?.status;
@@ -121,12 +120,7 @@ jobs:
   );
   const failed = await run(project);
   t.is(failed.code, 1);
-  const volumes = (await docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? [];
-  const base = project.dir.split('/').pop()!.toLowerCase();
-  t.deepEqual(
-    volumes.filter((v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base)).map((v) => v.Name),
-    [],
-  );
+  t.deepEqual(await resultVolumesOf(project), []);
   const again = await run(project);
   t.is(cacheOf(again).get('build')?.result, 'miss', 'a failure is never a hit');
 });
@@ -274,12 +268,9 @@ test('a result whose output volume was removed behind kiln is a miss with a warn
   const project = await makeProject(TWO_JOBS, { 'src/a.txt': 'alpha\n' });
   const first = await run(project);
   t.is(first.code, 0);
-  const base = project.dir.split('/').pop()!.toLowerCase();
-  const volumes = (
-    (await docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? []
-  ).filter((v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base));
+  const volumes = await resultVolumesOf(project);
   t.is(volumes.length, 1);
-  await docker.getVolume(volumes[0]!.Name).remove();
+  await docker.getVolume(volumes[0]!).remove();
   const second = await run(project);
   t.is(second.code, 0, second.stderr);
   t.is(cacheOf(second).get('build')?.result, 'miss');
@@ -325,11 +316,7 @@ jobs:
   t.is(b.code, 0, b.stderr);
   const results = await readdir(join(project.stateDir, 'results', 'store'), { recursive: true });
   t.is(results.filter((n) => n.endsWith('.json')).length, 1);
-  const base = project.dir.split('/').pop()!.toLowerCase();
-  const volumes = (
-    (await docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? []
-  ).filter((v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base));
-  t.is(volumes.length, 1, 'the loser removed its own volume');
+  t.is((await resultVolumesOf(project)).length, 1, 'the loser removed its own volume');
   const third = await run(project);
   t.is(statusOf(third, 'build'), 'cached');
 });
@@ -376,19 +363,10 @@ jobs:
 `,
     { 'ctl/README': 'control\n' },
   );
-  const started = startKiln(project, ['run', '--json']);
-  await new Promise<void>((resolve) => {
-    started.child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-  });
+  const started = await startKilnUntil(project, ['run', '--json'], 'ready');
   started.child.kill('SIGKILL');
   await started.done;
-  const base = project.dir.split('/').pop()!.toLowerCase();
-  const ours = async () =>
-    ((await docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? [])
-      .filter((v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base))
-      .map((v) => v.Name);
+  const ours = () => resultVolumesOf(project);
   const left = await ours();
   t.is(left.length, 1, 'the killed run left its unsealed output volume');
   await writeFile(join(project.dir, 'ctl/go'), '');
@@ -421,18 +399,10 @@ jobs:
 `,
     { 'ctl/README': 'control\n' },
   );
-  const started = startKiln(project, ['run', '--json']);
-  await new Promise<void>((resolve) => {
-    started.child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-  });
-  const base = project.dir.split('/').pop()!.toLowerCase();
-  const volumes = (
-    (await docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? []
-  ).filter((v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base));
+  const started = await startKilnUntil(project, ['run', '--json'], 'ready');
+  const volumes = await resultVolumesOf(project);
   t.is(volumes.length, 1);
-  await docker.getVolume(volumes[0]!.Name).remove();
+  await docker.getVolume(volumes[0]!).remove();
   await writeFile(join(project.dir, 'ctl/go'), '');
   const run = await started.done;
   t.is(run.code, 3, run.stderr);

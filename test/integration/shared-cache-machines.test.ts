@@ -11,9 +11,11 @@ import { join } from 'node:path';
 import {
   BUSYBOX,
   eventsOf,
+  jobCacheOf,
   kiln,
+  resultVolumesOf,
   makeProject,
-  startKiln,
+  startKilnUntil,
   sweepProjects,
   type KilnRun,
   type Project,
@@ -38,9 +40,7 @@ jobs:
       - run: wc -c < /in/bin/blob > /report/size && cat /in/a.txt
 `;
 
-function cacheOf(run: KilnRun): Map<string, Record<string, any>> {
-  return new Map(eventsOf(run, 'job.cache').map((e) => [e.job as string, e]));
-}
+const cacheOf = jobCacheOf;
 
 async function bytesOf(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -89,8 +89,7 @@ test.serial(
       ],
     );
     t.deepEqual(await bytesOf(join(project.dir, 'dist')), exported, 'the export has the same bytes');
-    const volumesOnB =
-      (await b.docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? [];
+    const volumesOnB = await resultVolumesOf(project, b.docker);
     t.is(
       volumesOnB.length,
       1,
@@ -183,12 +182,7 @@ test.serial(
       KILN_STATE_DIR: join(project.dir, '.state-a'),
       KILN_CACHE_URL: `${server.url}/m6`,
     };
-    const started = startKiln(project, ['run', '--json'], env);
-    await new Promise<void>((resolve) => {
-      started.child.stdout!.on('data', (d: Buffer) => {
-        if (d.toString().includes('waiting')) resolve();
-      });
-    });
+    const started = await startKilnUntil(project, ['run', '--json'], 'waiting', env);
     await server.stop();
     await writeFile(join(project.dir, 'ctl/go'), '');
     const run = await started.done;

@@ -9,11 +9,11 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BUSYBOX,
-  docker,
   eventsOf,
   kiln,
   makeProject,
   outputOf,
+  resultVolumesOf,
   sweepProjects,
   type KilnRun,
   type Project,
@@ -168,11 +168,7 @@ jobs:
   const shared = join(project.dir, 'shared-cache');
   const env = { KILN_CACHE_URL: shared };
   t.is((await runOn(project, 'a', env)).code, 0);
-  const base = project.dir.split('/').pop()!.toLowerCase();
-  const resultVolumes = async () =>
-    ((await docker.listVolumes({ filters: { label: ['dev.kiln.scope=result'] } })).Volumes ?? []).filter(
-      (v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base),
-    ).length;
+  const resultVolumes = async () => (await resultVolumesOf(project)).length;
   const before = await resultVolumes();
   const onB = await runOn(project, 'b', env);
   t.is(onB.code, 0, onB.stderr);
