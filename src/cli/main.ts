@@ -70,6 +70,7 @@ function addRunCommand(program: Command, setExit: (code: number) => void, debug:
     .option('--json', 'print the events as JSON lines (same as --progress json)')
     .option('--concurrency <n>', 'jobs at once (default: the number of cores)', positiveInt)
     .option('--keep-going', 'after a failure, still run every job whose needs passed')
+    .option('--only', 'run the named jobs without their needs; outputs they mount come from the job cache')
     .option('--reuse', 'reuse every job container across runs (see README: file state persists)')
     .option(
       '--grace-period <seconds>',
@@ -95,6 +96,7 @@ function addRunCommand(program: Command, setExit: (code: number) => void, debug:
           ['kiln run --keep-going --concurrency 4', 'run all that can run, four jobs at once'],
           ['kiln run --trace run.trace.json', 'record a trace to open in Perfetto'],
           ['kiln run --expect-cached', 'in CI: fail when a job that should be cached ran'],
+          ['kiln run test --only', 'run only "test"; what it mounts from its needs comes from the cache'],
         ],
         EXIT_CODES,
       ),

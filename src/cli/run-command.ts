@@ -1,5 +1,6 @@
 /** `kiln run`: load, compile, run with a reporter, and turn Ctrl-C into a graceful cancellation. */
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { selectOnly } from '../graph/select.js';
 import { visible } from '../visible-text.js';
 import { OutputPressure } from '../output-pressure.js';
 import { createReporter, type ProgressMode } from '../reporters/index.js';
@@ -27,6 +28,8 @@ export interface RunCommandOptions {
   readonly cacheUrl?: string;
   /** `--cache-readonly`. */
   readonly cacheReadonly?: boolean;
+  /** `--only`: run the named jobs without their needs (the outputs they mount come from the job cache). */
+  readonly only?: boolean;
   readonly debug?: boolean;
 }
 
@@ -35,7 +38,13 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
   let planned;
   try {
     ({ graph } = await loadGraph(options.file));
+    if (options.only && jobs.length === 0) {
+      throw new UsageError(
+        '--only runs the named jobs without their needs: name them (kiln run JOB... --only)',
+      );
+    }
     planned = selectNamedJobs(graph, jobs, options.file);
+    if (options.only) planned = selectOnly(graph, jobs).graph;
     // Before anything writes there (step logs, locks): a state folder that cannot be used is said plainly.
     ensureStateDir();
   } catch (error) {
@@ -74,6 +83,7 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
   try {
     const result = await runBuildGraph(graph, {
       jobs,
+      ...(options.only ? { only: true } : {}),
       onEvent: (event) => {
         if (event.type === 'job.cache' && event.result === 'miss') misses.set(event.job, event.reasons);
         reporter.onEvent(event);

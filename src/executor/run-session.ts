@@ -14,7 +14,9 @@ import { sweepOrphans } from '../runtime/sweep.js';
 import { ensureStateDir } from '../state-dir.js';
 import { remoteSettings, ResultStore } from '../results/index.js';
 import { sweepUnsealedOutputVolumes } from '../runtime/output-volumes.js';
+import { selectOnly } from '../graph/select.js';
 import { CachingJobExecutor } from './caching-job-executor.js';
+import { cachedNeeds, SeededNeedsExecutor } from './cached-needs.js';
 import { DockerJobExecutor } from './docker-job-executor.js';
 import { DEFAULT_GRACE_MS, newRunId, runGraph } from '../scheduler/run-graph.js';
 import type { RunResult } from '../scheduler/types.js';
@@ -22,6 +24,12 @@ import type { RunResult } from '../scheduler/types.js';
 export interface RunOptions {
   /** Run only these jobs and what they need. Default: every job. */
   readonly jobs?: readonly string[];
+  /**
+   * Run `jobs` alone, without what they need (`kiln run JOB... --only`): a need whose outputs they mount
+   * must have a result in the job cache (else a UsageError names it before anything runs), and is
+   * handed to them as passed; other needs are not run. Default false.
+   */
+  readonly only?: boolean;
   /** Receives every event of the run. */
   readonly onEvent?: EventListener;
   /**
@@ -91,7 +99,10 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
   await sweepOrphans(engine);
   const store = ResultStore.forEnv(options.env);
   await sweepUnsealedOutputs(engine, store);
-  const selected = options.jobs && options.jobs.length > 0 ? selectJobs(graph, [...options.jobs]) : graph;
+  const runId = options.runId ?? newRunId();
+  const only = options.only ? selectOnly(graph, options.jobs ?? []) : undefined;
+  const selected =
+    only?.graph ?? (options.jobs && options.jobs.length > 0 ? selectJobs(graph, [...options.jobs]) : graph);
   const docker = new DockerJobExecutor(engine, {
     ...(options.env ? { env: options.env } : {}),
     ...(options.pressure ? { pressure: options.pressure } : {}),
@@ -103,6 +114,21 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
     ...(options.cacheReadonly !== undefined ? { readonly: options.cacheReadonly } : {}),
     ...(options.env ? { env: options.env } : {}),
   });
+  // Before the executor exists: a refusal leaves nothing to close.
+  const needs =
+    only && only.fromCache.length > 0
+      ? await cachedNeeds(graph, only.fromCache, {
+          engine,
+          store,
+          runId,
+          env: options.env ?? process.env,
+          reuse: options.reuse ?? false,
+          ...(remote ? { remote } : {}),
+          emit: (event) => {
+            if (event.type === 'warning') pending.push(event.message);
+          },
+        })
+      : undefined;
   const executor =
     cache === false
       ? undefined
@@ -112,19 +138,21 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
           reuse: options.reuse ?? false,
           ...(remote ? { remote } : {}),
         });
+  const inner = executor ?? docker;
   try {
     return await runGraph(selected, {
-      executor: executor ?? docker,
+      executor: needs ? new SeededNeedsExecutor(inner, needs.outcomes) : inner,
       emit,
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       keepGoing: options.keepGoing ?? false,
       graceMs: options.graceMs ?? defaultGraceMs(options.env),
-      runId: options.runId ?? newRunId(),
+      runId,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.killSignal ? { killSignal: options.killSignal } : {}),
     });
   } finally {
     await executor?.close();
+    await needs?.release();
   }
 }
 

@@ -41,3 +41,65 @@ export function selectJobs(graph: BuildGraph, names: readonly string[]): BuildGr
     order: graph.order.filter((name) => selected.has(name)),
   });
 }
+
+/** The named jobs alone (`kiln run JOB... --only`), and what their needs outside the selection were. */
+export interface OnlySelection {
+  /**
+   * The named jobs, in the graph's order, each with the needs that are not named dropped from its
+   * `needs`: a run treats those as passed.
+   */
+  readonly graph: BuildGraph;
+  /** Per named job, the needs dropped from it (jobs without any are left out). */
+  readonly dropped: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The dropped needs whose outputs a named job mounts, in the graph's order: their outputs must come
+   * from the job cache. A dropped need without such a mount is simply not run.
+   */
+  readonly fromCache: readonly string[];
+}
+
+/**
+ * Selects exactly the named jobs, without the jobs they need. Throws a DefinitionError naming every
+ * unknown job, as {@link selectJobs} does; an empty list is refused too (there would be nothing to run).
+ */
+export function selectOnly(graph: BuildGraph, names: readonly string[]): OnlySelection {
+  if (names.length === 0) {
+    throw new DefinitionError([{ message: 'name the jobs to run alone (kiln run JOB... --only)' }]);
+  }
+  const unknown = names.filter((name) => !graph.jobs.has(name));
+  if (unknown.length > 0) {
+    throw new DefinitionError(
+      unknown.map((name) => ({
+        message: `no job named '${name}'${didYouMean(name, graph.jobs.keys())}`,
+        jobs: [name],
+      })),
+    );
+  }
+  const selected = new Set(names);
+  const jobs = new Map<string, CompiledJob>();
+  const dropped = new Map<string, readonly string[]>();
+  const consumed = new Set<string>();
+  for (const name of graph.order) {
+    if (!selected.has(name)) continue;
+    const job = graph.jobs.get(name)!;
+    const kept = job.needs.filter((need) => selected.has(need));
+    const gone = job.needs.filter((need) => !selected.has(need));
+    if (gone.length > 0) dropped.set(name, gone);
+    for (const mount of job.mounts) {
+      if (mount.type === 'output' && !selected.has(mount.job)) consumed.add(mount.job);
+    }
+    jobs.set(name, gone.length > 0 ? { ...job, needs: kept } : job);
+  }
+  return {
+    graph: freezeGraph({
+      projectDir: graph.projectDir,
+      project: graph.project,
+      ...(graph.file !== undefined ? { file: graph.file } : {}),
+      secrets: graph.secrets,
+      jobs,
+      order: graph.order.filter((name) => selected.has(name)),
+    }),
+    dropped,
+    fromCache: graph.order.filter((name) => consumed.has(name)),
+  };
+}

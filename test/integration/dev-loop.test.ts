@@ -88,4 +88,63 @@ test('prune --project without a step file is refused', async (t) => {
   t.regex(pruned.stderr, /no step file missing\.yaml/);
 });
 
-export { BUSYBOX, containersOf, join, outputOf, startKiln, waitFor, writeFile, type Project };
+/** `test` mounts an output of `build` and needs `lint`, which has none. */
+const GRAPH = `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  lint:
+    steps: [{ run: echo linted }]
+  build:
+    mounts: [{ type: bind, source: ./src, target: /src, readonly: true }]
+    outputs: [/out]
+    steps:
+      - run: cat /src/*.txt | tr a-z A-Z > /out/all.txt
+  test:
+    needs: [lint]
+    mounts: [{ type: bind, from: build, source: /out, target: /in }]
+    steps:
+      - run: cat /in/all.txt
+`;
+
+test('run --only runs just the named job, mounting the output of its need from the job cache', async (t) => {
+  const project = await makeProject(GRAPH, { 'src/a.txt': 'alpha\n' });
+  const built = await kiln(project, ['run', 'build', '--json']);
+  t.is(built.code, 0, built.stderr);
+
+  const only = await kiln(project, ['run', 'test', '--only', '--json']);
+  t.is(only.code, 0, only.stderr);
+  t.deepEqual(ran(only), ['test'], 'neither build nor lint runs');
+  t.deepEqual(eventsOf(only, 'run.start')[0]!.jobs, ['test']);
+  t.is(outputOf(only, 'test', 'step-1'), 'ALPHA\n', "build's cached output is mounted");
+  // Its key is the one a full run gives it: the full run that follows finds it cached.
+  const full = await kiln(project, ['run', '--json']);
+  t.is(full.code, 0, full.stderr);
+  t.is(statusOf(full, 'test'), 'cached');
+  t.is(statusOf(full, 'build'), 'cached');
+});
+
+test('run --only is refused, naming the need, when a need it mounts has no result yet', async (t) => {
+  const project = await makeProject(GRAPH, { 'src/a.txt': 'alpha\n' });
+  const only = await kiln(project, ['run', 'test', '--only', '--json']);
+  t.is(only.code, 2, only.stderr);
+  t.regex(only.stderr, /job build has no result in the job cache \(no earlier result\)/);
+  t.regex(only.stderr, /run it first: kiln run build/);
+  t.deepEqual(eventsOf(only, 'job.start'), [], 'nothing ran');
+  t.deepEqual(await containersOf(project), []);
+
+  // A changed source is said as the reason.
+  t.is((await kiln(project, ['run', 'build'])).code, 0);
+  await writeFile(join(project.dir, 'src/a.txt'), 'beta\n');
+  const stale = await kiln(project, ['run', 'test', '--only']);
+  t.is(stale.code, 2, stale.stderr);
+  t.regex(stale.stderr, /job build has no result in the job cache \(.*src\/a\.txt.*\)/);
+});
+
+test('run --only without job names is refused', async (t) => {
+  const project = await makeProject(GRAPH, { 'src/a.txt': 'alpha\n' });
+  const only = await kiln(project, ['run', '--only']);
+  t.is(only.code, 2);
+  t.regex(only.stderr, /name them \(kiln run JOB\.\.\. --only\)/);
+});
+
+export { startKiln, waitFor, type Project };
