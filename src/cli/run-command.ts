@@ -7,6 +7,8 @@ import { createReporter, type ProgressMode } from '../reporters/index.js';
 import { runBuildGraph, defaultGraceMs } from '../executor/run-session.js';
 import { ensureStateDir } from '../state-dir.js';
 import type { CancelReason } from '../scheduler/types.js';
+import type { BuildGraph } from '../graph/types.js';
+import { failedJobs, readLastRun, writeLastRun } from './last-run.js';
 import { loadGraph, selectNamedJobs } from './load.js';
 import { reportError } from './report-error.js';
 
@@ -30,14 +32,25 @@ export interface RunCommandOptions {
   readonly cacheReadonly?: boolean;
   /** `--only`: run the named jobs without their needs (the outputs they mount come from the job cache). */
   readonly only?: boolean;
+  /** `--failed`: run the jobs that failed, timed out or were cancelled in the project's last run. */
+  readonly failed?: boolean;
   readonly debug?: boolean;
 }
 
-export async function runCommand(jobs: readonly string[], options: RunCommandOptions): Promise<number> {
+export async function runCommand(named: readonly string[], options: RunCommandOptions): Promise<number> {
   let graph;
   let planned;
+  let jobs = named;
   try {
     ({ graph } = await loadGraph(options.file));
+    if (options.failed) {
+      if (named.length > 0) {
+        throw new UsageError('--failed runs the jobs that failed in the last run: name no jobs with it');
+      }
+      const failed = await failedOfLastRun(graph, options.file);
+      if (failed === undefined) return ExitCode.passed;
+      jobs = failed;
+    }
     if (options.only && jobs.length === 0) {
       throw new UsageError(
         '--only runs the named jobs without their needs: name them (kiln run JOB... --only)',
@@ -100,6 +113,11 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
       killSignal: kill.signal,
     });
     await reporter.close();
+    await writeLastRun(graph.project, result).catch((error: unknown) => {
+      process.stderr.write(
+        `kiln: warning: kiln run --failed will not know this run: ${visible(String((error as Error).message))}\n`,
+      );
+    });
     if (options.expectCached && misses.size > 0 && result.exitCode === ExitCode.passed) {
       process.stderr.write(expectedCachedMessage(misses));
       return ExitCode.stepFailed;
@@ -113,6 +131,37 @@ export async function runCommand(jobs: readonly string[], options: RunCommandOpt
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * The jobs `--failed` runs: those of the project's last run that failed, timed out or were cancelled
+ * and are still in the step file. Undefined, once said why, when there are none.
+ */
+async function failedOfLastRun(graph: BuildGraph, file: string): Promise<string[] | undefined> {
+  const last = await readLastRun(graph.project);
+  if (last === undefined) {
+    process.stderr.write(
+      `kiln: --failed: no earlier run of this project (${visible(file)}); nothing to run\n`,
+    );
+    return undefined;
+  }
+  const failed = failedJobs(last);
+  const gone = failed.filter((name) => !graph.jobs.has(name));
+  for (const name of gone) {
+    process.stderr.write(
+      `kiln: --failed: job ${visible(name)} of the last run is no longer in ${visible(file)}\n`,
+    );
+  }
+  const jobs = failed.filter((name) => graph.jobs.has(name));
+  if (jobs.length === 0) {
+    process.stderr.write(
+      gone.length > 0
+        ? 'kiln: --failed: nothing to run\n'
+        : `kiln: --failed: nothing failed in the last run (${visible(last.runId)}); nothing to run\n`,
+    );
+    return undefined;
+  }
+  return jobs;
 }
 
 /** What `--expect-cached` says when jobs missed: each job with its reasons. */

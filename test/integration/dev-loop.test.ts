@@ -147,4 +147,54 @@ test('run --only without job names is refused', async (t) => {
   t.regex(only.stderr, /name them \(kiln run JOB\.\.\. --only\)/);
 });
 
+/** `bad` fails until src/ok exists; `prep` is what it needs; `other` stands alone. */
+const FLAKY = `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  prep:
+    outputs: [/out]
+    steps: [{ run: echo prepared > /out/p }]
+  bad:
+    mounts:
+      - { type: bind, from: prep, source: /out, target: /prep }
+      - { type: bind, source: ./src, target: /src, readonly: true }
+    steps: [{ run: 'cat /prep/p; test -f /src/ok' }]
+  other:
+    cache: false
+    steps: [{ run: echo other }]
+`;
+
+test('run --failed re-runs only the job that failed last time, with its needs from the cache', async (t) => {
+  const project = await makeProject(FLAKY, { 'src/keep': '' });
+  const none = await kiln(project, ['run', '--failed', '--json']);
+  t.is(none.code, 0, none.stderr);
+  t.regex(none.stderr, /--failed: no earlier run of this project/);
+  t.deepEqual(eventsOf(none, 'run.start'), []);
+
+  const first = await kiln(project, ['run', '--keep-going', '--json']);
+  t.is(first.code, 1, first.stderr);
+  t.is(statusOf(first, 'bad'), 'failed');
+  t.is(statusOf(first, 'other'), 'passed');
+
+  await writeFile(join(project.dir, 'src/ok'), 'fixed\n');
+  const again = await kiln(project, ['run', '--failed', '--json']);
+  t.is(again.code, 0, again.stderr);
+  t.deepEqual(eventsOf(again, 'run.start')[0]!.jobs, ['prep', 'bad'], 'other does not run again');
+  t.is(statusOf(again, 'prep'), 'cached');
+  t.is(statusOf(again, 'bad'), 'passed');
+  t.is(outputOf(again, 'bad', 'step-1'), 'prepared\n');
+
+  const nothing = await kiln(project, ['run', '--failed', '--json']);
+  t.is(nothing.code, 0, nothing.stderr);
+  t.regex(nothing.stderr, /--failed: nothing failed in the last run/);
+  t.deepEqual(eventsOf(nothing, 'run.start'), []);
+});
+
+test('run --failed with job names is refused', async (t) => {
+  const project = await makeProject(FLAKY);
+  const run = await kiln(project, ['run', 'bad', '--failed']);
+  t.is(run.code, 2);
+  t.regex(run.stderr, /--failed runs the jobs that failed in the last run: name no jobs with it/);
+});
+
 export { startKiln, waitFor, type Project };
