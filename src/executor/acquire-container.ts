@@ -2,9 +2,12 @@
  * The job's container, from its plan and its acquired mounts: reused (in reuse mode, under its lock,
  * when it matches), else created; its release is pushed before it is started, so that one that fails to
  * start is removed all the same. A reused container is not removed at the end but handed over: no
- * process or secret of this run outlives it.
+ * process or secret of this run outlives it. Before it, the mount points the engine would make as root
+ * in the user's read-write binds are made as the user; once it runs, a release that hands what the job
+ * wrote into them back to the user is pushed above the container's (see mounts/host-owner.ts).
  */
 import type { Emit } from '../events.js';
+import { handBackCommand, handedBack, makeNestedMountPoints, type HostOwner } from '../mounts/host-owner.js';
 import type { PreparedMounts } from '../mounts/types.js';
 import type { ReleaseStack } from '../release.js';
 import type { Engine } from '../runtime/engine.js';
@@ -16,6 +19,7 @@ import {
   type JobContainerSpec,
 } from '../runtime/job-container.js';
 import { decideReuse } from '../runtime/reuse.js';
+import { runExec } from '../runtime/run-exec.js';
 import { KILN_VERSION } from '../runtime/version.js';
 import type { JobPlan } from './plan-job.js';
 import { reuseFingerprint } from './reuse-fingerprint.js';
@@ -31,6 +35,8 @@ export interface AcquireContainerContext {
   readonly signal: AbortSignal;
   /** kiln's state folder, where reused containers' lock files are. */
   readonly stateDirectory: string;
+  /** Who gets the mount points made in read-write binds and what the job writes there (see hostOwner). */
+  readonly owner: HostOwner;
 }
 
 export async function acquireContainer(
@@ -41,6 +47,17 @@ export async function acquireContainer(
   const { job } = plan;
   const { engine } = ctx;
   const spec = containerSpec(plan, mounts, ctx);
+  await makeNestedMountPoints(
+    writableBinds(plan),
+    [
+      ...mounts.mounts.map((m) => ({
+        target: m.Target,
+        ...(m.Type === 'bind' ? { bindSource: m.Source } : {}),
+      })),
+      ...Object.keys(plan.tmpfs).map((target) => ({ target })),
+    ],
+    ctx.owner,
+  );
   let id: string | undefined;
   let recreated: string | undefined;
   if (spec.reuse) {
@@ -64,6 +81,7 @@ export async function acquireContainer(
   const name = spec.reuse?.name ?? shortId;
   pushRelease(id, name, spec, ctx);
   if (!reused) await startJobContainer(engine, id, spec);
+  pushHandBack(id, plan, mounts, ctx);
   ctx.emit({
     type: reused ? 'container.reuse' : recreated ? 'container.recreate' : 'container.create',
     job: job.name,
@@ -118,4 +136,49 @@ function pushRelease(id: string, name: string, spec: JobContainerSpec, ctx: Acqu
       await engine.containers.remove(id);
     });
   }
+}
+
+/** The job's read-write binds, with their sources as this process sees them. */
+function writableBinds(plan: JobPlan) {
+  return plan.mounts.container.flatMap((p) =>
+    p.kind === 'bind' && !p.mount.readonly ? [{ target: p.mount.target, realPath: p.realPath }] : [],
+  );
+}
+
+/**
+ * Pushes the release that hands what the job wrote into its read-write binds back to the user, run
+ * before the container's own release, whether the job passed, failed or was cancelled. It never fails
+ * the job: a command that fails (an image without `chown`) is a warning.
+ */
+function pushHandBack(id: string, plan: JobPlan, mounts: PreparedMounts, ctx: AcquireContainerContext): void {
+  const binds = plan.mounts.container.flatMap((p) => (p.kind === 'bind' ? [p.mount] : []));
+  const targets = [...mounts.mounts.map((m) => m.Target), ...Object.keys(plan.tmpfs)];
+  const handed = handedBack(plan.job, binds, targets, ctx.owner);
+  if (handed.length === 0) return;
+  const { uid, gid } = ctx.owner;
+  ctx.stack.push('ownership', `${handed.map((b) => b.target).join(' ')} -> ${uid}:${gid}`, async () => {
+    const errors: Buffer[] = [];
+    let failure: string | undefined;
+    try {
+      const code = await runExec(ctx.engine.exec, id, {
+        argv: handBackCommand(handed, ctx.owner),
+        user: '0',
+        description: 'the hand-back of read-write binds',
+        onOutput: (stream, chunk) => stream === 'stderr' && errors.push(chunk),
+      });
+      if (code !== 0) failure = `exit code ${code}`;
+    } catch (error) {
+      failure = (error as Error).message;
+    }
+    if (failure === undefined) return;
+    const said = Buffer.concat(errors).toString('utf8').trim().split('\n').slice(0, 3).join('; ');
+    ctx.emit({
+      type: 'warning',
+      job: plan.job.name,
+      message:
+        `what the job wrote into ${handed.map((b) => b.target).join(', ')} could not be handed back to ` +
+        `${uid}:${gid} (${failure}${said ? `: ${said}` : ''}); some of it may stay root's ` +
+        `(keep-owner: true on the bind skips this)`,
+    });
+  });
 }

@@ -15,6 +15,7 @@ import { cancelStatus } from '../scheduler/cancel-reason.js';
 import type { DockerMount } from '../runtime/containers.js';
 import type { ImageRuntime } from '../runtime/images.js';
 import { readMountInfo, type MountInfoEntry } from '../mounts/bind-sources.js';
+import { hostOwner } from '../mounts/host-owner.js';
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef, StepResult } from '../scheduler/types.js';
 import { stateDir } from '../state-dir.js';
 import { acquireContainer } from './acquire-container.js';
@@ -214,6 +215,7 @@ export class DockerJobExecutor implements JobExecutor {
       stack,
       signal: context.signal,
       stateDirectory: stateDir(this.#env),
+      owner: hostOwner(this.#env),
     });
     for (const step of job.steps) {
       if (context.signal.aborted) return { status: cancelStatus(context.signal.reason) };

@@ -1,5 +1,6 @@
 /**
- * Checks of bind mount sources, before anything is acquired: the source must exist, resolve (through
+ * Checks of bind mount sources, before anything is acquired: the source must exist (a read-write bind's
+ * may be missing: it is made when the job starts, see host-owner.ts), resolve (through
  * symlinks) inside the project folder, and not hand out the Docker engine (be its socket, or a folder
  * that holds or reaches it, such as `/` or `/run`), unless the mount opts in.
  */
@@ -37,6 +38,11 @@ export interface BindCheckContext {
 export interface BindSourceOptions {
   readonly allowOutsideProject: boolean;
   readonly allowDockerSocket: boolean;
+  /**
+   * A source that does not exist is accepted (a read-write bind's, which is made when the job starts):
+   * it is checked where it would be made. Default false: refused.
+   */
+  readonly missingAllowed?: boolean;
 }
 
 /** A checked bind source. */
@@ -45,6 +51,8 @@ export interface CheckedBindSource {
   readonly realPath: string;
   /** The project folder through symlinks. */
   readonly projectRealPath: string;
+  /** The source does not exist (only with `missingAllowed`): `realPath` is where it would be made. */
+  readonly missing?: boolean;
 }
 
 /** A host path as the user would recognise it: relative to the project folder when inside it. */
@@ -67,11 +75,15 @@ export async function checkBindSource(
   const { job, mount, projectDir } = context;
   const projectRealPath = await realpath(projectDir).catch(() => projectDir);
   let realPath: string;
+  let missing = false;
   try {
     realPath = await realpath(source);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') {
+    if (code === 'ENOENT' && options.missingAllowed) {
+      realPath = await resolveExisting(source);
+      missing = true;
+    } else if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') {
       const resolved = await resolveExisting(source);
       throw new MountError(
         job,
@@ -80,13 +92,14 @@ export async function checkBindSource(
           `create it or fix the mount's source`,
         error,
       );
+    } else {
+      throw new MountError(
+        job,
+        mount,
+        `bind source ${source} cannot be resolved: ${(error as Error).message}`,
+        error,
+      );
     }
-    throw new MountError(
-      job,
-      mount,
-      `bind source ${source} cannot be resolved: ${(error as Error).message}`,
-      error,
-    );
   }
 
   if (!options.allowOutsideProject && !isInside(realPath, projectRealPath)) {
@@ -113,7 +126,7 @@ export async function checkBindSource(
       );
     }
   }
-  return { realPath, projectRealPath };
+  return { realPath, projectRealPath, ...(missing ? { missing } : {}) };
 }
 
 /**

@@ -63,6 +63,7 @@ export function bindMount(
     readonly: false,
     allowOutsideProject: false,
     allowDockerSocket: false,
+    keepOwner: false,
     ...extra,
   };
 }

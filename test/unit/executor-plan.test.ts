@@ -106,7 +106,10 @@ test('a missing image is pulled while planning; one that cannot be had names the
 test('a refused mount is said before a missing image', async (t) => {
   const { dir, images, plan } = await setup(t);
   await t.throwsAsync(
-    plan({ ...job('a', [bindMount(join(dir, 'missing'), '/m')]), image: 'nowhere/none:1' }),
+    plan({
+      ...job('a', [bindMount(join(dir, 'missing'), '/m', { readonly: true })]),
+      image: 'nowhere/none:1',
+    }),
     {
       instanceOf: MountError,
     },
@@ -148,4 +151,11 @@ test('the workdirs of the job and of its steps are made once each', async (t) =>
   ];
   const p = await plan({ ...job('build', [], steps), workdir: '/w' });
   t.deepEqual(p.workdirs, ['/w', '/src']);
+});
+
+test("a read-write bind's missing source is planned to be made, and planning makes nothing", async (t) => {
+  const { dir, plan } = await setup(t);
+  const p = await plan(job('a', [bindMount(join(dir, 'out/deep'), '/out')]));
+  t.like(p.mounts.container[0], { kind: 'bind', create: true, realPath: join(dir, 'out/deep') });
+  await t.throwsAsync(readdir(join(dir, 'out')), { code: 'ENOENT' });
 });

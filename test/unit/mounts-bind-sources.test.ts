@@ -60,6 +60,18 @@ test('refuses a missing source and shows where it resolved', async (t) => {
   t.is(error?.code, 'E_MOUNT');
 });
 
+test("a read-write bind's missing source is accepted where it would be made, still inside the project", async (t) => {
+  const { root, dir, context } = await project(t);
+  const allowed = { ...strict, missingAllowed: true };
+  const checked = await checkBindSource(join(dir, 'out', 'deep'), allowed, context);
+  t.deepEqual(checked, { realPath: join(dir, 'out', 'deep'), projectRealPath: dir, missing: true });
+  await symlink(join(root, 'outside'), join(dir, 'escape'));
+  await t.throwsAsync(checkBindSource(join(dir, 'escape', 'new'), allowed, context), {
+    instanceOf: MountError,
+    message: /resolves to .*outside.*allow-outside-project: true/,
+  });
+});
+
 const refusedOutside = test.macro({
   async exec(t, makeSource: (root: string, dir: string) => Promise<string>) {
     const { root, dir, context } = await project(t);

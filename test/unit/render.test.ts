@@ -89,6 +89,7 @@ test('json lists jobs with image, needs, step names and mounts, and no secret va
             readonly: true,
             allowOutsideProject: false,
             allowDockerSocket: false,
+            keepOwner: false,
             exclude: [],
           },
           { type: 'tmpfs', target: '/build', sizeBytes: 1048576, mode: 0o1777 },

@@ -24,6 +24,11 @@ export interface BindMountSpec {
   readonly from?: string;
   /** gitignore-style patterns, relative to `source`, left out of the job's key (not out of the mount). */
   readonly exclude?: readonly string[];
+  /**
+   * Leave what the job writes into a read-write bind owned as the job made it (root, usually). Default
+   * false: it is handed back to the user who runs kiln (the one who ran sudo) after the job.
+   */
+  readonly keepOwner?: boolean;
 }
 
 export const bindMount = defineMountKind<BindMountSpec>()({
@@ -38,9 +43,10 @@ export const bindMount = defineMountKind<BindMountSpec>()({
     'allow-docker-socket': 'allowDockerSocket',
     from: 'from',
     exclude: 'exclude',
+    'keep-owner': 'keepOwner',
   }),
   defaultForm: {
-    keys: ['source', 'target', 'readonly', 'allow-outside-project', 'allow-docker-socket'],
+    keys: ['source', 'target', 'readonly', 'allow-outside-project', 'allow-docker-socket', 'keep-owner'],
     aliases: { src: 'source', ro: 'readonly' },
     parse(fields, target, env) {
       const source = fields.get('source');
@@ -59,6 +65,7 @@ export const bindMount = defineMountKind<BindMountSpec>()({
         ...(fields.has('allow-docker-socket')
           ? { allowDockerSocket: fields.boolean('allow-docker-socket') }
           : {}),
+        ...(fields.has('keep-owner') ? { keepOwner: fields.boolean('keep-owner') } : {}),
       };
     },
   },

@@ -15,6 +15,8 @@ export interface CompiledBindMount {
   readonly allowDockerSocket: boolean;
   /** gitignore-style patterns, relative to the source, left out of the job's key (and still mounted). */
   readonly exclude: readonly string[];
+  /** Leave what the job writes into it as the job made it, instead of handing it back to the user. */
+  readonly keepOwner: boolean;
 }
 
 export const bindMountKind = defineGraphMountKind<
@@ -37,6 +39,7 @@ export const bindMountKind = defineGraphMountKind<
       allowOutsideProject: spec.allowOutsideProject === true,
       allowDockerSocket: spec.allowDockerSocket === true,
       exclude,
+      keepOwner: spec.keepOwner === true,
     };
   },
   describe: (mount) => `bind ${mount.source}${mount.readonly ? ' read-only' : ''}`,

@@ -54,6 +54,8 @@ export function compileOutputBind(spec: BindMountSpec, entry: MountEntry): Compi
   if (spec.allowDockerSocket === true) {
     refuse('allow-docker-socket', `its source is an output of job '${from}', not a host path`);
   }
+  if (spec.keepOwner === true)
+    refuse('keep-owner', 'an output is read-only, so the job writes nothing into it');
   if (spec.exclude !== undefined && !(Array.isArray(spec.exclude) && spec.exclude.length === 0)) {
     refuse(
       'exclude',

@@ -2,8 +2,12 @@
  * A host path: its source checked (inside the project unless allowed, never the Docker socket) and
  * given as the engine sees it; its content, digested, is in the job's key.
  */
+import { realpath } from 'node:fs/promises';
+import { MountError } from '../../errors.js';
 import type { CompiledBindMount } from '../../graph/types.js';
 import { checkBindSource, displayPath, engineHostPath } from '../bind-sources.js';
+import { hostOwner, makeOwnedFolder } from '../host-owner.js';
+import { listingOf, type TreeDigestResult } from '../../results/index.js';
 import type { ContainerMountKind } from './kind.js';
 
 /**
@@ -15,6 +19,11 @@ export interface PlannedBindMount {
   readonly mount: CompiledBindMount;
   readonly hostPath: string;
   readonly realPath: string;
+  /**
+   * The source does not exist: a read-write bind's is made, as the user who runs kiln, when the job's
+   * mounts are acquired (`realPath` is where it will be).
+   */
+  readonly create?: true;
 }
 
 export const bindKind: ContainerMountKind<CompiledBindMount, PlannedBindMount> = {
@@ -24,30 +33,47 @@ export const bindKind: ContainerMountKind<CompiledBindMount, PlannedBindMount> =
   describe: (mount, projectDir) => `bind ${displayPath(mount.source, projectDir)} -> ${mount.target}`,
   async plan(mount, ctx) {
     const { projectDir } = ctx.graph;
-    const checked = await checkBindSource(mount.source, mount, {
-      job: ctx.job.name,
-      mount: bindKind.describe(mount, projectDir),
-      projectDir,
-      dockerSocketPaths: ctx.dockerSocketPaths,
-      ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
-    });
+    const checked = await checkBindSource(
+      mount.source,
+      { ...mount, missingAllowed: !mount.readonly },
+      {
+        job: ctx.job.name,
+        mount: bindKind.describe(mount, projectDir),
+        projectDir,
+        dockerSocketPaths: ctx.dockerSocketPaths,
+        ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
+      },
+    );
     const hostPath = engineHostPath(checked.realPath, checked.projectRealPath, ctx.env);
-    return { kind: 'bind', mount, hostPath, realPath: checked.realPath };
+    return {
+      kind: 'bind',
+      mount,
+      hostPath,
+      realPath: checked.realPath,
+      ...(checked.missing ? { create: true as const } : {}),
+    };
   },
-  acquire: async () => (planned) => ({
-    mount: {
-      Type: 'bind',
-      Source: planned.hostPath,
-      Target: planned.mount.target,
-      ReadOnly: planned.mount.readonly,
-    },
-    source: planned.hostPath,
-  }),
+  async acquire(planned, job, ctx) {
+    const owner = hostOwner(ctx.env ?? process.env);
+    for (const p of planned) if (p.create) await makeSource(p, job.name, ctx.graph.projectDir, owner);
+    return (p) => ({
+      mount: {
+        Type: 'bind',
+        Source: p.hostPath,
+        Target: p.mount.target,
+        ReadOnly: p.mount.readonly,
+      },
+      source: p.hostPath,
+    });
+  },
   key(planned, ctx) {
     const { mount } = planned;
     const exclude = mount.exclude;
     return {
-      bind: ctx.digest(planned.realPath, exclude).then((listing) => ({
+      bind: (planned.create
+        ? Promise.resolve(missingSource(planned.realPath))
+        : ctx.digest(planned.realPath, exclude)
+      ).then((listing) => ({
         listing,
         input: {
           target: mount.target,
@@ -67,3 +93,46 @@ export const bindKind: ContainerMountKind<CompiledBindMount, PlannedBindMount> =
     return undefined;
   },
 };
+
+/**
+ * Makes a missing read-write bind source as a folder owned by `owner`, and checks that it is where it
+ * was planned (nothing swapped a symlink in meanwhile). What is made stays: it is the user's folder.
+ */
+async function makeSource(
+  planned: PlannedBindMount,
+  job: string,
+  projectDir: string,
+  owner: { uid: number; gid: number },
+): Promise<void> {
+  const { mount } = planned;
+  const named = bindKind.describe(mount, projectDir);
+  try {
+    await makeOwnedFolder(mount.source, owner);
+  } catch (error) {
+    throw new MountError(
+      job,
+      named,
+      `bind source ${displayPath(mount.source, projectDir)} does not exist and cannot be made: ${(error as Error).message}`,
+      error,
+    );
+  }
+  const made = await realpath(mount.source).catch(() => undefined);
+  if (made !== planned.realPath) {
+    throw new MountError(
+      job,
+      named,
+      `bind source ${displayPath(mount.source, projectDir)} was made but resolves to ${made ?? 'nothing'}, not ${planned.realPath}; run again`,
+    );
+  }
+}
+
+/** A source that does not exist yet (it is made when the job starts): the digest of nothing. */
+function missingSource(root: string): TreeDigestResult {
+  return {
+    root,
+    ...listingOf([]),
+    warnings: [],
+    counts: { entries: 0, excluded: 0, bytesRead: 0, trusted: 0, racy: 0, missing: 0 },
+    indexSaved: false,
+  };
+}
