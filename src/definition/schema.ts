@@ -2,10 +2,10 @@
  * The step file's JSON schema (`schema/kiln.schema.json`), read once from the package, and the small
  * vocabulary the loader, the builder and the reference doc use to walk it.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { InfrastructureError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 
 /** The subset of JSON Schema draft-07 that kiln's schema uses. */
 export interface SchemaNode {
@@ -44,22 +44,7 @@ export interface RootSchema extends SchemaNode {
   readonly definitions: Readonly<Record<string, SchemaNode>>;
 }
 
-/** The folder of the kiln package (it holds `schema/`), found upwards from this module. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'schema', 'kiln.schema.json')) && existsSync(join(dir, 'package.json')))
-      return dir;
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw new InfrastructureError(
-        `kiln's step file schema (schema/kiln.schema.json) is missing from its package above ` +
-          `${fileURLToPath(import.meta.url)}; reinstall kiln`,
-      );
-    }
-    dir = parent;
-  }
-}
+export { packageRoot };
 
 /** Absolute path of `schema/kiln.schema.json`. */
 export function schemaFile(): string {
