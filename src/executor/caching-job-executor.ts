@@ -11,7 +11,7 @@
  * does not take (a secret, `cache: false`) live for the run only.
  */
 import { cancelledError, InfrastructureError } from '../errors.js';
-import type { CompiledJob, CompiledOutput } from '../graph/types.js';
+import type { CompiledJob } from '../graph/types.js';
 import { ReleaseStack } from '../release.js';
 import type {
   KeyInputs,
@@ -25,14 +25,13 @@ import { Label } from '../labels.js';
 import type { Engine } from '../runtime/engine.js';
 import {
   createOutputVolume,
-  createReaderContainer,
   digestContainerPath,
-  exportContainerPath,
   outputMount,
   removeOutputVolume,
 } from '../runtime/output-volumes.js';
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef } from '../scheduler/types.js';
 import { outcomeOfError, type DockerJobExecutor } from './docker-job-executor.js';
+import { exportHitOutputs, exportOutputs } from './export-outputs.js';
 import { JobCache, type CacheDecision, type KeyedJob } from './job-cache.js';
 import { RemoteResults, type Packed } from './remote-results.js';
 import type { JobPlan } from './plan-job.js';
@@ -295,51 +294,10 @@ export class CachingJobExecutor implements JobExecutor {
       await this.#store.touch(result.key);
       await this.#store.recordLast(context.graph.project, job.name, result.key, inputs);
       const outputs = refsOf(result);
-      await this.#exportHit(plan, context, outputs);
+      await exportHitOutputs(this.#engine, plan, outputs, context);
       return { status: 'cached', steps: [], outputs };
     } catch (error) {
       return outcomeOfError(job, context, error);
-    }
-  }
-
-  /** Exports a hit's outputs through a container that is never started and mounts them. */
-  async #exportHit(
-    plan: JobPlan,
-    context: JobContext,
-    outputs: ReadonlyMap<string, JobOutputRef>,
-  ): Promise<void> {
-    const exported = plan.job.outputs.filter((o) => o.export !== undefined);
-    if (exported.length === 0) return;
-    const reader = await createReaderContainer(this.#engine, {
-      image: plan.imageId,
-      runId: context.runId,
-      project: context.graph.project,
-      job: plan.job.name,
-      mounts: exported.map((o) => ({ volume: outputs.get(o.path)!.volume, target: o.path })),
-    });
-    try {
-      for (const output of exported) await this.#export(reader.id, output, plan.job.name, context);
-    } finally {
-      await reader.remove();
-    }
-  }
-
-  async #export(
-    containerId: string,
-    output: CompiledOutput,
-    job: string,
-    context: JobContext,
-  ): Promise<void> {
-    const done = await exportContainerPath(this.#engine, containerId, output.path, {
-      destination: output.export!,
-      projectDir: context.graph.projectDir,
-      allowOutsideProject: output.allowOutsideProject,
-      job,
-      output: output.path,
-      signal: context.signal,
-    });
-    for (const warning of done.warnings) {
-      context.emit({ type: 'warning', job, message: `export of output ${output.path}: ${warning}` });
     }
   }
 
@@ -382,9 +340,7 @@ export class CachingJobExecutor implements JobExecutor {
         );
         if (keyed) refs = (await this.#seal(job, keyed, outputs, context, kept)) ?? refs;
         else this.#keepForRun(volumes.values(), kept, this.#scopeOf(context));
-        for (const output of job.outputs) {
-          if (output.export !== undefined) await this.#export(containerId, output, job.name, context);
-        }
+        await exportOutputs(this.#engine, containerId, job, context);
         return refs;
       },
     });
