@@ -72,6 +72,7 @@ function addRunCommand(program: Command, setExit: (code: number) => void, debug:
     .option('--keep-going', 'after a failure, still run every job whose needs passed')
     .option('--only', 'run the named jobs without their needs; outputs they mount come from the job cache')
     .option('--failed', 'run again the jobs that failed, timed out or were cancelled in the last run')
+    .option('--watch', "after the run, run again on each change to the jobs' bind sources (Ctrl-C ends)")
     .option('--reuse', 'reuse every job container across runs (see README: file state persists)')
     .option(
       '--grace-period <seconds>',
@@ -99,6 +100,7 @@ function addRunCommand(program: Command, setExit: (code: number) => void, debug:
           ['kiln run --expect-cached', 'in CI: fail when a job that should be cached ran'],
           ['kiln run test --only', 'run only "test"; what it mounts from its needs comes from the cache'],
           ['kiln run --failed', 'run again what failed last time (and what it needs)'],
+          ['kiln run test --watch', 'run "test" again whenever a source it binds changes'],
         ],
         EXIT_CODES,
       ),

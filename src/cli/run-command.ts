@@ -5,7 +5,10 @@ import { visible } from '../visible-text.js';
 import { OutputPressure } from '../output-pressure.js';
 import { createReporter, type ProgressMode } from '../reporters/index.js';
 import { runBuildGraph, defaultGraceMs } from '../executor/run-session.js';
-import { ensureStateDir } from '../state-dir.js';
+import { relative } from 'node:path';
+import type { Reporter } from '../reporters/types.js';
+import { ensureStateDir, stateDir } from '../state-dir.js';
+import { watchPlan, watchSources } from './watch-sources.js';
 import type { CancelReason } from '../scheduler/types.js';
 import type { BuildGraph } from '../graph/types.js';
 import { failedJobs, readLastRun, writeLastRun } from './last-run.js';
@@ -34,6 +37,8 @@ export interface RunCommandOptions {
   readonly only?: boolean;
   /** `--failed`: run the jobs that failed, timed out or were cancelled in the project's last run. */
   readonly failed?: boolean;
+  /** `--watch`: after the run, run again on each change to the selected jobs' bind sources. */
+  readonly watch?: boolean;
   readonly debug?: boolean;
 }
 
@@ -64,23 +69,16 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
     return reportError(error, options.debug ?? false);
   }
 
-  // Step output is read only as fast as the terminal, the pipe and the log files take it.
-  const pressure = new OutputPressure();
-  const reporter = createReporter({
-    pressure,
-    mode: options.json ? 'json' : options.progress,
-    steps: Object.fromEntries([...planned.jobs].map(([name, job]) => [name, job.steps.map((s) => s.name)])),
-    ...(options.trace ? { tracePath: options.trace } : {}),
-    ...(options.logs === false ? { logDir: false as const } : {}),
-  });
   const cancel = new AbortController();
   const kill = new AbortController();
+  /** The current run's reporter, told of the first interrupt. */
+  let reporter: Reporter | undefined;
   let interrupts = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts += 1;
     if (interrupts === 1) {
       const reason: CancelReason = { kind: 'interrupt', message: `interrupted by ${signal}` };
-      reporter.onEvent({
+      reporter?.onEvent({
         type: 'warning',
         time: new Date().toISOString(),
         message: `${signal}: cancelling (again to kill at once)`,
@@ -92,6 +90,51 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const runOnce = async (): Promise<number> => {
+    // Step output is read only as fast as the terminal, the pipe and the log files take it.
+    const pressure = new OutputPressure();
+    const current = createReporter({
+      pressure,
+      mode: options.json ? 'json' : options.progress,
+      steps: Object.fromEntries([...planned.jobs].map(([name, job]) => [name, job.steps.map((s) => s.name)])),
+      ...(options.trace ? { tracePath: options.trace } : {}),
+      ...(options.logs === false ? { logDir: false as const } : {}),
+    });
+    reporter = current;
+    try {
+      return await runWith(graph, jobs, options, { reporter: current, pressure, cancel, kill });
+    } finally {
+      reporter = undefined;
+    }
+  };
+  try {
+    const code = await runOnce();
+    if (!options.watch || cancel.signal.aborted || !WATCHED_AFTER.has(code)) return code;
+    return await watchAndRun(planned, options, cancel.signal, runOnce);
+  } catch (error) {
+    return reportError(error, options.debug ?? false);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The exit codes after which `--watch` keeps watching: the run passed, or a step failed. */
+const WATCHED_AFTER: ReadonlySet<number> = new Set([ExitCode.passed, ExitCode.stepFailed]);
+
+/** One run of the selected jobs with its reporter; its exit code. */
+async function runWith(
+  graph: BuildGraph,
+  jobs: readonly string[],
+  options: RunCommandOptions,
+  run: {
+    reporter: Reporter;
+    pressure: OutputPressure;
+    cancel: AbortController;
+    kill: AbortController;
+  },
+): Promise<number> {
+  const { reporter, pressure, cancel, kill } = run;
   const misses = new Map<string, readonly string[]>();
   try {
     const result = await runBuildGraph(graph, {
@@ -127,10 +170,51 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
     await reporter.close().catch(() => {});
     const code = reportError(error, options.debug ?? false);
     return cancel.signal.aborted ? ExitCode.interrupted : code;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * `--watch`, after the first run: waits for a change to the selected jobs' bind sources and runs again,
+ * until `signal` aborts (Ctrl-C, which also cancels a run that goes). Exits 130 then.
+ */
+async function watchAndRun(
+  planned: BuildGraph,
+  options: RunCommandOptions,
+  signal: AbortSignal,
+  runOnce: () => Promise<number>,
+): Promise<number> {
+  const watcher = await watchSources(watchPlan(planned, stateDir()));
+  try {
+    const shown = watcher.roots.map((r) => visible(relativeToCwd(r)));
+    for (;;) {
+      process.stderr.write(
+        watcher.roots.length === 0
+          ? 'kiln: --watch: the jobs bind no host folder, so nothing can change; Ctrl-C ends\n'
+          : `kiln: watching ${shown.join(', ')} for changes; Ctrl-C ends\n`,
+      );
+      const changed = await watcher.next(signal);
+      if (changed === undefined) return ExitCode.interrupted;
+      const first = visible(relativeToCwd(changed[0]!));
+      process.stderr.write(
+        `kiln: ${first}${changed.length > 1 ? ` and ${changed.length - 1} more` : ''} changed: running again\n`,
+      );
+      watcher.setRunning(true);
+      try {
+        await runOnce();
+      } finally {
+        watcher.setRunning(false);
+      }
+      if (signal.aborted) return ExitCode.interrupted;
+    }
+  } finally {
+    watcher.close();
+  }
+}
+
+/** A path as the user would type it here: relative to the working folder when under it. */
+function relativeToCwd(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === '' ? '.' : rel.startsWith('..') ? path : `./${rel}`;
 }
 
 /**

@@ -197,4 +197,41 @@ test('run --failed with job names is refused', async (t) => {
   t.regex(run.stderr, /--failed runs the jobs that failed in the last run: name no jobs with it/);
 });
 
-export { startKiln, waitFor, type Project };
+test('run --watch runs again after a bind source changes, and Ctrl-C ends it with 130, leaving nothing', async (t) => {
+  const project = await makeProject(GRAPH, { 'src/a.txt': 'alpha\n' });
+  const { child, done } = startKiln(project, ['run', 'test', '--watch', '--json']);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const runEnds = () => stdout.split('\n').filter((l) => l.includes('"type":"run.end"')).length;
+  await waitFor(
+    () => runEnds() === 1 && stderr.includes('watching ./src'),
+    60_000,
+    () => stderr,
+  );
+
+  await writeFile(join(project.dir, 'src/a.txt'), 'beta\n');
+  await waitFor(
+    () => runEnds() === 2,
+    60_000,
+    () => stderr,
+  );
+  await waitFor(
+    () => (stderr.match(/watching \.\/src/g) ?? []).length === 2,
+    20_000,
+    () => stderr,
+  );
+  child.kill('SIGINT');
+  const run = await done;
+  t.is(run.code, 130, run.stderr);
+  t.regex(run.stderr, /\.\/src\/a\.txt changed: running again/);
+  const starts = eventsOf(run, 'run.start');
+  t.is(starts.length, 2, 'one run, then one more after the change');
+  t.deepEqual(starts[1]!.jobs, ['lint', 'build', 'test']);
+  const second = { ...run, events: run.events.slice(run.events.indexOf(starts[1]!)) };
+  t.is(statusOf(second, 'lint'), 'cached', 'what did not change is not run again');
+  t.is(statusOf(second, 'build'), 'passed');
+  t.is(outputOf(second, 'test', 'step-1'), 'BETA\n');
+  t.deepEqual(await containersOf(project), [], 'no container is left');
+});
