@@ -13,7 +13,7 @@ import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip, deflateRawSync } from 'node:zlib';
 import type { Emit } from '../events.js';
 import {
   decodeEntry,
@@ -261,7 +261,7 @@ export class RemoteResults {
         (copy) =>
           pipeline(
             copy,
-            createGzip({ level: 1 }),
+            adaptiveGzip(),
             hashing(hash, (n) => (bytes += n)),
             createWriteStream(file),
             signal ? { signal } : {},
@@ -386,6 +386,48 @@ async function both<A, B>(
     throw error;
   };
   return Promise.all([first(a).catch(fail), second(b).catch(fail)]);
+}
+
+/** Bytes looked at before choosing how hard to compress a blob. */
+const SAMPLE_BYTES = 256 * 1024;
+
+/**
+ * Gzip that compresses (level 1) only what compresses: it deflates the first {@link SAMPLE_BYTES} once,
+ * and when that saves less than a tenth (media, archives, random data), it writes stored blocks (level 0)
+ * instead, several times faster. Either way the result is plain gzip.
+ */
+export function adaptiveGzip(): Transform {
+  const sample: Buffer[] = [];
+  let sampled = 0;
+  let gzip: ReturnType<typeof createGzip> | undefined;
+  const start = (self: Transform): ReturnType<typeof createGzip> => {
+    const head = Buffer.concat(sample);
+    const level = head.length > 0 && deflateRawSync(head, { level: 1 }).length > head.length * 0.9 ? 0 : 1;
+    const z = createGzip({ level });
+    z.on('data', (chunk: Buffer) => self.push(chunk));
+    z.on('error', (error) => self.destroy(error));
+    z.write(head);
+    sample.length = 0;
+    return z;
+  };
+  const write = (z: ReturnType<typeof createGzip>, chunk: Buffer, callback: () => void) => {
+    if (z.write(chunk)) callback();
+    else z.once('drain', callback);
+  };
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (gzip !== undefined) return write(gzip, chunk, () => callback());
+      sample.push(chunk);
+      sampled += chunk.length;
+      if (sampled >= SAMPLE_BYTES) gzip = start(this);
+      callback();
+    },
+    flush(callback) {
+      const z = gzip ?? start(this);
+      z.once('end', () => callback());
+      z.end();
+    },
+  });
 }
 
 /** A pass-through stream that feeds what passes into `hash` (and counts it). */
