@@ -19,7 +19,6 @@ import {
   sweepProjects,
   waitFor,
   type KilnRun,
-  type Project,
 } from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
