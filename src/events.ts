@@ -21,6 +21,8 @@ export interface JobStartEvent extends Base {
   readonly type: 'job.start';
   readonly job: string;
   readonly image: string;
+  /** The job's step names, in order: what a reporter that was given no plan learns the steps from. */
+  readonly steps?: readonly string[];
 }
 /**
  * What the job cache made of a job: once per job that is handled, after `job.start` and before any mount,

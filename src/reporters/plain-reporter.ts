@@ -32,7 +32,7 @@ export interface PlainReporterOptions {
   readonly stream: OutputStream;
   /** Colors and symbols; off means no escape code at all, step output included. */
   readonly color: boolean;
-  /** The steps of each job, for the summary's totals and the prefix width. Default: none. */
+  /** The steps of each job, for the summary's totals and the prefix width. Default: from job.start. */
   readonly steps?: RunPlan;
   /** The run's log folder, once known, for the summary. Default: none. */
   readonly logsDir?: () => string | undefined;

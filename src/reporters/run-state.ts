@@ -295,6 +295,8 @@ function reduceJob(job: JobState, event: JobEvent, at: number): JobState {
         phase: 'cache',
         image: event.image,
         startedAt: at,
+        // A reporter given no plan learns the job's steps here.
+        ...(job.plannedSteps === undefined && event.steps ? { plannedSteps: event.steps } : {}),
       };
     case 'job.cache':
       return {

@@ -23,7 +23,7 @@ export interface TtyReporterOptions {
   readonly columns?: number;
   /** Terminal height. Default: stream.rows, else 24, read at each frame. */
   readonly rows?: number;
-  /** The steps of each job, for `n/N`. Default: none (`n/?` until the job ends). */
+  /** The steps of each job, for `n/N` before a job starts. Default: none (learned from job.start). */
   readonly steps?: RunPlan;
   /** The run's log folder, once known, for the summary. Default: none. */
   readonly logsDir?: () => string | undefined;

@@ -49,7 +49,7 @@ export interface ReporterOptions {
   readonly keepRuns?: number;
   /**
    * The steps of each job (from the compiled graph), so that `n/N` and `passed/total` are known before
-   * a job ends. Default: none; totals are then known only for jobs that ran to their end.
+   * a job starts. Default: none; each job's steps are then learned from its `job.start` event.
    */
   readonly steps?: RunPlan;
   /** Environment read for NO_COLOR, FORCE_COLOR, TERM and the state folder. Default: process.env. */
