@@ -234,3 +234,44 @@ test('run --watch runs again after a bind source changes, and Ctrl-C ends it wit
   t.is(outputOf(second, 'test', 'step-1'), 'BETA\n');
   t.deepEqual(await containersOf(project), [], 'no container is left');
 });
+
+test('run --watch: Ctrl-C during a run again cancels it gracefully, releases everything and exits 130', async (t) => {
+  // The step sleeps once the file says so: the run after the change is still going when Ctrl-C comes.
+  const project = await makeProject(
+    `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  slow:
+    cache: false
+    mounts: [{ type: bind, source: ./src, target: /src, readonly: true }]
+    steps: [{ run: 'cat /src/a.txt; if grep -q slow /src/a.txt; then sleep 60; fi' }]
+`,
+    { 'src/a.txt': 'quick\n' },
+  );
+  const { child, done } = startKiln(project, ['run', '--watch', '--json', '--grace-period', '2']);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await waitFor(
+    () => stderr.includes('watching'),
+    60_000,
+    () => stderr,
+  );
+  await writeFile(join(project.dir, 'src/a.txt'), 'slow\n');
+  await waitFor(
+    () => stdout.includes('slow\\n'),
+    60_000,
+    () => stdout,
+  );
+  child.kill('SIGINT');
+  const run = await done;
+  t.is(run.code, 130, run.stderr);
+  const ends = eventsOf(run, 'run.end');
+  t.deepEqual(
+    ends.map((e) => e.status),
+    ['passed', 'cancelled'],
+  );
+  t.is(eventsOf(run, 'run.start').length, 2, 'no run after the interrupt');
+  t.deepEqual(await containersOf(project), [], 'no container is left');
+});
