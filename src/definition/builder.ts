@@ -34,6 +34,7 @@ import type {
   CacheMountSpec,
   Defaults,
   Definition,
+  JobCondition,
   JobSpec,
   MountSpec,
   OutputSpec,
@@ -42,6 +43,7 @@ import type {
   SecretMountSpec,
   SecretSource,
   SshMountSpec,
+  StepCondition,
   StepSpec,
   TmpfsMountSpec,
 } from './types.js';
@@ -180,6 +182,13 @@ export class StepBuilder {
   withAllowFailure(allow = true): StepBuilder {
     return this.with((d) => void (d.allowFailure = allow));
   }
+  /**
+   * When the step runs: `'success()'` (the default) while no earlier step failed, `'failure()'` only once
+   * one has, `'always()'` either way and after a cancel too (cleanup).
+   */
+  withIf(condition: StepCondition): StepBuilder {
+    return this.with((d) => void (d.if = condition));
+  }
 
   toSpec(): StepSpec {
     return this.spec;
@@ -251,6 +260,13 @@ export class JobBuilder {
   }
   withNetwork(network: string): JobBuilder {
     return this.with((d) => void (d.network = network));
+  }
+  /**
+   * When the job runs: `'success()'` (the default) once every job it needs has passed, `'always()'` once
+   * every job it needs has ended, whatever its status.
+   */
+  withIf(condition: JobCondition): JobBuilder {
+    return this.with((d) => void (d.if = condition));
   }
   /**
    * Jobs that must pass before this one. Prefer the builders themselves: a pipeline that does not hold

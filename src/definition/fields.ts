@@ -41,6 +41,7 @@ export const JOB_FIELDS = fieldTable<JobSpec>()({
   shell: 'shell',
   network: 'network',
   needs: 'needs',
+  if: 'if',
   mounts: 'mounts',
   timeout: 'timeout',
   reuse: 'reuse',
@@ -60,6 +61,7 @@ export const STEP_FIELDS = fieldTable<StepSpec>()({
   mounts: 'mounts',
   timeout: 'timeout',
   'allow-failure': 'allowFailure',
+  if: 'if',
 });
 
 export const REUSE_OPTIONS_FIELDS = fieldTable<ReuseOptions>()({ name: 'name' });

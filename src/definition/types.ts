@@ -25,6 +25,18 @@ import type { MountSpec } from './mount-kinds/index.js';
 /** Where a secret's value comes from; values never live in the step file. */
 export type SecretSource = { readonly env: string } | { readonly file: string };
 
+/**
+ * When a step runs: `success()` (the default) while no earlier step of its job has failed, `failure()`
+ * only once one has, `always()` in both cases, and also when the job is cancelled or times out.
+ */
+export type StepCondition = 'success()' | 'failure()' | 'always()';
+
+/**
+ * When a job runs: `success()` (the default) once every job it needs has passed, `always()` once every
+ * job it needs has ended, whatever its status (failed, skipped...).
+ */
+export type JobCondition = 'success()' | 'always()';
+
 /** `run` as a string runs through the job's shell; as a list it is argv, no shell. */
 export type RunCommand = string | readonly string[];
 
@@ -41,6 +53,8 @@ export interface StepSpec {
   readonly timeout?: string | number;
   /** The step's failure does not fail the job. Default false. */
   readonly allowFailure?: boolean;
+  /** When the step runs. Default `success()`. */
+  readonly if?: StepCondition;
 }
 
 /** A job output: a container path (absolute, or relative to the workdir), or the path with an export. */
@@ -70,6 +84,8 @@ export interface JobSpec {
   readonly shell?: string | readonly string[];
   readonly network?: string;
   readonly needs?: readonly string[];
+  /** When the job runs. Default `success()`. */
+  readonly if?: JobCondition;
   readonly mounts?: readonly MountSpec[];
   readonly timeout?: string | number;
   readonly reuse?: ReuseSpec;

@@ -5,7 +5,7 @@
  */
 import { cancelledError, CancelledError, KilnError } from '../errors.js';
 import type { Status } from '../events.js';
-import type { CompiledJob } from '../graph/types.js';
+import type { CompiledJob, CompiledStep } from '../graph/types.js';
 import { acquireMounts } from '../mounts/acquire-mounts.js';
 import { RunSecrets } from '../mounts/run-secrets.js';
 import type { OutputPressure } from '../output-pressure.js';
@@ -80,18 +80,35 @@ export function outcomeOfError(
   };
 }
 
+/**
+ * Whether a step runs, by its `if:`: while the job has not failed (`success()`, the default), once it
+ * has (`failure()`), or either way (`always()`); once the job is cancelled or has timed out, only an
+ * `always()` step, and none after a second interrupt.
+ */
+function runsNow(
+  step: CompiledStep,
+  failed: Status | undefined,
+  cancelled: boolean,
+  killed: boolean,
+): boolean {
+  if (cancelled) return step.if === 'always' && !killed;
+  if (step.if === 'always') return true;
+  return failed === undefined ? step.if !== 'failure' : step.if === 'failure';
+}
+
+function skippedStep(step: CompiledStep): StepResult {
+  return {
+    name: step.name,
+    status: 'skipped',
+    exitCode: null,
+    durationMs: 0,
+    allowFailure: step.allowFailure,
+  };
+}
+
 /** The step results so far, then every step that did not run as skipped. */
 function skippedSteps(job: CompiledJob, steps: readonly StepResult[]): StepResult[] {
-  return [
-    ...steps,
-    ...job.steps.slice(steps.length).map((step): StepResult => ({
-      name: step.name,
-      status: 'skipped',
-      exitCode: null,
-      durationMs: 0,
-      allowFailure: step.allowFailure,
-    })),
-  ];
+  return [...steps, ...job.steps.slice(steps.length).map(skippedStep)];
 }
 
 export class DockerJobExecutor implements JobExecutor {
@@ -217,8 +234,14 @@ export class DockerJobExecutor implements JobExecutor {
       stateDirectory: stateDir(this.#env),
       owner: hostOwner(this.#env),
     });
+    // The status of the first step that failed the job; later steps run only as their `if:` says.
+    let failed: Status | undefined;
     for (const step of job.steps) {
-      if (context.signal.aborted) return { status: cancelStatus(context.signal.reason) };
+      const cancelled = context.signal.aborted;
+      if (!runsNow(step, failed, cancelled, context.killSignal.aborted)) {
+        results.push(skippedStep(step));
+        continue;
+      }
       const result = await runStep({
         job,
         step,
@@ -227,11 +250,14 @@ export class DockerJobExecutor implements JobExecutor {
         mask,
         context,
         ...(this.#pressure ? { pressure: this.#pressure } : {}),
+        ...(cancelled ? { cleanup: true } : {}),
       });
       results.push(result);
       if (result.status === 'passed' || (result.status === 'failed' && result.allowFailure)) continue;
-      return { status: result.status };
+      failed ??= result.status;
     }
+    if (context.signal.aborted) return { status: cancelStatus(context.signal.reason) };
+    if (failed !== undefined) return { status: failed };
     const outputs = extras.afterSteps ? await extras.afterSteps(container.id, stack) : undefined;
     return { status: 'passed', ...(outputs ? { outputs } : {}) };
   }

@@ -147,6 +147,7 @@ export async function jobKeyInputs(
       workdir: step.workdir,
       ...(step.user !== undefined ? { user: step.user } : {}),
       allowFailure: step.allowFailure,
+      ...(step.if === 'failure' ? { if: 'failure()' as const } : {}),
       mounts: step.mounts.map((m) => stepMountKind(m.type).key(m)),
     })),
     mounts,

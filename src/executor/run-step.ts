@@ -25,7 +25,16 @@ export interface StepRun {
   readonly context: JobContext;
   /** Step output is read from the engine only while nobody holds this. */
   readonly pressure?: OutputPressure;
+  /**
+   * The job was cancelled or timed out, and this `always()` step runs anyway: it stops on its own
+   * timeout (default CLEANUP_TIMEOUT_MS) or a second interrupt (`context.killSignal`), not on the job's
+   * signal, which has already aborted. Default false.
+   */
+  readonly cleanup?: boolean;
 }
+
+/** How long an `always()` step without a timeout may run after its job was cancelled: 30 s. */
+export const CLEANUP_TIMEOUT_MS = 30_000;
 
 export async function runStep(run: StepRun): Promise<StepResult> {
   const { job, step, container, context } = run;
@@ -35,7 +44,9 @@ export async function runStep(run: StepRun): Promise<StepResult> {
   const started = Date.now();
   emit({ type: 'step.start', ...base, index: step.index, command: step.display });
 
-  const stop = stepSignal(job, step, context.signal);
+  const stop = run.cleanup
+    ? stepSignal(job, step, context.killSignal, step.timeoutMs ?? CLEANUP_TIMEOUT_MS)
+    : stepSignal(job, step, context.signal, step.timeoutMs);
   const output = new OutputChannel(run.mask, (stream, chunk) =>
     emit({ type: 'step.output', ...base, stream, ...chunk }),
   );
@@ -84,15 +95,20 @@ export async function runStep(run: StepRun): Promise<StepResult> {
  * The step's signal: the job's, or its own timeout. `reason()` is why it stopped: the job's reason
  * when the job's signal aborted (whatever else happened), else the step's timeout.
  */
-function stepSignal(job: CompiledJob, step: CompiledStep, jobSignal: AbortSignal) {
-  if (step.timeoutMs === undefined) {
+function stepSignal(
+  job: CompiledJob,
+  step: CompiledStep,
+  jobSignal: AbortSignal,
+  timeoutMs: number | undefined,
+) {
+  if (timeoutMs === undefined) {
     return { signal: jobSignal, reason: () => jobSignal.reason as unknown, dispose: () => {} };
   }
   // Not AbortSignal.timeout: its reason is a bare TimeoutError, and the step's reason must say what
   // timed out after how long (a CancelReason); the timer is cleared as soon as the step ends.
   const own = new AbortController();
   const subject = `step ${step.name} of job ${job.name}`;
-  const timer = setTimeout(() => own.abort(timeoutReason(subject, step.timeoutMs!)), step.timeoutMs);
+  const timer = setTimeout(() => own.abort(timeoutReason(subject, timeoutMs)), timeoutMs);
   return {
     signal: AbortSignal.any([jobSignal, own.signal]),
     reason: (): unknown => (jobSignal.aborted ? jobSignal.reason : own.signal.reason),

@@ -35,6 +35,7 @@ import type {
   BuildGraph,
   CompiledContainerMount,
   CompiledJob,
+  CompiledOutputMount,
   CompiledStep,
   CompiledStepMount,
 } from './types.js';
@@ -239,6 +240,18 @@ function compileJob(
     diagnostics,
   );
   const cache = compileCache(spec.cache, label, `${at}/cache`, diagnostics);
+  const condition = jobCondition(spec.if, label, `${at}/if`, diagnostics);
+  if (condition === 'always') {
+    const consumed = mounts.find((m): m is CompiledOutputMount => m.type === 'output');
+    if (consumed !== undefined) {
+      diagnostics.add(
+        `${label}: a job with if: always() runs after a job it needs failed, so it cannot mount an output ` +
+          `of another job (${consumed.job}): that output may not exist; drop the \`from\` bind or the condition`,
+        `${at}/if`,
+        [name],
+      );
+    }
+  }
 
   const { image, workdir, env, user, shell, network } = settings;
   const job: CompiledJob = {
@@ -250,6 +263,7 @@ function compileJob(
     shell,
     ...(network !== undefined ? { network } : {}),
     needs: needs.map((n) => numbers.names[n]!),
+    ...(condition !== undefined ? { if: condition } : {}),
     mounts,
     steps,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
@@ -269,6 +283,33 @@ function compileCache(
 ): boolean | undefined {
   if (cache === undefined || typeof cache === 'boolean') return cache;
   diagnostics.add(`${label}: cache must be true or false`, at);
+  return undefined;
+}
+
+/** A job's `if:`: `always` for `always()`; undefined for `success()` (the default) or a bad value. */
+function jobCondition(
+  value: unknown,
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): 'always' | undefined {
+  if (value === undefined || value === 'success()') return undefined;
+  if (value === 'always()') return 'always';
+  diagnostics.add(`${label}: if must be success() or always(), not ${JSON.stringify(value)}`, at);
+  return undefined;
+}
+
+/** A step's `if:`; undefined for `success()` (the default) or a bad value. */
+function stepCondition(
+  value: unknown,
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): 'failure' | 'always' | undefined {
+  if (value === undefined || value === 'success()') return undefined;
+  if (value === 'failure()') return 'failure';
+  if (value === 'always()') return 'always';
+  diagnostics.add(`${label}: if must be success(), failure() or always(), not ${JSON.stringify(value)}`, at);
   return undefined;
 }
 
@@ -448,6 +489,8 @@ function compileStep(
   };
   if (stepUser !== undefined) compiled.user = stepUser;
   if (stepTimeout !== undefined) compiled.timeoutMs = stepTimeout;
+  const condition = stepCondition(step.if, stepLabel, `${stepAt}/if`, diagnostics);
+  if (condition !== undefined) compiled.if = condition;
   return { step: compiled, own };
 }
 

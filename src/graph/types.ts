@@ -42,6 +42,11 @@ export interface CompiledStep {
   readonly mounts: readonly CompiledStepMount[];
   readonly timeoutMs?: number;
   readonly allowFailure: boolean;
+  /**
+   * When it runs, if not only while its job has not failed (`success()`, the default): `failure` once a
+   * step of its job has failed, `always` in any case, also after the job was cancelled or timed out.
+   */
+  readonly if?: 'failure' | 'always';
 }
 
 /** A job's output: a fresh volume at `path`, sealed when the job passes. */
@@ -63,6 +68,8 @@ export interface CompiledJob {
   readonly shell: readonly string[];
   readonly network?: string;
   readonly needs: readonly string[];
+  /** `always`: the job runs once every job it needs has ended, whatever its status. Default: once all passed. */
+  readonly if?: 'always';
   /** Container mounts, defaults included (unless opted out), hoisted step mounts too, sorted parents first. */
   readonly mounts: readonly CompiledContainerMount[];
   readonly steps: readonly CompiledStep[];

@@ -5,7 +5,8 @@
  * inputs of each job, so that the next miss can say what changed (miss-reasons.ts).
  *
  * Not in the key, as in BuildKit: what cache mounts and tmpfs mounts hold, secret values (a secret's id
- * is in it), timeouts, the worker slot (`KILN_WORKER`).
+ * is in it), timeouts, the worker slot (`KILN_WORKER`), a job's `if:`, a step's `retry:` and how many
+ * attempts it took.
  */
 import { digestOf } from './canonical.js';
 
@@ -32,6 +33,14 @@ export interface StepInput {
   readonly workdir: string;
   readonly user?: string;
   readonly allowFailure: boolean;
+  /**
+   * `failure()` when the step runs only after a failure; absent otherwise. A result is kept only from a
+   * job that passed, where `success()` and `always()` steps both ran and `failure()` ones did not, so
+   * only `failure()` changes what the job makes. (Absent rather than `success()`, so that the keys of
+   * step files written before `if:` existed do not change.) `retry:` is not in the key: it decides how
+   * often a step may be tried, not what it makes once it passes.
+   */
+  readonly if?: 'failure()';
   /** Its secret and ssh mounts: ids and targets, never values. */
   readonly mounts: readonly MountInput[];
 }
@@ -108,6 +117,7 @@ export function stepMaterial(step: StepInput): unknown {
     workdir: step.workdir,
     user: step.user,
     allowFailure: step.allowFailure,
+    if: step.if,
     mounts: sortedMounts(step.mounts),
   };
 }

@@ -1,8 +1,10 @@
 /**
  * runGraph: runs a BuildGraph's jobs over their `needs`. A job starts when every job it needs has
- * passed; one p-queue holds the concurrency. Fail-fast (the default, as make) starts nothing new after
- * the first failure and lets running jobs finish; keep-going runs every job whose needs passed. The
- * run's signal cancels: nothing new starts, running jobs see their signal abort, the rest are skipped.
+ * passed, or, for a job with `if: always()`, once every job it needs has ended (whatever its status,
+ * skipped too); one p-queue holds the concurrency. Fail-fast (the default, as make) starts nothing new
+ * after the first failure but `always()` jobs, and lets running jobs finish; keep-going runs every job
+ * whose needs passed. The run's signal cancels: nothing new starts (`always()` jobs neither), running jobs
+ * see their signal abort, the rest are skipped.
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -119,7 +121,7 @@ function describeStatus(status: Status): string {
 
 /** Where a job stands. Every job moves forward only: waiting -> queued -> running -> ended. */
 const enum Phase {
-  /** Some job it needs has not passed yet. */
+  /** Some job it needs has not passed (for an `always()` job: ended) yet. */
   waiting,
   /** In the p-queue, waiting for a free slot. */
   queued,
@@ -136,7 +138,7 @@ class GraphRun {
   readonly #settings: Settings;
   readonly #queue: PQueue;
   readonly #phase: Phase[];
-  /** Per job, how many of the jobs it needs have not passed yet. */
+  /** Per job, how many of the jobs it needs have not passed (for an `always()` job: ended) yet. */
   readonly #unmet: number[];
   readonly #outcomes: (JobOutcome | undefined)[];
   /** Each running job's own controller: aborted by a cancel of the run or by the job's timeout. */
@@ -203,8 +205,13 @@ class GraphRun {
     return { runId, status, exitCode, durationMs, jobs: outcomes };
   }
 
+  /** The job runs once its needs have ended, whatever their status (`if: always()`). */
+  #always(i: number): boolean {
+    return this.#graph.jobs.get(this.#index.names[i]!)?.if === 'always';
+  }
+
   #enqueue(i: number): void {
-    if (this.#stopped) {
+    if (this.#stopped === 'cancelled' || (this.#stopped && !this.#always(i))) {
       this.#skip(i, this.#stopped === 'cancelled' ? SkipReason.cancelled : SkipReason.failFast);
       return;
     }
@@ -230,7 +237,7 @@ class GraphRun {
       needs: this.#needsOf(i),
     };
 
-    this.#emit({ type: 'job.start', job: name, image: job.image, steps: job.steps.map((s) => s.name) });
+    this.#emit({ type: 'job.start', job: name, image: job.image });
     const startedAt = performance.now();
     const timer =
       job.timeoutMs === undefined
@@ -249,7 +256,10 @@ class GraphRun {
     this.#end(i, outcome, durationMs, reasonOf(outcome, controller.signal));
   }
 
-  /** The outcomes of the jobs job `i` needs (all passed, or it would not run), by name. */
+  /**
+   * The outcomes of the jobs job `i` needs (all passed, or it would not run, unless it is an `always()`
+   * job), by name.
+   */
   #needsOf(i: number): ReadonlyMap<string, JobOutcome> {
     return new Map(this.#index.needs[i]!.map((j) => [this.#index.names[j]!, this.#outcomes[j]!]));
   }
@@ -290,39 +300,58 @@ class GraphRun {
       durationMs,
       ...(reason === undefined ? {} : { reason }),
     });
-    if (isSuccess(outcome.status)) {
-      for (const d of this.#index.dependants[i]!) {
-        this.#unmet[d]! -= 1;
-        if (this.#unmet[d] === 0 && this.#phase[d] === Phase.waiting) this.#enqueue(d);
-      }
-    } else {
-      this.#skipDependants(i);
-      if (!this.#settings.keepGoing && !this.#stopped && isFailure(outcome.status)) this.#stop('fail-fast');
-    }
+    this.#needEnded(i);
+    if (
+      !isSuccess(outcome.status) &&
+      !this.#settings.keepGoing &&
+      !this.#stopped &&
+      isFailure(outcome.status)
+    )
+      this.#stop('fail-fast');
     this.#checkAllEnded();
   }
 
-  /** Skips every job that needs job `i`, directly or not (iteratively: a chain may be long). */
-  #skipDependants(i: number): void {
+  /**
+   * Tells the jobs that need job `i` that it has ended: one whose needs are now all met is queued, one
+   * that needed it to pass is skipped, and so on down (iteratively: a chain may be long). An `always()`
+   * job counts a need as met whatever its status.
+   */
+  #needEnded(i: number): void {
     const stack = [i];
     while (stack.length > 0) {
       const j = stack.pop()!;
-      const reason = SkipReason.needs(this.#index.names[j]!, this.#outcomes[j]!.status);
+      const status = this.#outcomes[j]!.status;
       for (const d of this.#index.dependants[j]!) {
         if (this.#phase[d] !== Phase.waiting) continue;
-        this.#skip(d, reason);
-        stack.push(d);
+        if (isSuccess(status) || this.#always(d)) {
+          this.#unmet[d]! -= 1;
+          if (this.#unmet[d] === 0) this.#enqueue(d);
+          // Skipped there when the run has stopped: its dependants learn of it too.
+          if ((this.#phase[d] as Phase) === Phase.ended) stack.push(d);
+        } else {
+          this.#skip(d, SkipReason.needs(this.#index.names[j]!, status));
+          stack.push(d);
+        }
       }
     }
   }
 
-  /** No job starts any more; every job not yet started is skipped, in graph order. */
+  /**
+   * No job starts any more; every job not yet started is skipped, in graph order, except, after a
+   * failure (not a cancel), `always()` jobs, which still run once their needs have ended.
+   */
   #stop(why: 'fail-fast' | 'cancelled'): void {
     this.#stopped = why;
     const reason = why === 'cancelled' ? SkipReason.cancelled : SkipReason.failFast;
+    const skipped: number[] = [];
     this.#phase.forEach((phase, i) => {
-      if (phase === Phase.waiting || phase === Phase.queued) this.#skip(i, reason);
+      if (phase !== Phase.waiting && phase !== Phase.queued) return;
+      if (why === 'fail-fast' && this.#always(i)) return;
+      this.#skip(i, reason);
+      skipped.push(i);
     });
+    // Only `always()` jobs can still be waiting: they count these as ended.
+    for (const i of skipped) this.#needEnded(i);
   }
 
   #cancel(signalReason: unknown): void {

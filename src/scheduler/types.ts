@@ -19,7 +19,10 @@ export interface JobContext {
   readonly killSignal: AbortSignal;
   /** The grace period between SIGTERM and SIGKILL, in ms. */
   readonly graceMs: number;
-  /** The outcomes of the jobs this job needs, by name: each passed, and may hand on its outputs. */
+  /**
+   * The outcomes of the jobs this job needs, by name: each passed, and may hand on its outputs (for a
+   * job with `if: always()`: each ended, in any status).
+   */
   readonly needs: ReadonlyMap<string, JobOutcome>;
 }
 

@@ -2,8 +2,18 @@
  * The step options users expect, against the real engine: a string `run` stops at its first failing line
  * unless the step file opts out.
  */
+import type { ChildProcess } from 'node:child_process';
 import test from 'ava';
-import { BUSYBOX, eventsOf, kiln, makeProject, outputOf, sweepProjects } from '../helpers/kiln-cli.js';
+import {
+  BUSYBOX,
+  containersOf,
+  eventsOf,
+  kiln,
+  makeProject,
+  outputOf,
+  startKilnUntil,
+  sweepProjects,
+} from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
 
@@ -44,3 +54,140 @@ jobs:
   t.is(run.code, 0, run.stderr);
   t.is(outputOf(run, 'build', 'lines'), 'first\nafter-the-failure\n');
 });
+
+test('an always() cleanup step and a failure() step run after a failed step, and the job stays failed', async (t) => {
+  const project = await makeProject(`
+version: 1
+jobs:
+  build:
+    image: ${BUSYBOX}
+    steps:
+      - { name: compile, run: "exit 3" }
+      - { name: test, run: "echo never" }
+      - { name: report, if: failure(), run: "echo reporting" }
+      - { name: cleanup, if: always(), run: "echo cleaning" }
+`);
+  const run = await kiln(project, ['run', '--json']);
+  t.is(run.code, 1, run.stderr);
+  t.deepEqual(
+    eventsOf(run, 'step.end').map((e) => [e.step, e.status, e.exitCode]),
+    [
+      ['compile', 'failed', 3],
+      ['report', 'passed', 0],
+      ['cleanup', 'passed', 0],
+    ],
+  );
+  t.is(outputOf(run, 'build', 'cleanup'), 'cleaning\n');
+  t.like(eventsOf(run, 'job.end')[0], { job: 'build', status: 'failed' });
+});
+
+test('an always() job runs after a need failed, and the run still fails', async (t) => {
+  const project = await makeProject(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  build:
+    steps: [{ run: "exit 1" }]
+  publish:
+    needs: [build]
+    steps: [{ run: "echo never" }]
+  report:
+    needs: [build]
+    if: always()
+    steps: [{ name: notify, run: "echo build ended" }]
+`);
+  const run = await kiln(project, ['run', '--json']);
+  t.is(run.code, 1, run.stderr);
+  const ends = Object.fromEntries(eventsOf(run, 'job.end').map((e) => [e.job, e.status]));
+  t.deepEqual(ends, { build: 'failed', publish: 'skipped', report: 'passed' });
+  t.is(outputOf(run, 'report', 'notify'), 'build ended\n');
+});
+
+test('on Ctrl-C only always() steps still run, and the run ends interrupted', async (t) => {
+  const project = await makeProject(`
+version: 1
+jobs:
+  build:
+    image: ${BUSYBOX}
+    steps:
+      - { name: long, run: "echo ready; exec sleep 300" }
+      - { name: next, run: "echo never" }
+      - { name: on-failure, if: failure(), run: "echo never" }
+      - { name: cleanup, if: always(), run: "echo cleaned" }
+`);
+  const { child, done } = await startKilnUntil(
+    project,
+    ['run', '--json', '--grace-period', '1'],
+    '"data":"ready',
+  );
+  child.kill('SIGINT');
+  const run = await done;
+  t.is(run.code, 130, run.stderr);
+  t.deepEqual(
+    eventsOf(run, 'step.end').map((e) => [e.step, e.status]),
+    [
+      ['long', 'cancelled'],
+      ['cleanup', 'passed'],
+    ],
+  );
+  t.is(outputOf(run, 'build', 'cleanup'), 'cleaned\n');
+  t.like(eventsOf(run, 'job.end')[0], { status: 'cancelled' });
+  t.deepEqual(await containersOf(project), []);
+});
+
+test('after Ctrl-C an always() step is bounded by its own timeout, and a second Ctrl-C stops it', async (t) => {
+  const project = await makeProject(`
+version: 1
+jobs:
+  bounded:
+    image: ${BUSYBOX}
+    steps:
+      - { name: long, run: "echo ready; exec sleep 300" }
+      - { name: cleanup, if: always(), timeout: 1s, run: "exec sleep 300" }
+`);
+  const first = await startKilnUntil(project, ['run', '--json', '--grace-period', '1'], '"data":"ready');
+  first.child.kill('SIGINT');
+  const bounded = await first.done;
+  t.is(bounded.code, 130, bounded.stderr);
+  t.deepEqual(
+    eventsOf(bounded, 'step.end').map((e) => [e.step, e.status]),
+    [
+      ['long', 'cancelled'],
+      ['cleanup', 'timed-out'],
+    ],
+  );
+
+  const stuck = await makeProject(`
+version: 1
+jobs:
+  stuck:
+    image: ${BUSYBOX}
+    steps:
+      - { name: long, run: "echo ready; exec sleep 300" }
+      - { name: cleanup, if: always(), run: "echo cleaning; exec sleep 300" }
+`);
+  const second = await startKilnUntil(stuck, ['run', '--json', '--grace-period', '1'], '"data":"ready');
+  second.child.kill('SIGINT');
+  await waitForOutput(second.child, '"data":"cleaning');
+  const sent = Date.now();
+  second.child.kill('SIGINT');
+  const stopped = await second.done;
+  t.true(Date.now() - sent < 10_000, 'the second Ctrl-C stops the cleanup step');
+  t.is(stopped.code, 130, stopped.stderr);
+  t.like(eventsOf(stopped, 'step.end')[1], { step: 'cleanup', status: 'cancelled' });
+  t.deepEqual(await containersOf(stuck), []);
+});
+
+/** Resolves once the child's stdout has shown `marker` (from now on). */
+function waitForOutput(child: ChildProcess, marker: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    const onData = (d: Buffer | string): void => {
+      seen += d.toString();
+      if (!seen.includes(marker)) return;
+      child.stdout!.off('data', onData);
+      resolve();
+    };
+    child.stdout!.on('data', onData);
+  });
+}
