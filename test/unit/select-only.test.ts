@@ -7,6 +7,9 @@ import { compile } from '../../src/graph/compile.js';
 import { selectOnly } from '../../src/graph/select.js';
 import { DefinitionError } from '../../src/errors.js';
 import type { Definition } from '../../src/definition/types.js';
+import { SeededNeedsExecutor } from '../../src/executor/cached-needs.js';
+import { runGraph } from '../../src/scheduler/run-graph.js';
+import type { JobExecutor, JobOutcome } from '../../src/scheduler/types.js';
 
 const graph = compile({
   version: 1,
@@ -59,4 +62,28 @@ test('the selected graph is frozen and the source graph is untouched', (t) => {
   const only = selectOnly(graph, ['test']);
   t.true(Object.isFrozen(only.graph.jobs.get('test')));
   t.deepEqual(graph.jobs.get('test')!.needs, ['lint', 'build']);
+});
+
+test('run with the selection: the named job starts at once and sees the seeded outcome of the need it mounts', async (t) => {
+  const only = selectOnly(graph, ['test']);
+  const seeded: JobOutcome = {
+    status: 'cached',
+    steps: [],
+    outputs: new Map([['/out', { path: '/out', volume: 'v-build', digest: 'sha256:00' }]]),
+  };
+  const seen: Array<{ job: string; needs: string[] }> = [];
+  const inner: JobExecutor = {
+    execute: async (job, context) => {
+      seen.push({ job: job.name, needs: [...context.needs.keys()] });
+      return { status: 'passed', steps: [] };
+    },
+  };
+  const result = await runGraph(only.graph, {
+    executor: new SeededNeedsExecutor(inner, new Map([['build', seeded]])),
+    emit: () => {},
+    runId: 'r-only',
+  });
+  t.is(result.exitCode, 0);
+  t.deepEqual(seen, [{ job: 'test', needs: ['build'] }], 'lint is neither run nor handed on');
+  t.deepEqual([...result.jobs.keys()], ['test']);
 });
