@@ -27,7 +27,7 @@
 import { resolve } from 'node:path';
 import { castDraft, freeze, produce, type Draft } from 'immer';
 import { DefinitionError, type Diagnostic } from '../errors.js';
-import { deepFreeze, definitionToDocument, documentToDefinition } from './convert.js';
+import { deepFreeze, definitionToDocument, documentToDefinition, type ForeignKey } from './convert.js';
 import { escapeToken } from './pointer.js';
 import type {
   BindMountSpec,
@@ -432,15 +432,36 @@ export class PipelineBuilder {
         froms(s?.mounts, `${at}/steps/${index}/mounts`, `step ${index + 1} mounts`),
       );
     }
+    const foreign: ForeignKey[] = [];
     const document = definitionToDocument(
       defined({ version: 1, defaults: this.state.defaults, secrets: this.state.secrets, jobs }),
+      foreign,
     );
+    for (const { pointer, key, field, fields } of foreign) {
+      diagnostics.push({ message: `${pointer || '/'}: ${foreignKeyMessage(key, field, fields)}`, pointer });
+    }
     for (const problem of validateDocument(document)) {
       diagnostics.push({ message: problem.message, pointer: problem.pointer });
     }
     if (diagnostics.length > 0) throw new DefinitionError(diagnostics);
     return deepFreeze({ ...documentToDefinition(document), projectDir: this.projectDir });
   }
+}
+
+/**
+ * Why a key given in code is refused: code spells options as the step file's keys in camelCase
+ * (`allow-outside-project` is `allowOutsideProject`), and nothing else is an option.
+ */
+function foreignKeyMessage(key: string, field: string | undefined, fields: readonly string[]): string {
+  if (field !== undefined) {
+    return `'${key}' is how the step file spells it; in code, write '${field}'`;
+  }
+  const guess = closest(key, fields);
+  return (
+    `unknown option '${key}'` +
+    (guess === undefined ? '' : `; did you mean '${guess}'?`) +
+    ` (options here: ${fields.join(', ')})`
+  );
 }
 
 function isBindFrom(mount: unknown): mount is BindMountSpec & { readonly from: string } {

@@ -4,6 +4,7 @@
  * in table order, so a Definition loaded from YAML and one built in code compare equal.
  */
 import { FIELD_TABLES } from './fields.js';
+import { escapeToken } from './pointer.js';
 import type { Definition } from './types.js';
 
 type Json = unknown;
@@ -31,6 +32,28 @@ const CHILDREN: Readonly<Record<string, Readonly<Record<string, Child>>>> = {
 
 type Direction = 'toDefinition' | 'toDocument';
 
+/**
+ * A key of a Definition built in code that is no field of its object: code spells every field in
+ * camelCase (`allowOutsideProject`), the step file in kebab-case (`allow-outside-project`), and the tables
+ * of fields.ts are the one place that maps them. Such a key would otherwise be dropped without a word.
+ */
+export interface ForeignKey {
+  /** The object's JSON pointer in the document. */
+  readonly pointer: string;
+  readonly key: string;
+  /** The field it is the step file's spelling of, when it is one (`allowOutsideProject`). */
+  readonly field?: string;
+  /** The object's fields, as code spells them. */
+  readonly fields: readonly string[];
+}
+
+/** Where a conversion is, and where keys of no field go (toDocument only). */
+interface Walk {
+  readonly direction: Direction;
+  readonly at: string;
+  readonly foreign?: ForeignKey[];
+}
+
 function tableOf(name: string, value: JsonObject): string {
   return name === 'mount' ? `${String(value['type'])}-mount` : name;
 }
@@ -39,7 +62,7 @@ function tableOf(name: string, value: JsonObject): string {
  * Converts an object of table `name`. A value of another shape, or a mount of an unknown type (a
  * Definition built in JavaScript may hold anything), is copied as it is, for the schema to report.
  */
-function convertObject(value: JsonObject, name: string, direction: Direction): JsonObject {
+function convertObject(value: JsonObject, name: string, walk: Walk): JsonObject {
   if (!isObject(value)) return copy(value) as JsonObject;
   const tableName = tableOf(name, value);
   const table = FIELD_TABLES[tableName];
@@ -48,29 +71,42 @@ function convertObject(value: JsonObject, name: string, direction: Direction): J
   const out: JsonObject = {};
   for (const [key, field] of Object.entries(table)) {
     if (field === null) continue;
-    const [from, to] = direction === 'toDefinition' ? [key, field] : [field, key];
+    const [from, to] = walk.direction === 'toDefinition' ? [key, field] : [field, key];
     if (!Object.hasOwn(value, from) || value[from] === undefined) continue;
-    out[to] = convertChild(value[from], children[key], direction);
+    out[to] = convertChild(value[from], children[key], { ...walk, at: `${walk.at}/${escapeToken(key)}` });
+  }
+  if (walk.direction === 'toDocument' && walk.foreign) {
+    const fields = Object.values(table).filter((f): f is string => f !== null);
+    for (const key of Object.keys(value)) {
+      if (value[key] === undefined || fields.includes(key)) continue;
+      const field = table[key];
+      walk.foreign.push({ pointer: walk.at, key, ...(field ? { field } : {}), fields });
+    }
   }
   return out;
 }
 
-function convertChild(value: Json, child: Child | undefined, direction: Direction): Json {
+function convertChild(value: Json, child: Child | undefined, walk: Walk): Json {
   if (child === undefined) return copy(value);
-  if ('object' in child) return convertObject(value as JsonObject, child.object, direction);
+  if ('object' in child) return convertObject(value as JsonObject, child.object, walk);
   if ('list' in child) {
     if (!Array.isArray(value)) return copy(value);
-    return value.map((item: Json) => convertObject(item as JsonObject, child.list, direction));
+    return value.map((item: Json, i) =>
+      convertObject(item as JsonObject, child.list, { ...walk, at: `${walk.at}/${i}` }),
+    );
   }
   if ('map' in child) {
     if (!isObject(value)) return copy(value);
     const out: JsonObject = {};
     for (const [key, item] of Object.entries(value as JsonObject)) {
-      out[key] = convertObject(item as JsonObject, child.map, direction);
+      out[key] = convertObject(item as JsonObject, child.map, {
+        ...walk,
+        at: `${walk.at}/${escapeToken(key)}`,
+      });
     }
     return out;
   }
-  return isObject(value) ? convertObject(value, child.objectOrCopy, direction) : copy(value);
+  return isObject(value) ? convertObject(value, child.objectOrCopy, walk) : copy(value);
 }
 
 function isObject(value: Json): value is JsonObject {
@@ -91,12 +127,22 @@ export type FileLevelDefinition = Omit<Definition, 'projectDir' | 'file' | 'sour
 
 /** A validated step-file document -> the file-level fields of a Definition. */
 export function documentToDefinition(document: Json): FileLevelDefinition {
-  return convertObject(document as JsonObject, '', 'toDefinition') as unknown as FileLevelDefinition;
+  return convertObject(document as JsonObject, '', {
+    direction: 'toDefinition',
+    at: '',
+  }) as unknown as FileLevelDefinition;
 }
 
-/** A Definition -> the step-file document it stands for (to validate a built one against the schema). */
-export function definitionToDocument(definition: FileLevelDefinition): JsonObject {
-  return convertObject(definition as unknown as JsonObject, '', 'toDocument');
+/**
+ * A Definition -> the step-file document it stands for (to validate a built one against the schema).
+ * Keys that are no field of their object are left out, and told to `foreign` when given.
+ */
+export function definitionToDocument(definition: FileLevelDefinition, foreign?: ForeignKey[]): JsonObject {
+  return convertObject(definition as unknown as JsonObject, '', {
+    direction: 'toDocument',
+    at: '',
+    ...(foreign ? { foreign } : {}),
+  });
 }
 
 /** Freezes a plain value (objects and arrays) and everything it holds; instances of classes are left alone. */
