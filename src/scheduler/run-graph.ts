@@ -237,7 +237,7 @@ class GraphRun {
       needs: this.#needsOf(i),
     };
 
-    this.#emit({ type: 'job.start', job: name, image: job.image });
+    this.#emit({ type: 'job.start', job: name, image: job.image, steps: job.steps.map((s) => s.name) });
     const startedAt = performance.now();
     const timer =
       job.timeoutMs === undefined
