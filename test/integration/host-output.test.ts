@@ -7,7 +7,7 @@
 import { chmod, lstat, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { BUSYBOX, eventsOf, kiln, makeProject, sweepProjects } from '../helpers/kiln-cli.js';
+import { BUSYBOX, eventsOf, kiln, makeProject, startKilnUntil, sweepProjects } from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
 
@@ -122,6 +122,26 @@ jobs:
   );
   const run = await kiln(project, ['run', '--json'], SUDO);
   t.is(run.code, 1, run.stderr);
+  t.deepEqual(await ownerOf(join(project.dir, 'out/log.txt')), [1000, 1001]);
+});
+
+asRoot('what a cancelled job wrote is handed back too', async (t) => {
+  const project = await makeProject(
+    `
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  build:
+    mounts: [{ type: bind, source: out, target: /out }]
+    steps:
+      - run: echo partial > /out/log.txt; echo $((6*7))-written; sleep 60
+`,
+    { 'out/.keep': '' },
+  );
+  const { child, done } = await startKilnUntil(project, ['run', '--json'], '42-written', SUDO);
+  child.kill('SIGINT');
+  const run = await done;
+  t.is(run.code, 130, run.stderr);
   t.deepEqual(await ownerOf(join(project.dir, 'out/log.txt')), [1000, 1001]);
 });
 
