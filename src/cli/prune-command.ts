@@ -5,12 +5,12 @@ import { ExitCode } from '../errors.js';
 import { projectName } from '../graph/project-name.js';
 import { pruneContainers } from '../executor/prune-containers.js';
 import { listCaches, removeCaches } from '../mounts/index.js';
-import { checkEngine, createEngine } from '../runtime/engine.js';
+import { checkEngine, createEngine, type Engine } from '../runtime/engine.js';
 import { ensureStateDir } from '../state-dir.js';
 import { reportError } from './report-error.js';
 import { parseSize } from '../definition/sizes.js';
 import { UsageError } from '../errors.js';
-import { pruneResults } from '../executor/prune-results.js';
+import { pruneResults, type PrunedResults } from '../executor/prune-results.js';
 import { remoteSettings, ResultStore } from '../results/index.js';
 import { visible } from '../visible-text.js';
 
@@ -102,34 +102,7 @@ export async function pruneCommand(options: {
     } else if (caches.length > 0) {
       process.stdout.write('caches are kept; kiln prune --all removes those not in use\n');
     }
-    const results = await pruneResults(engine, ResultStore.forEnv(), {
-      all: options.all ?? false,
-      dryRun: options.dryRun ?? false,
-      ...(options.keepStorage !== undefined ? { keepBytes: keepStorageBytes(options.keepStorage) } : {}),
-      ...(project !== undefined ? { project } : {}),
-    });
-    for (const r of results.removed) {
-      process.stdout.write(
-        `${verb} result ${r.key.slice(7, 19)} of job ${visible(r.job)}  ${formatBytes(r.size)}  last used ${r.lastUsedAt.replace('T', ' ').slice(0, 16)}\n`,
-      );
-    }
-    for (const k of results.kept) {
-      process.stdout.write(
-        `kept result ${k.result.key.slice(7, 19)} of job ${visible(k.result.job)}: ${k.reason}\n`,
-      );
-    }
-    for (const v of results.orphanVolumes)
-      process.stdout.write(`${verb} volume ${v} (output of a dead run)\n`);
-    for (const w of results.warnings) process.stderr.write(`kiln: warning: ${visible(w)}\n`);
-    process.stdout.write(
-      `job cache: ${results.remaining.count} result${results.remaining.count === 1 ? '' : 's'} kept, ${formatBytes(results.remaining.bytes)}\n`,
-    );
-    const shared = remoteSettings();
-    if (shared) {
-      process.stdout.write(
-        `the shared cache (${visible(shared.cache.description)}) is not pruned by kiln: its server or folder keeps its own limits\n`,
-      );
-    }
+    const results = await pruneJobResults(engine, options, project, verb);
     if (containers.length === 0 && caches.length === 0 && results.removed.length === 0) {
       process.stdout.write('nothing to prune\n');
     }
@@ -137,4 +110,41 @@ export async function pruneCommand(options: {
   } catch (error) {
     return reportError(error, options.debug ?? false);
   }
+}
+
+/** Prunes the job cache's results (and the output volumes of dead runs) and says what it did. */
+async function pruneJobResults(
+  engine: Engine,
+  options: { all?: boolean; dryRun?: boolean; keepStorage?: string },
+  project: string | undefined,
+  verb: string,
+): Promise<PrunedResults> {
+  const results = await pruneResults(engine, ResultStore.forEnv(), {
+    all: options.all ?? false,
+    dryRun: options.dryRun ?? false,
+    ...(options.keepStorage !== undefined ? { keepBytes: keepStorageBytes(options.keepStorage) } : {}),
+    ...(project !== undefined ? { project } : {}),
+  });
+  for (const r of results.removed) {
+    process.stdout.write(
+      `${verb} result ${r.key.slice(7, 19)} of job ${visible(r.job)}  ${formatBytes(r.size)}  last used ${r.lastUsedAt.replace('T', ' ').slice(0, 16)}\n`,
+    );
+  }
+  for (const k of results.kept) {
+    process.stdout.write(
+      `kept result ${k.result.key.slice(7, 19)} of job ${visible(k.result.job)}: ${k.reason}\n`,
+    );
+  }
+  for (const v of results.orphanVolumes) process.stdout.write(`${verb} volume ${v} (output of a dead run)\n`);
+  for (const w of results.warnings) process.stderr.write(`kiln: warning: ${visible(w)}\n`);
+  process.stdout.write(
+    `job cache: ${results.remaining.count} result${results.remaining.count === 1 ? '' : 's'} kept, ${formatBytes(results.remaining.bytes)}\n`,
+  );
+  const shared = remoteSettings();
+  if (shared) {
+    process.stdout.write(
+      `the shared cache (${visible(shared.cache.description)}) is not pruned by kiln: its server or folder keeps its own limits\n`,
+    );
+  }
+  return results;
 }
