@@ -145,6 +145,28 @@ jobs:
   t.deepEqual(await ownerOf(join(project.dir, 'out/log.txt')), [1000, 1001]);
 });
 
+asRoot('what a job wrote is handed back in a reused container too, which lives on', async (t) => {
+  const project = await makeProject(
+    `
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  build:
+    reuse: true
+    mounts: [{ type: bind, source: out, target: /out }]
+    steps:
+      - run: date > /out/stamp.txt
+`,
+    { 'out/.keep': '' },
+  );
+  for (const attempt of [1, 2]) {
+    const run = await kiln(project, ['run', '--json'], SUDO);
+    t.is(run.code, 0, run.stderr);
+    t.is(eventsOf(run, attempt === 1 ? 'container.create' : 'container.reuse').length, 1);
+    t.deepEqual(await ownerOf(join(project.dir, 'out/stamp.txt')), [1000, 1001], `run ${attempt}`);
+  }
+});
+
 asRoot(
   'a cache inside a read-write bind leaves its mount point owned by the user, and its content alone',
   async (t) => {
