@@ -15,6 +15,7 @@ import type { Engine } from '../runtime/engine.js';
 import type { ImageRuntime } from '../runtime/images.js';
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef } from '../scheduler/types.js';
 import { visible } from '../visible-text.js';
+import { cachedOutcome, remoteOutcome } from './hit-outcomes.js';
 import { JobCache, type CacheDecision } from './job-cache.js';
 import { cachePolicy } from './job-key.js';
 import { planJob } from './plan-job.js';
@@ -98,7 +99,7 @@ export async function cachedNeeds(
           return cachedOutcome(decision.stored);
         }
         // Only in the shared cache: a need the named jobs mount is downloaded; one before it only keys.
-        if (!wanted.has(name)) return remoteOutcome(decision);
+        if (!wanted.has(name)) return remoteOutcome(name, decision.entry);
         const owner = cache.owner(name);
         const pin = await options.store.pin(decision.keyed.key, owner);
         stack.push('pin', decision.keyed.key, () => pin.release());
@@ -136,30 +137,6 @@ function refusal(needs: readonly string[], why: ReadonlyMap<string, string>): st
         `named jobs mount its outputs; run it first: kiln run ${visible(quoted(name))}`,
     )
     .join('\nkiln: ');
-}
-
-function cachedOutcome(result: StoredResult): JobOutcome {
-  return {
-    status: 'cached',
-    steps: [],
-    outputs: new Map<string, JobOutputRef>(
-      result.outputs.map((o) => [o.path, { path: o.path, volume: o.volume, digest: o.digest }]),
-    ),
-  };
-}
-
-/** A hit in the shared cache that only keys the jobs after it (its volumes are never mounted). */
-function remoteOutcome(decision: Extract<CacheDecision, { source: 'remote' }>): JobOutcome {
-  return {
-    status: 'cached',
-    steps: [],
-    outputs: new Map(
-      decision.entry.outputs.map((o) => [
-        o.path,
-        { path: o.path, volume: '(in the shared cache)', digest: o.digest },
-      ]),
-    ),
-  };
 }
 
 /** Needs are never pulled: an image the engine lacks means the need's result cannot be known here. */

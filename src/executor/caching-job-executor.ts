@@ -32,6 +32,7 @@ import {
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef } from '../scheduler/types.js';
 import { outcomeOfError, type DockerJobExecutor } from './docker-job-executor.js';
 import { exportHitOutputs, exportOutputs } from './export-outputs.js';
+import { isLazyVolume, outputRefsOf, remoteOutcome } from './hit-outcomes.js';
 import { JobCache, type CacheDecision, type KeyedJob } from './job-cache.js';
 import { RemoteResults, type Packed } from './remote-results.js';
 import type { JobPlan } from './plan-job.js';
@@ -156,16 +157,7 @@ export class CachingJobExecutor implements JobExecutor {
       source: 'remote',
     });
     await this.#store.recordLast(context.graph.project, job.name, decision.keyed.key, decision.keyed.inputs);
-    return {
-      status: 'cached',
-      steps: [],
-      outputs: new Map(
-        decision.entry.outputs.map((o) => [
-          o.path,
-          { path: o.path, volume: lazyVolume(job.name, o.path), digest: o.digest },
-        ]),
-      ),
-    };
+    return remoteOutcome(job.name, decision.entry);
   }
 
   /**
@@ -182,7 +174,12 @@ export class CachingJobExecutor implements JobExecutor {
         container.push(planned);
         continue;
       }
-      const lazy = scope.lazy.get(planned.mount.job)!;
+      const lazy = scope.lazy.get(planned.mount.job);
+      if (lazy === undefined) {
+        throw new InfrastructureError(
+          `job ${plan.job.name}: the output ${planned.mount.path} of job ${planned.mount.job} is in the shared cache only, and this run has no download of it`,
+        );
+      }
       lazy.download ??= this.#download(lazy.plan, context, lazy.decision).then((decided) => {
         if (decided.result === 'hit' && decided.source === 'local') {
           const { pin } = decided;
@@ -293,7 +290,7 @@ export class CachingJobExecutor implements JobExecutor {
     try {
       await this.#store.touch(result.key);
       await this.#store.recordLast(context.graph.project, job.name, result.key, inputs);
-      const outputs = refsOf(result);
+      const outputs = outputRefsOf(result);
       await exportHitOutputs(this.#engine, plan, outputs, context);
       return { status: 'cached', steps: [], outputs };
     } catch (error) {
@@ -420,7 +417,7 @@ export class CachingJobExecutor implements JobExecutor {
     if (outcome.outcome === 'sealed') {
       for (const volume of volumes) kept.add(volume);
       await scope.cache.sealed(volumes);
-      refs = refsOf(outcome.result);
+      refs = outputRefsOf(outcome.result);
       // Sent in the background (finish() waits for it), from what #digestOutputs packed.
       const packed = outputs.flatMap((o) => (o.packed ? [{ ...o, packed: o.packed }] : []));
       if (scope.remote && packed.length === outputs.length) {
@@ -428,7 +425,7 @@ export class CachingJobExecutor implements JobExecutor {
       }
     } else if (await scope.cache.hasVolumes(outcome.winner)) {
       // Another kiln sealed the key first: its result is the key's; this run's volumes go.
-      refs = refsOf(outcome.winner);
+      refs = outputRefsOf(outcome.winner);
     } else {
       // The winner lost a volume and another run still pins it: this run uses its own outputs.
       this.#keepForRun(volumes, kept, scope);
@@ -468,18 +465,4 @@ export class CachingJobExecutor implements JobExecutor {
       });
     }
   }
-}
-
-/** A result's outputs as the jobs after it see them. */
-function refsOf(result: StoredResult): ReadonlyMap<string, JobOutputRef> {
-  return new Map(result.outputs.map((o) => [o.path, { path: o.path, volume: o.volume, digest: o.digest }]));
-}
-
-/** The stand-in volume name of an output still in the shared cache (never a Docker volume name). */
-function lazyVolume(job: string, path: string): string {
-  return `(shared cache) ${job}:${path}`;
-}
-
-function isLazyVolume(volume: string): boolean {
-  return volume.startsWith('(shared cache) ');
 }

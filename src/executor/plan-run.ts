@@ -12,6 +12,7 @@ import { RemoteResults } from './remote-results.js';
 import type { Engine } from '../runtime/engine.js';
 import type { ImageRuntime } from '../runtime/images.js';
 import type { JobOutcome } from '../scheduler/types.js';
+import { cachedOutcome, remoteOutcome } from './hit-outcomes.js';
 import { JobCache, type CacheDecision } from './job-cache.js';
 import { cachePolicy } from './job-key.js';
 import { planJob } from './plan-job.js';
@@ -116,7 +117,7 @@ async function planOne(job: CompiledJob, context: PlanContext): Promise<JobCache
     const { graph, signal, predicted, images, env, secrets, reuse } = context;
     const jobPlan = await planJob(job, { graph, signal, needs: predicted }, { images, env, secrets, reuse });
     const decision = await context.cache.decide(jobPlan);
-    if (decision.result === 'hit') predicted.set(name, predictedHit(decision));
+    if (decision.result === 'hit') predicted.set(name, predictedHit(name, decision));
     return {
       job: name,
       ...(decision.keyed ? { key: decision.keyed.key } : {}),
@@ -135,18 +136,7 @@ async function planOne(job: CompiledJob, context: PlanContext): Promise<JobCache
   }
 }
 
-/**
- * The outcome a hit would have. A remote result has no volume here yet: the jobs after it need only
- * its digests to be keyed.
- */
-function predictedHit(decision: Extract<CacheDecision, { result: 'hit' }>): JobOutcome {
-  const outputs =
-    decision.source === 'local'
-      ? decision.stored.outputs
-      : decision.entry.outputs.map((o) => ({ ...o, volume: '(in the shared cache)' }));
-  return {
-    status: 'cached',
-    steps: [],
-    outputs: new Map(outputs.map((o) => [o.path, { path: o.path, volume: o.volume, digest: o.digest }])),
-  };
+/** The outcome a hit would have (a remote result keys the jobs after it by its digests). */
+function predictedHit(job: string, decision: Extract<CacheDecision, { result: 'hit' }>): JobOutcome {
+  return decision.source === 'local' ? cachedOutcome(decision.stored) : remoteOutcome(job, decision.entry);
 }
