@@ -311,7 +311,7 @@ test(
 );
 test(
   refuses,
-  'readonly: false, allow-outside-project, allow-docker-socket and exclude on a from',
+  'readonly: false, allow-outside-project, allow-docker-socket, exclude and keep-owner on a from; keep-owner on a read-only bind',
   [
     ...build,
     'test:',
@@ -320,6 +320,8 @@ test(
     '    - { type: bind, from: build, source: /out, target: /in2, allow-outside-project: true }',
     '    - { type: bind, from: build, source: /out, target: /in3, allow-docker-socket: true }',
     '    - { type: bind, from: build, source: /out, target: /in4, exclude: [x] }',
+    '    - { type: bind, from: build, source: /out, target: /in5, keep-owner: true }',
+    '    - { type: bind, source: ./src, target: /src, readonly: true, keep-owner: true }',
     '  steps: [{ run: x }]',
   ],
   [
@@ -327,6 +329,8 @@ test(
     "10:87 job 'test', mounts[1]: allow-outside-project does not apply to a bind with from: its source is an output of job 'build', not a host path; remove it",
     "11:85 job 'test', mounts[2]: allow-docker-socket does not apply to a bind with from: its source is an output of job 'build', not a host path; remove it",
     "12:64 job 'test', mounts[3]: exclude does not apply to a bind with from: an output's content is known by its digest, so nothing of it can be left out of the key; remove it",
+    "13:76 job 'test', mounts[4]: keep-owner does not apply to a bind with from: an output is read-only, so the job writes nothing into it; remove it",
+    "14:80 job 'test', mounts[5]: keep-owner does not apply to a read-only bind: the job writes nothing into it; remove it",
   ],
 );
 test(

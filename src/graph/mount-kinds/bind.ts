@@ -30,6 +30,14 @@ export const bindMountKind = defineGraphMountKind<
     const source = nonEmptyString(entry, spec.source, 'source');
     const target = resolveTarget(entry, spec.target, bindMountKind);
     const exclude = excludePatterns(entry, spec.exclude);
+    if (spec.keepOwner === true && spec.readonly === true) {
+      problem(
+        entry,
+        'keep-owner does not apply to a read-only bind: the job writes nothing into it; remove it',
+        'keep-owner',
+      );
+      return undefined;
+    }
     if (source === undefined || target === undefined || exclude === undefined) return undefined;
     return {
       type: 'bind',
