@@ -74,6 +74,9 @@ export interface StepStartEvent extends Base {
   readonly index: number;
   /** The command as the user wrote it. */
   readonly command: string;
+  /** For a step with `retry`: which attempt this is (1-based), and the most it may take. */
+  readonly attempt?: number;
+  readonly attempts?: number;
 }
 export interface StepOutputEvent extends Base {
   readonly type: 'step.output';
@@ -96,6 +99,9 @@ export interface StepEndEvent extends Base {
   readonly status: Status;
   readonly durationMs: number;
   readonly allowFailure?: boolean;
+  /** For a step with `retry`: which attempt ended (1-based), and the most it may take. */
+  readonly attempt?: number;
+  readonly attempts?: number;
 }
 export interface ReleaseEvent extends Base {
   readonly type: 'release';

@@ -38,6 +38,7 @@ import type {
   JobSpec,
   MountSpec,
   OutputSpec,
+  RetrySpec,
   ReuseSpec,
   RunCommand,
   SecretMountSpec,
@@ -188,6 +189,15 @@ export class StepBuilder {
    */
   withIf(condition: StepCondition): StepBuilder {
     return this.with((d) => void (d.if = condition));
+  }
+  /**
+   * Runs the step again when it fails: `attempts` in all (2 to 10), only on the exit codes `on` when
+   * given, after `delay` (a duration) each time.
+   */
+  withRetry(retry: RetrySpec): StepBuilder {
+    return this.with(
+      (d) => void (d.retry = castDraft({ ...retry, ...(retry.on ? { on: [...retry.on] } : {}) })),
+    );
   }
 
   toSpec(): StepSpec {

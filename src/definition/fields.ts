@@ -6,7 +6,7 @@
  */
 import { fieldTable } from './field-table.js';
 import { DEFINITION_MOUNT_KINDS } from './mount-kinds/index.js';
-import type { Defaults, Definition, JobSpec, OutputSpec, StepSpec } from './types.js';
+import type { Defaults, Definition, JobSpec, OutputSpec, RetrySpec, StepSpec } from './types.js';
 
 export type { FieldTable } from './field-table.js';
 
@@ -62,7 +62,10 @@ export const STEP_FIELDS = fieldTable<StepSpec>()({
   timeout: 'timeout',
   'allow-failure': 'allowFailure',
   if: 'if',
+  retry: 'retry',
 });
+
+export const RETRY_FIELDS = fieldTable<RetrySpec>()({ attempts: 'attempts', on: 'on', delay: 'delay' });
 
 export const REUSE_OPTIONS_FIELDS = fieldTable<ReuseOptions>()({ name: 'name' });
 
@@ -83,6 +86,7 @@ export const FIELD_TABLES: Readonly<Record<string, Readonly<Record<string, strin
   defaults: DEFAULTS_FIELDS,
   job: JOB_FIELDS,
   step: STEP_FIELDS,
+  retry: RETRY_FIELDS,
   'reuse-options': REUSE_OPTIONS_FIELDS,
   'secret-source': SECRET_SOURCE_FIELDS,
   output: OUTPUT_FIELDS,

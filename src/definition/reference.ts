@@ -19,6 +19,7 @@ const SECTIONS: readonly { readonly name: string; readonly heading: string }[] =
   { name: 'defaults', heading: 'defaults' },
   { name: 'job', heading: 'job' },
   { name: 'step', heading: 'step' },
+  { name: 'retry', heading: 'retry' },
   { name: 'reuse-options', heading: 'reuse options' },
   { name: 'output', heading: 'output' },
   { name: 'secret-source', heading: 'secret source' },

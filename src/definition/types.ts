@@ -37,6 +37,16 @@ export type StepCondition = 'success()' | 'failure()' | 'always()';
  */
 export type JobCondition = 'success()' | 'always()';
 
+/** Runs a failing step again. */
+export interface RetrySpec {
+  /** How many attempts in all, the first included: 2 to 10. */
+  readonly attempts: number;
+  /** Only a step that exits with one of these codes runs again. Default: any failure. */
+  readonly on?: readonly number[];
+  /** How long to wait before each new attempt (a duration). Default: none. */
+  readonly delay?: string | number;
+}
+
 /** `run` as a string runs through the job's shell; as a list it is argv, no shell. */
 export type RunCommand = string | readonly string[];
 
@@ -55,6 +65,8 @@ export interface StepSpec {
   readonly allowFailure?: boolean;
   /** When the step runs. Default `success()`. */
   readonly if?: StepCondition;
+  /** Runs the step again when it fails. Default: once. */
+  readonly retry?: RetrySpec;
 }
 
 /** A job output: a container path (absolute, or relative to the workdir), or the path with an export. */

@@ -140,6 +140,10 @@ function wrongValueMessage(error: ErrorObject, document: unknown): string {
   if (node === undefined) return `${describePointer(pointer, document)} ${error.message ?? 'is invalid'}`;
   const expected = describeType(node);
   const resolved = resolveRef(node);
+  if (typeof value === 'number' && error.keyword === 'minimum') {
+    const limit = (error.params as { limit: number }).limit;
+    return `${describePointer(pointer, document)} is ${value}, less than the ${limit} allowed${ruleOf(resolved) ? ` (${ruleOf(resolved)})` : ''}`;
+  }
   if (typeof value === 'number' && error.keyword === 'maximum') {
     const limit = (error.params as { limit: number }).limit;
     return `${describePointer(pointer, document)} is ${value}, more than the ${limit} allowed${ruleOf(resolved) ? ` (${ruleOf(resolved)})` : ''}`;

@@ -4,7 +4,8 @@
  * timeout, its output masked and told as `step.output`, and its end told as `step.end`.
  */
 import type { Emit, Status } from '../events.js';
-import type { CompiledJob, CompiledStep } from '../graph/types.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { CompiledJob, CompiledRetry, CompiledStep } from '../graph/types.js';
 import type { CompiledMask } from '../mounts/secret-masker.js';
 import type { PreparedStepMounts } from '../mounts/types.js';
 import type { OutputPressure } from '../output-pressure.js';
@@ -36,13 +37,50 @@ export interface StepRun {
 /** How long an `always()` step without a timeout may run after its job was cancelled: 30 s. */
 export const CLEANUP_TIMEOUT_MS = 30_000;
 
+/**
+ * Runs the step, and again while its `retry` says so: an attempt that failed (with one of the exit codes
+ * of `retry.on`, when given; a timed-out attempt counts as failed) is followed by another after
+ * `retry.delayMs`, up to `retry.attempts` in all. Each attempt has its own `step.start` and `step.end`
+ * (with `attempt` and `attempts`), its own timeout and its own secrets. A cancel of the job (or, for a
+ * cleanup step, a second interrupt) stops the retries. The result is the last attempt's.
+ */
 export async function runStep(run: StepRun): Promise<StepResult> {
+  const { step, context } = run;
+  const jobSignal = run.cleanup ? context.killSignal : context.signal;
+  const retry = step.retry;
+  for (let attempt = 1; ; attempt++) {
+    const result = await runAttempt(run, attempt);
+    if (retry === undefined || attempt >= retry.attempts || jobSignal.aborted) return result;
+    if (!retriable(retry, result)) return result;
+    if (retry.delayMs > 0 && !(await pause(retry.delayMs, jobSignal))) return result;
+  }
+}
+
+/** Whether a failed attempt is one the step's `retry` runs again. */
+function retriable(retry: CompiledRetry, result: StepResult): boolean {
+  if (result.status !== 'failed' && result.status !== 'timed-out') return false;
+  return retry.on === undefined || (result.exitCode !== null && retry.on.includes(result.exitCode));
+}
+
+/** Waits `ms`; false when `signal` aborts first. */
+async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await delay(ms, undefined, { signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One attempt at the step (the only one without `retry`). */
+async function runAttempt(run: StepRun, attempt: number): Promise<StepResult> {
   const { job, step, container, context } = run;
   const emit: Emit = context.emit;
   const base = { job: job.name, step: step.name };
+  const tries = step.retry === undefined ? {} : { attempt, attempts: step.retry.attempts };
   const stepStack = new ReleaseStack({ emit, job: job.name });
   const started = Date.now();
-  emit({ type: 'step.start', ...base, index: step.index, command: step.display });
+  emit({ type: 'step.start', ...base, index: step.index, command: step.display, ...tries });
 
   const stop = run.cleanup
     ? stepSignal(job, step, context.killSignal, step.timeoutMs ?? CLEANUP_TIMEOUT_MS)
@@ -87,8 +125,9 @@ export async function runStep(run: StepRun): Promise<StepResult> {
     status,
     durationMs,
     ...(step.allowFailure ? { allowFailure: true } : {}),
+    ...tries,
   });
-  return { name: step.name, status, exitCode, durationMs, allowFailure: step.allowFailure };
+  return { name: step.name, status, exitCode, durationMs, allowFailure: step.allowFailure, ...tries };
 }
 
 /**

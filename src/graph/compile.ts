@@ -36,6 +36,7 @@ import type {
   CompiledContainerMount,
   CompiledJob,
   CompiledOutputMount,
+  CompiledRetry,
   CompiledStep,
   CompiledStepMount,
 } from './types.js';
@@ -313,6 +314,61 @@ function stepCondition(
   return undefined;
 }
 
+/** The most attempts a step's `retry` may ask for. */
+export const MAX_ATTEMPTS = 10;
+
+/** A step's `retry:`, checked: attempts 2 to MAX_ATTEMPTS, exit codes 1 to 255, a delay. */
+function compileRetry(
+  retry: unknown,
+  label: string,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): CompiledRetry | undefined {
+  if (retry === null || typeof retry !== 'object' || Array.isArray(retry)) {
+    diagnostics.add(`${label}: retry must be an object such as { attempts: 3 }`, at);
+    return undefined;
+  }
+  const { attempts, on, delay } = retry as { attempts?: unknown; on?: unknown; delay?: unknown };
+  let ok = true;
+  if (!(
+    typeof attempts === 'number' &&
+    Number.isInteger(attempts) &&
+    attempts >= 2 &&
+    attempts <= MAX_ATTEMPTS
+  )) {
+    diagnostics.add(
+      `${label}: retry attempts must be a whole number from 2 to ${MAX_ATTEMPTS} (the first attempt included), not ${JSON.stringify(attempts)}`,
+      `${at}/attempts`,
+    );
+    ok = false;
+  }
+  const isCode = (code: unknown): code is number =>
+    typeof code === 'number' && Number.isInteger(code) && code >= 1 && code <= 255;
+  if (on !== undefined && !(Array.isArray(on) && on.length > 0 && on.every(isCode))) {
+    diagnostics.add(
+      `${label}: retry on must be a list of exit codes from 1 to 255, such as [1, 137]`,
+      `${at}/on`,
+    );
+    ok = false;
+  }
+  let delayMs = 0;
+  if (delay !== undefined) {
+    try {
+      delayMs = parseDuration(delay as string | number);
+      if (delayMs > MAX_TIMEOUT_MS) throw new Error('longer than the most kiln can wait, 596h31m23s');
+    } catch (error) {
+      diagnostics.add(`${label}: retry delay: ${(error as Error).message}`, `${at}/delay`);
+      ok = false;
+    }
+  }
+  if (!ok) return undefined;
+  return {
+    attempts: attempts as number,
+    ...(on !== undefined ? { on: [...new Set(on as number[])] } : {}),
+    delayMs,
+  };
+}
+
 /** The workdir of a job: its own, resolved against the defaults' (or the defaults'). */
 function jobWorkdir(workdir: unknown, base: Base): string {
   return posix.resolve(base.workdir, stringOr(workdir, base.workdir));
@@ -491,6 +547,11 @@ function compileStep(
   if (stepTimeout !== undefined) compiled.timeoutMs = stepTimeout;
   const condition = stepCondition(step.if, stepLabel, `${stepAt}/if`, diagnostics);
   if (condition !== undefined) compiled.if = condition;
+  const retry =
+    step.retry === undefined
+      ? undefined
+      : compileRetry(step.retry, stepLabel, `${stepAt}/retry`, diagnostics);
+  if (retry !== undefined) compiled.retry = retry;
   return { step: compiled, own };
 }
 

@@ -47,6 +47,17 @@ export interface CompiledStep {
    * step of its job has failed, `always` in any case, also after the job was cancelled or timed out.
    */
   readonly if?: 'failure' | 'always';
+  /** Run again when it fails: at most `attempts` in all, only on the exit codes `on` when given. */
+  readonly retry?: CompiledRetry;
+}
+
+export interface CompiledRetry {
+  /** Attempts in all, the first included: 2 to 10. */
+  readonly attempts: number;
+  /** The exit codes that make it run again; absent: any failure (a timed-out attempt too). */
+  readonly on?: readonly number[];
+  /** Waited before each new attempt, in ms; 0 when none. */
+  readonly delayMs: number;
 }
 
 /** A job's output: a fresh volume at `path`, sealed when the job passes. */

@@ -89,7 +89,10 @@ export class PlainReporter implements Reporter {
         this.#line(event.job, this.#cacheLine(event));
         return;
       case 'step.start':
-        this.#line(event.job, `${s.start} ${visible(event.step)}: ${commandLine(event.command)}`);
+        this.#line(
+          event.job,
+          `${s.start} ${visible(event.step)}${(event.attempt ?? 1) > 1 ? ` (attempt ${event.attempt}/${event.attempts})` : ''}: ${commandLine(event.command)}`,
+        );
         return;
       case 'step.output':
         this.#output(event);
@@ -178,17 +181,17 @@ export class PlainReporter implements Reporter {
     switch (event.status) {
       case 'passed':
       case 'cached':
-        return `${s.ok} ${step}${took}`;
+        return `${s.ok} ${step}${event.attempt === undefined ? '' : ` passed${onAttempt(event)}`}${took}`;
       case 'skipped':
         return `${s.skip} ${step} skipped`;
       case 'failed': {
-        const how = event.exitCode === null ? 'failed' : `exited ${event.exitCode}`;
+        const how = (event.exitCode === null ? 'failed' : `exited ${event.exitCode}`) + onAttempt(event);
         return event.allowFailure
           ? `${s.c.yellow(s.color ? '✖' : 'FAIL')} ${step} ${how}, allowed to fail${took}`
           : `${s.fail} ${step} ${how}${took}`;
       }
       case 'timed-out':
-        return `${s.fail} ${step} timed out${took}`;
+        return `${s.fail} ${step} timed out${onAttempt(event)}${took}`;
       case 'cancelled':
         return `${s.fail} ${step} cancelled${took}`;
     }
@@ -259,4 +262,9 @@ export class PlainReporter implements Reporter {
       this.#lines(job, step, pending);
     }
   }
+}
+
+/** ` on attempt 2/3` for a step with `retry`, else nothing. */
+function onAttempt(event: StepEndEvent): string {
+  return event.attempt === undefined ? '' : ` on attempt ${event.attempt}/${event.attempts}`;
 }

@@ -48,6 +48,9 @@ export interface StepState {
   readonly startedAt: number;
   readonly durationMs?: number;
   readonly allowFailure: boolean;
+  /** For a step with `retry`: its attempt (1-based; a new attempt replaces the last), and the most. */
+  readonly attempt?: number;
+  readonly attempts?: number;
   /** The last TAIL_LINES complete lines (stdout and stderr as they came), sanitised for display. */
   readonly tail: readonly string[];
   /** The unfinished last line of each stream (its tail, when very long). */
@@ -264,8 +267,18 @@ const CONTAINER_HOW = {
 } as const;
 
 /** A step that has just started. */
+/** The steps with `started` added, or in place of the earlier attempt of the same step. */
+function withAttempt(steps: readonly StepState[], started: StepState): StepState[] {
+  const earlier = steps.findIndex((step) => step.index === started.index && step.name === started.name);
+  if (earlier === -1) return [...steps, started];
+  const next = steps.slice();
+  next[earlier] = started;
+  return next;
+}
+
 function startedStep(event: StepStartEvent, at: number): StepState {
   return {
+    ...(event.attempt !== undefined ? { attempt: event.attempt, attempts: event.attempts } : {}),
     name: event.step,
     index: event.index,
     command: event.command,
@@ -334,7 +347,7 @@ function reduceJob(job: JobState, event: JobEvent, at: number): JobState {
         status: 'running',
         phase: 'steps',
         waitingFor: undefined,
-        steps: [...job.steps, startedStep(event, at)],
+        steps: withAttempt(job.steps, startedStep(event, at)),
       };
     case 'step.end':
       return withStep(job, event.step, (step) => ({
@@ -343,6 +356,7 @@ function reduceJob(job: JobState, event: JobEvent, at: number): JobState {
         exitCode: event.exitCode,
         durationMs: event.durationMs,
         allowFailure: event.allowFailure ?? false,
+        ...(event.attempt !== undefined ? { attempt: event.attempt, attempts: event.attempts } : {}),
       }));
     case 'job.end':
       return {

@@ -34,6 +34,11 @@ function endedWith(exitCode: number | null, status: string): string {
   return exitCode === null ? status : `exited ${exitCode}`;
 }
 
+/** ` on attempt 2/3` for a step with `retry`, else nothing. */
+function onAttempt(step: { readonly attempt?: number; readonly attempts?: number }): string {
+  return step.attempt === undefined ? '' : ` on attempt ${step.attempt}/${step.attempts}`;
+}
+
 /** Why a job ended as it did, or the key of a cached job's result. */
 function noteCell(job: JobState): string {
   if (job.reason) return oneLine(job.reason);
@@ -90,6 +95,13 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
   lines.push(...table([header, ...rows], decorate));
 
   for (const job of jobs) {
+    for (const step of job.steps) {
+      if (step.status !== 'passed' || (step.attempt ?? 1) === 1) continue;
+      lines.push(
+        '',
+        `${style.ok} ${c.bold(`${visible(job.name)} / ${visible(step.name)}`)}: passed${onAttempt(step)}`,
+      );
+    }
     const failedSteps = job.steps.filter(
       (step) => (step.status === 'failed' || step.status === 'timed-out') && !step.allowFailure,
     );
@@ -97,7 +109,7 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
       lines.push('');
       const duration = step.durationMs === undefined ? '' : ` (${formatDuration(step.durationMs)})`;
       lines.push(
-        `${style.fail} ${c.bold(`${visible(job.name)} / ${visible(step.name)}`)}: ${endedWith(step.exitCode, step.status)}${duration}`,
+        `${style.fail} ${c.bold(`${visible(job.name)} / ${visible(step.name)}`)}: ${endedWith(step.exitCode, step.status)}${onAttempt(step)}${duration}`,
       );
       lines.push(
         `  ${c.dim('$')} ${visible(step.command.trimEnd().replace(/\r\n/g, '\n'), '\n\t').replace(/\n/g, '\n    ')}`,

@@ -32,6 +32,9 @@ export interface StepResult {
   readonly exitCode: number | null;
   readonly durationMs: number;
   readonly allowFailure: boolean;
+  /** For a step with `retry`: the attempt this result is of (1-based), and the most it could take. */
+  readonly attempt?: number;
+  readonly attempts?: number;
 }
 
 /** Where one output of a job is: a sealed volume and the digest of its content. */

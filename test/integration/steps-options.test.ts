@@ -191,3 +191,81 @@ function waitForOutput(child: ChildProcess, marker: string): Promise<void> {
     child.stdout!.on('data', onData);
   });
 }
+
+test('a flaky step that fails twice passes on its third attempt, each attempt a step.start and step.end', async (t) => {
+  const project = await makeProject(`
+version: 1
+jobs:
+  build:
+    image: ${BUSYBOX}
+    mounts: [{ type: tmpfs, target: /counter }]
+    steps:
+      - name: flaky
+        retry: { attempts: 3 }
+        run: |
+          n=$(( $(cat /counter/n 2>/dev/null || echo 0) + 1 ))
+          echo $n > /counter/n
+          echo "attempt $n"
+          test $n -ge 3
+      - { name: after, run: "cat /counter/n" }
+`);
+  const run = await kiln(project, ['run', '--json']);
+  t.is(run.code, 0, run.stderr);
+  t.deepEqual(
+    eventsOf(run, 'step.start')
+      .filter((e) => e.step === 'flaky')
+      .map((e) => [e.attempt, e.attempts]),
+    [
+      [1, 3],
+      [2, 3],
+      [3, 3],
+    ],
+  );
+  t.deepEqual(
+    eventsOf(run, 'step.end').map((e) => [e.step, e.status, e.exitCode, e.attempt]),
+    [
+      ['flaky', 'failed', 1, 1],
+      ['flaky', 'failed', 1, 2],
+      ['flaky', 'passed', 0, 3],
+      ['after', 'passed', 0, undefined],
+    ],
+  );
+  t.is(outputOf(run, 'build', 'after'), '3\n');
+
+  const plain = await kiln(project, ['run', '--progress', 'plain', '--no-cache']);
+  t.is(plain.code, 0, plain.stderr);
+  t.regex(plain.stdout, /flaky passed on attempt 3\/3/);
+});
+
+test('retry on: only the listed exit codes run a step again, and a cancel stops the retries', async (t) => {
+  const project = await makeProject(`
+version: 1
+jobs:
+  build:
+    image: ${BUSYBOX}
+    steps:
+      - { name: other-code, retry: { attempts: 3, on: [2] }, run: "exit 4" }
+`);
+  const run = await kiln(project, ['run', '--json']);
+  t.is(run.code, 1, run.stderr);
+  t.deepEqual(
+    eventsOf(run, 'step.end').map((e) => [e.status, e.exitCode, e.attempt]),
+    [['failed', 4, 1]],
+  );
+
+  const slow = await makeProject(`
+version: 1
+jobs:
+  build:
+    image: ${BUSYBOX}
+    steps:
+      - { name: waits, retry: { attempts: 5, delay: 60s }, run: "exit 1" }
+`);
+  const started = await startKilnUntil(slow, ['run', '--json'], '"type":"step.end"');
+  const sent = Date.now();
+  started.child.kill('SIGINT');
+  const cancelled = await started.done;
+  t.is(cancelled.code, 130, cancelled.stderr);
+  t.true(Date.now() - sent < 20_000, 'the cancel does not wait out the delay');
+  t.is(eventsOf(cancelled, 'step.start').length, 1);
+});

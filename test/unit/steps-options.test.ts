@@ -161,3 +161,88 @@ test("a step's key is unchanged without a condition, and changes only for failur
   );
   t.not(digestOf(stepMaterial({ ...plainStep, if: 'failure()' })), before);
 });
+
+test('retry compiles to attempts, exit codes and a delay in ms', (t) => {
+  const graph = compiled(`version: 1
+jobs:
+  a:
+    image: x
+    steps:
+      - { name: any, run: make, retry: { attempts: 3 } }
+      - { name: some, run: make, retry: { attempts: 10, on: [1, 137, 1], delay: 1m30s } }
+`);
+  t.deepEqual(
+    graph.jobs.get('a')!.steps.map((s) => s.retry),
+    [
+      { attempts: 3, delayMs: 0 },
+      { attempts: 10, on: [1, 137], delayMs: 90_000 },
+    ],
+  );
+});
+
+test('bad retry values are reported at their positions', (t) => {
+  t.deepEqual(
+    problems(`version: 1
+jobs:
+  a:
+    image: x
+    steps:
+      - run: make
+        retry: { attempts: 1, on: [0, 300], delay: soon }
+      - run: make
+        retry: { attempts: 11 }
+      - run: make
+        retry: { on: [1] }
+`),
+    [
+      `${FILE}:7:28: 'attempts' of 'retry' of step 1 of job 'a' is 1, less than the 2 allowed (attempts in all, the first included: 2 to 10)`,
+      `${FILE}:7:36: item 1 of 'on' of 'retry' of step 1 of job 'a' is 0, less than the 1 allowed`,
+      `${FILE}:7:39: item 2 of 'on' of 'retry' of step 1 of job 'a' is 300, more than the 255 allowed`,
+      `${FILE}:7:52: 'delay' of 'retry' of step 1 of job 'a' must be a duration (e.g. 90s, 10m, 1h30m, 600), not 'soon'`,
+      `${FILE}:9:28: 'attempts' of 'retry' of step 2 of job 'a' is 11, more than the 10 allowed (attempts in all, the first included: 2 to 10)`,
+      `${FILE}:11:9: missing required key 'attempts' in 'retry' of step 3 of job 'a'`,
+    ],
+  );
+});
+
+test('a bad retry in a definition made in code is reported at its pointer', (t) => {
+  const definition = {
+    version: 1,
+    projectDir: '/p',
+    jobs: { a: { image: 'x', steps: [{ run: 'make', retry: { attempts: 2.5, on: [], delay: 'soon' } }] } },
+  } as unknown as Definition;
+  const error = t.throws(() => compile(definition), { instanceOf: DefinitionError })!;
+  t.deepEqual(
+    error.diagnostics.map((d) => d.pointer),
+    ['/jobs/a/steps/0/retry/attempts', '/jobs/a/steps/0/retry/on', '/jobs/a/steps/0/retry/delay'],
+  );
+  t.regex(error.diagnostics[0]!.message, /retry attempts must be a whole number from 2 to 10/);
+});
+
+test('the builder makes the retry and shell the step file makes', (t) => {
+  const built = pipeline({ projectDir: '/p' })
+    .withJob(
+      job('a')
+        .withImage('x')
+        .withStep(
+          step('make')
+            .withRetry({ attempts: 3, on: [1], delay: '5s' })
+            .withShell('bash'),
+        ),
+    )
+    .toDefinition();
+  const loaded = loadDefinitionText(
+    [
+      'version: 1',
+      'jobs:',
+      '  a:',
+      '    image: x',
+      '    steps:',
+      '      - { run: make, shell: bash, retry: { attempts: 3, on: [1], delay: 5s } }',
+    ].join('\n'),
+    '/p/kiln.yaml',
+  );
+  const { file: _f, sourceMap: _s, ...rest } = loaded;
+  t.deepEqual(compile(built), compile(rest));
+  t.deepEqual(compile(built).jobs.get('a')!.steps[0]!.retry, { attempts: 3, on: [1], delayMs: 5000 });
+});
