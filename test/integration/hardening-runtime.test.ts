@@ -222,7 +222,7 @@ jobs:
     mounts: [{ type: bind, source: ., target: /p, readonly: true }]
     steps:
       - name: probe
-        run: 'for f in /run/secrets/tok /opt/deep/tok; do [ -e "$f" ] || [ -L "$f" ] && echo "left: $f"; done; ls -A /run/kiln/secrets 2>/dev/null; ps -o args | grep "[s]leep 300" || true; echo probed'
+        run: 'for f in /run/secrets/tok /opt/deep/tok; do [ -e "$f" ] || [ -L "$f" ] && echo "left: $f"; done; ls -A /run/kiln/secrets 2>/dev/null || true; ps -o args | grep "[s]leep 300" || true; echo probed'
       - name: hold
         run: '[ -e /p/hold ] || exit 0; echo ready; sleep 300'
         mounts:
