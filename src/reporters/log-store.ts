@@ -70,9 +70,14 @@ export class LogStore implements Reporter {
     if (event.type === 'run.start') this.#startRun(event.runId);
     if (!this.#runDir) return;
     switch (event.type) {
-      case 'step.start':
-        this.#openStep(event.job, event.step, event.index);
+      case 'step.start': {
+        // A later attempt of a step with `retry` goes on in the same log, after a line that says so.
+        const earlier = this.#steps.get(`${event.job}\0${event.step}`);
+        if (earlier && (event.attempt ?? 1) > 1) {
+          earlier.out.write(`--- attempt ${event.attempt}/${event.attempts} ---\n`);
+        } else this.#openStep(event.job, event.step, event.index);
         break;
+      }
       case 'step.output': {
         const open = this.#steps.get(`${event.job}\0${event.step}`) ?? this.#openStep(event.job, event.step);
         open?.out.write(stepOutputBytes(event));
@@ -81,12 +86,21 @@ export class LogStore implements Reporter {
       case 'step.end': {
         const key = `${event.job}\0${event.step}`;
         const open = this.#steps.get(key);
-        if (open) {
+        // A failed attempt that may be followed by another keeps its log open until the job ends.
+        const more = event.status !== 'passed' && (event.attempt ?? 0) < (event.attempts ?? 0);
+        if (open && !more) {
           this.#steps.delete(key);
           this.#pending.push(endFile(open));
         }
         break;
       }
+      case 'job.end':
+        for (const [key, open] of this.#steps) {
+          if (!key.startsWith(`${event.job}\0`)) continue;
+          this.#steps.delete(key);
+          this.#pending.push(endFile(open));
+        }
+        break;
     }
     this.#events?.out.write(JSON.stringify(event) + '\n');
   }

@@ -155,7 +155,11 @@ export class TraceRecorder {
       name: event.step,
       cat: 'step',
       start: at,
-      args: { command: event.command, index: event.index },
+      args: {
+        command: event.command,
+        index: event.index,
+        ...(event.attempt !== undefined ? { attempt: event.attempt } : {}),
+      },
     };
     lane.steps.set(event.step, span);
     lane.spans.push(span);

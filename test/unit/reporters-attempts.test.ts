@@ -2,8 +2,12 @@
  * A step with `retry` in the reporters: each attempt's end says which attempt it was, a later attempt
  * replaces the earlier one in the run's state, and the summary says which attempt passed.
  */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import type { KilnEvent, StepEndEvent } from '../../src/events.js';
+import { LogStore } from '../../src/reporters/log-store.js';
 import { PlainReporter } from '../../src/reporters/plain-reporter.js';
 import { createRunState, reduceRun } from '../../src/reporters/run-state.js';
 import { renderSummary } from '../../src/reporters/summary.js';
@@ -76,4 +80,36 @@ test('the summary says on which attempt a step that never passed failed', (t) =>
   const state = flakyRun({ status: 'failed', exitCode: 2 }).reduce(reduceRun, createRunState());
   const summary = renderSummary(state, { color: false });
   t.true(summary.includes('build / flaky: exited 2 on attempt 3/3'), summary);
+});
+
+test("every attempt's output stays in the step's log, each later one after a line naming it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-attempts-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new LogStore({ logDir: dir });
+  const output = (attempt: number): KilnEvent =>
+    at(attempt * 10 + 1, {
+      type: 'step.output',
+      job: 'build',
+      step: 'flaky',
+      stream: 'stdout',
+      data: `try ${attempt}\n`,
+    });
+  for (const event of [
+    at(0, { type: 'run.start', runId: 'run-1', project: 'p', jobs: ['build'] }),
+    start(1),
+    output(1),
+    end(1),
+    start(2),
+    output(2),
+    end(2, { status: 'passed', exitCode: 0 }),
+  ]) {
+    store.onEvent(event);
+  }
+  await store.close();
+  const logs = await readdir(join(dir, 'run-1', 'build'));
+  t.deepEqual(logs, ['01-flaky.log']);
+  t.is(
+    await readFile(join(dir, 'run-1', 'build', '01-flaky.log'), 'utf8'),
+    'try 1\n--- attempt 2/3 ---\ntry 2\n',
+  );
 });
