@@ -37,7 +37,8 @@ export interface FrameOptions {
 type Colors = ReturnType<typeof pc.createColors>;
 
 function stepLabel(job: JobState, step: StepState): string {
-  return `${step.index + 1}/${stepTotal(job) ?? '?'} ${visibleText(step.name)}`;
+  const attempt = (step.attempt ?? 1) > 1 ? ` (attempt ${step.attempt}/${step.attempts})` : '';
+  return `${step.index + 1}/${stepTotal(job) ?? '?'} ${visibleText(step.name)}${attempt}`;
 }
 
 function lastEnded(job: JobState): StepState | undefined {

@@ -11,7 +11,8 @@ import { LogStore } from '../../src/reporters/log-store.js';
 import { PlainReporter } from '../../src/reporters/plain-reporter.js';
 import { createRunState, reduceRun } from '../../src/reporters/run-state.js';
 import { renderSummary } from '../../src/reporters/summary.js';
-import { at, memoryStream } from '../helpers/fake-run.js';
+import { renderFrame } from '../../src/reporters/tty-frame.js';
+import { ORIGIN, at, memoryStream } from '../helpers/fake-run.js';
 
 const start = (attempt: number): KilnEvent =>
   at(attempt * 10, {
@@ -112,4 +113,12 @@ test("every attempt's output stays in the step's log, each later one after a lin
     await readFile(join(dir, 'run-1', 'build', '01-flaky.log'), 'utf8'),
     'try 1\n--- attempt 2/3 ---\ntry 2\n',
   );
+});
+
+test('the live view shows the attempt a retried step is at', (t) => {
+  const state = flakyRun({ status: 'passed', exitCode: 0 })
+    .slice(0, 5)
+    .reduce(reduceRun, createRunState({ build: ['flaky'] }));
+  const frame = renderFrame(state, { columns: 80, rows: 10, color: false, now: ORIGIN + 25, tick: 0 });
+  t.true(frame.includes('1/1 flaky (attempt 2/3)'), frame);
 });
