@@ -234,6 +234,7 @@ jobs:
   removeContainersAfter(t, project);
   const env = { KILN_TEST_TOKEN: SECRET, KILN_CANCEL_GRACE_PERIOD: '120' };
   const first = await startUntil(project, ['run', '--json'], /ready\\n/, env);
+  t.false(first.ended(), `the first run ended before its step held: ${first.seen().slice(-2000)}`);
   const container = await theContainer(project);
   const before = await shell(container, 'cat /run/secrets/tok; echo; cat /opt/deep/tok');
   t.is(before.out, `${SECRET}\n${SECRET}`, 'the step holds both secret files');
