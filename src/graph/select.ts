@@ -13,15 +13,7 @@ import type { BuildGraph, CompiledJob } from './types.js';
  */
 export function selectJobs(graph: BuildGraph, names: readonly string[]): BuildGraph {
   if (names.length === 0) return graph;
-  const unknown = names.filter((name) => !graph.jobs.has(name));
-  if (unknown.length > 0) {
-    throw new DefinitionError(
-      unknown.map((name) => ({
-        message: `no job named '${name}'${didYouMean(name, graph.jobs.keys())}`,
-        jobs: [name],
-      })),
-    );
-  }
+  refuseUnknown(graph, names);
   const selected = new Set<string>();
   const stack = [...names];
   while (stack.length > 0) {
@@ -66,15 +58,7 @@ export function selectOnly(graph: BuildGraph, names: readonly string[]): OnlySel
   if (names.length === 0) {
     throw new DefinitionError([{ message: 'name the jobs to run alone (kiln run JOB... --only)' }]);
   }
-  const unknown = names.filter((name) => !graph.jobs.has(name));
-  if (unknown.length > 0) {
-    throw new DefinitionError(
-      unknown.map((name) => ({
-        message: `no job named '${name}'${didYouMean(name, graph.jobs.keys())}`,
-        jobs: [name],
-      })),
-    );
-  }
+  refuseUnknown(graph, names);
   const selected = new Set(names);
   const jobs = new Map<string, CompiledJob>();
   const dropped = new Map<string, readonly string[]>();
@@ -102,4 +86,17 @@ export function selectOnly(graph: BuildGraph, names: readonly string[]): OnlySel
     dropped,
     fromCache: graph.order.filter((name) => consumed.has(name)),
   };
+}
+
+/** Throws a DefinitionError naming every name that is not a job of the graph, with a suggestion. */
+function refuseUnknown(graph: BuildGraph, names: readonly string[]): void {
+  const unknown = names.filter((name) => !graph.jobs.has(name));
+  if (unknown.length > 0) {
+    throw new DefinitionError(
+      unknown.map((name) => ({
+        message: `no job named '${name}'${didYouMean(name, graph.jobs.keys())}`,
+        jobs: [name],
+      })),
+    );
+  }
 }
