@@ -49,6 +49,8 @@ export const JOB_FIELDS = fieldTable<JobSpec>()({
   outputs: 'outputs',
   cache: 'cache',
   steps: 'steps',
+  // Resolved by templates.ts before conversion: no field of a JobSpec.
+  extends: null,
 });
 
 export const STEP_FIELDS = fieldTable<StepSpec>()({

@@ -21,7 +21,7 @@ import { describeContainer, splitPointer } from './pointer.js';
 import { LazySourceMap, readFast } from './fast-read.js';
 import { collectOffsets, LineIndex, PositionFinder, SourceOffsets } from './source-positions.js';
 import type { Definition } from './types.js';
-import { validateDocument } from './validate.js';
+import { validateWithTemplates } from './templates.js';
 import { yamlPackage } from './yaml-package.js';
 
 /** The step file kiln reads when none is given. */
@@ -106,10 +106,11 @@ export function loadDefinitionText(text: string, file: string): Definition {
   if (text.includes('\u0000')) throw new DefinitionError([{ message: binaryMessage(file) }]);
   const absolute = resolve(file);
   const fast = readFast(text);
-  const fastProblems = fast === undefined ? undefined : validateDocument(fast);
-  if (fast !== undefined && fastProblems?.length === 0) {
+  // Templates (`extends`) are expanded before the schema checks the jobs.
+  const fastChecked = fast === undefined ? undefined : validateWithTemplates(fast);
+  if (fastChecked !== undefined && fastChecked.problems.length === 0) {
     return deepFreeze({
-      ...documentToDefinition(fast),
+      ...documentToDefinition(fastChecked.document),
       projectDir: dirname(absolute),
       file: absolute,
       sourceMap: new LazySourceMap(() => {
@@ -122,11 +123,13 @@ export function loadDefinitionText(text: string, file: string): Definition {
   const { data, offsets, diagnostics } = parseWithYaml(text, file, lines);
   const positions = new PositionFinder(lines, file, offsets);
   // The fast reader reads what it accepts as the `yaml` package does: its problems are those of `data`.
-  for (const problem of fastProblems ?? validateDocument(data)) {
+  const checked = fastChecked ?? validateWithTemplates(data);
+  for (const problem of checked.problems) {
     const job = jobOf(problem.pointer);
+    const at = problem.source ?? problem.pointer;
     diagnostics.push({
       message: problem.message,
-      position: problem.at === 'key' ? positions.key(problem.pointer) : positions.value(problem.pointer),
+      position: problem.at === 'key' ? positions.key(at) : positions.value(at),
       pointer: problem.pointer,
       ...(job === undefined ? {} : { jobs: [job] }),
     });
@@ -135,7 +138,7 @@ export function loadDefinitionText(text: string, file: string): Definition {
     throw failure(diagnostics, undefined, { data, sourceMap: positions.sourceMap() });
 
   return deepFreeze({
-    ...documentToDefinition(data),
+    ...documentToDefinition(checked.document),
     projectDir: dirname(absolute),
     file: absolute,
     sourceMap: positions.sourceMap(),
