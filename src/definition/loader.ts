@@ -21,7 +21,7 @@ import { describeContainer, splitPointer } from './pointer.js';
 import { LazySourceMap, readFast } from './fast-read.js';
 import { collectOffsets, LineIndex, PositionFinder, SourceOffsets } from './source-positions.js';
 import type { Definition } from './types.js';
-import { validateWithTemplates } from './templates.js';
+import { validateWithTemplates, withInheritedPositions } from './templates.js';
 import { yamlPackage } from './yaml-package.js';
 
 /** The step file kiln reads when none is given. */
@@ -113,10 +113,13 @@ export function loadDefinitionText(text: string, file: string): Definition {
       ...documentToDefinition(fastChecked.document),
       projectDir: dirname(absolute),
       file: absolute,
-      sourceMap: new LazySourceMap(() => {
-        const lines = new LineIndex(text);
-        return new PositionFinder(lines, file, parseWithYaml(text, file, lines).offsets).sourceMap();
-      }),
+      sourceMap: withInheritedPositions(
+        new LazySourceMap(() => {
+          const lines = new LineIndex(text);
+          return new PositionFinder(lines, file, parseWithYaml(text, file, lines).offsets).sourceMap();
+        }),
+        fastChecked,
+      ),
     });
   }
   const lines = new LineIndex(text);
@@ -141,7 +144,7 @@ export function loadDefinitionText(text: string, file: string): Definition {
     ...documentToDefinition(checked.document),
     projectDir: dirname(absolute),
     file: absolute,
-    sourceMap: positions.sourceMap(),
+    sourceMap: withInheritedPositions(positions.sourceMap(), checked),
   });
 }
 

@@ -9,6 +9,8 @@
  *   spec but not its `needs` (nor its name);
  * - a problem with a value a job inherited is reported at the template's line, where it can be fixed.
  */
+import type { SourcePosition } from '../errors.js';
+import { LazySourceMap } from './fast-read.js';
 import { closest, validateDocument, type SchemaProblem } from './validate.js';
 import { escapeToken, splitPointer } from './pointer.js';
 
@@ -24,13 +26,15 @@ export interface TemplateProblem extends SchemaProblem {
 export interface ExpandedDocument {
   readonly document: unknown;
   readonly problems: TemplateProblem[];
+  /** Pointer of an inherited value in `document` -> pointer of that value in the file. */
+  readonly origins: ReadonlyMap<string, string>;
 }
 
 /** Expands templates, then validates the result against the schema. */
 export function validateWithTemplates(document: unknown): ExpandedDocument {
   const expansion = expandTemplates(document);
   if (expansion.origins.size === 0 && expansion.problems.length === 0) {
-    return { document, problems: validateDocument(document) };
+    return { document, problems: validateDocument(document), origins: expansion.origins };
   }
   const problems: TemplateProblem[] = [...expansion.problems];
   const seen = new Set<string>();
@@ -45,7 +49,36 @@ export function validateWithTemplates(document: unknown): ExpandedDocument {
     seen.add(key);
     problems.push(source === undefined ? problem : { ...problem, source });
   }
-  return { document: expansion.document, problems };
+  return { document: expansion.document, problems, origins: expansion.origins };
+}
+
+/**
+ * The file's source map, where an inherited value (`/jobs/a/needs/0` from `x-base`) is found at the
+ * template's value it came from, so that later diagnostics (the compiler's) point at the template.
+ */
+export function withInheritedPositions(
+  map: ReadonlyMap<string, SourcePosition>,
+  checked: ExpandedDocument,
+): ReadonlyMap<string, SourcePosition> {
+  return checked.origins.size === 0 ? map : new InheritedSourceMap(map, checked.origins);
+}
+
+class InheritedSourceMap extends LazySourceMap {
+  constructor(
+    map: ReadonlyMap<string, SourcePosition>,
+    private readonly origins: ReadonlyMap<string, string>,
+  ) {
+    super(() => map);
+  }
+  override get(pointer: string): SourcePosition | undefined {
+    const own = super.get(pointer);
+    if (own !== undefined) return own;
+    const source = sourceOf(pointer, this.origins);
+    return source === undefined ? undefined : super.get(source);
+  }
+  override has(pointer: string): boolean {
+    return this.get(pointer) !== undefined;
+  }
 }
 
 interface Expansion {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { DefinitionError, type Diagnostic } from '../../src/errors.js';
 import { loadDefinitionText } from '../../src/definition/loader.js';
+import { compile } from '../../src/graph/index.js';
 
 function failure(lines: readonly string[]): readonly Diagnostic[] {
   try {
@@ -172,4 +173,18 @@ test('x- keys no job extends are still ignored', (t) => {
     '  a: { image: kiln-fixture/busybox:latest, steps: [{ run: x }] }',
   ]);
   t.deepEqual(Object.keys(definition.jobs), ['a']);
+});
+
+test("the compiler's faults in an inherited value point at the template's line", (t) => {
+  const definition = load([
+    'version: 1',
+    'x-base:',
+    '  image: kiln-fixture/busybox:latest',
+    '  needs: [nope]',
+    'jobs:',
+    '  a: { extends: x-base, steps: [{ run: x }] }',
+  ]);
+  const error = t.throws(() => compile(definition), { instanceOf: DefinitionError });
+  t.deepEqual(error?.diagnostics[0]?.position, { file: 'kiln.yaml', line: 4, column: 11 });
+  t.regex(error?.diagnostics[0]?.message ?? '', /job 'a' needs 'nope'/);
 });
