@@ -48,6 +48,7 @@ test("the tour's example compiles and tests its C tools in a tmpfs, exports them
   const [first, second] = runs as [KilnRun, KilnRun];
   t.regex(first.stdout, /\[build\/compile\]\s+cc .*-o \/build\/bin\/greet/);
   t.regex(first.stdout, /\[build\/test\]\s+ok {3}wordcount/);
+  t.regex(first.stdout, /\[build\/report\]\s+in \/out: greet wordcount/, 'the always() step reports');
   t.regex(first.stdout, /\[publish\/upload\]\s+publishing 2 tools with token \*\*\*/);
   t.false(first.stdout.includes(token), 'the secret never shows');
   const greet = await stat(join(project.dir, 'dist', 'greet'));
