@@ -10,9 +10,16 @@ import { closestName } from '../graph/suggest.js';
 import type { BuildGraph } from '../graph/types.js';
 import { visible } from '../visible-text.js';
 
+/** What `${{ ... }}` variables resolve to: `--env` values and the run's id. */
+export interface GraphVariables {
+  readonly envValues?: Readonly<Record<string, string>>;
+  readonly runId?: string;
+}
+
 export async function loadGraph(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
+  variables: GraphVariables = {},
 ): Promise<{ definition: Definition; graph: BuildGraph }> {
   // A file that fails its schema is still checked for unknown needs and cycles, so that one run of
   // `kiln validate` reports every problem.
@@ -21,8 +28,34 @@ export async function loadGraph(
   });
   const raw = env.KILN_DEFAULT_MOUNTS;
   const defaultMounts = raw ? parseDefaultMounts(raw, { projectDir: definition.projectDir }) : [];
-  const graph = compile(definition, { defaultMounts });
+  const graph = compile(definition, { defaultMounts, env, ...variables });
   return { definition, graph };
+}
+
+/**
+ * The values of `--env NAME=VALUE` and `--env NAME` (the host's NAME), for `${{ env.NAME }}`. A name the
+ * host does not set, or that is no environment variable name, is a UsageError.
+ */
+export function envOptionValues(
+  given: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const option of given) {
+    const equals = option.indexOf('=');
+    const name = equals < 0 ? option : option.slice(0, equals);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new UsageError(
+        `--env ${visible(option)}: expected NAME or NAME=VALUE, NAME letters, digits and _`,
+      );
+    }
+    const value = equals < 0 ? env[name] : option.slice(equals + 1);
+    if (value === undefined) {
+      throw new UsageError(`--env ${name}: ${name} is not set here; give its value with --env ${name}=VALUE`);
+    }
+    values[name] = value;
+  }
+  return values;
 }
 
 /** How many job names an "unknown job" message lists at most. */

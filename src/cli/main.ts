@@ -19,6 +19,13 @@ const planCommand: typeof import('./plan-command.js').planCommand = async (...ar
 const pruneCommand: typeof import('./prune-command.js').pruneCommand = async (...args) =>
   (await import('./prune-command.js')).pruneCommand(...args);
 
+/** A repeatable option's values, in the order given. */
+function collect(value: string, previous: readonly string[]): string[] {
+  return [...previous, value];
+}
+
+const ENV_HELP = "a value for ${{ env.NAME }}: NAME=VALUE, or NAME for the host's (repeatable)";
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
@@ -88,6 +95,7 @@ function addRunCommand(program: Command, setExit: (code: number) => void, debug:
     .option('--cache-readonly', 'use the shared cache but never write to it (default KILN_CACHE_READONLY=1)')
     .option('--trace <file>', 'write the run as Chrome trace-event JSON (open in Perfetto)')
     .option('--no-logs', 'do not keep the full output of each step on disk')
+    .option('--env <name[=value]>', ENV_HELP, collect, [])
     .addHelpText(
       'after',
       examples(
@@ -118,6 +126,7 @@ function addPlanCommand(program: Command, setExit: (code: number) => void, debug
     .option('--reuse', 'as kiln run --reuse would (no job is cached)')
     .option('--no-cache', 'as kiln run --no-cache would (every job runs)')
     .option('--cache-url <url>', 'the shared job cache to look up too (default KILN_CACHE_URL)')
+    .option('--env <name[=value]>', ENV_HELP, collect, [])
     .addHelpText(
       'after',
       examples(

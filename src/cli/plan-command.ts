@@ -5,7 +5,7 @@ import { planRun } from '../executor/plan-run.js';
 import { remoteSettings } from '../results/index.js';
 import { checkEngine, createEngine } from '../runtime/engine.js';
 import { visible } from '../visible-text.js';
-import { loadGraph, selectNamedJobs } from './load.js';
+import { envOptionValues, loadGraph, selectNamedJobs } from './load.js';
 import { reportError } from './report-error.js';
 
 export interface PlanCommandOptions {
@@ -16,12 +16,16 @@ export interface PlanCommandOptions {
   readonly cache?: boolean;
   /** `--cache-url`. */
   readonly cacheUrl?: string;
+  /** `--env NAME[=VALUE]`, repeatable: values `${{ env.NAME }}` may read. Default: none. */
+  readonly env?: readonly string[];
   readonly debug?: boolean;
 }
 
 export async function planCommand(jobs: readonly string[], options: PlanCommandOptions): Promise<number> {
   try {
-    const { graph: whole } = await loadGraph(options.file);
+    const { graph: whole } = await loadGraph(options.file, process.env, {
+      envValues: envOptionValues(options.env ?? []),
+    });
     const graph = selectNamedJobs(whole, jobs, options.file);
     const remote = remoteSettings(options.cacheUrl !== undefined ? { url: options.cacheUrl } : {});
     const engine = createEngine();

@@ -12,7 +12,8 @@ import { watchPlan, watchSources } from './watch-sources.js';
 import type { CancelReason } from '../scheduler/types.js';
 import type { BuildGraph } from '../graph/types.js';
 import { failedJobs, readLastRun, writeLastRun } from './last-run.js';
-import { loadGraph, selectNamedJobs } from './load.js';
+import { envOptionValues, loadGraph, selectNamedJobs } from './load.js';
+import { newRunId } from '../scheduler/run-id.js';
 import { reportError } from './report-error.js';
 
 export interface RunCommandOptions {
@@ -39,15 +40,22 @@ export interface RunCommandOptions {
   readonly failed?: boolean;
   /** `--watch`: after the run, run again on each change to the selected jobs' bind sources. */
   readonly watch?: boolean;
+  /** `--env NAME[=VALUE]`, repeatable: values `${{ env.NAME }}` may read. Default: none. */
+  readonly env?: readonly string[];
   readonly debug?: boolean;
 }
 
 export async function runCommand(named: readonly string[], options: RunCommandOptions): Promise<number> {
+  // The first run's id, known before compiling: what `${{ run.id }}` is.
+  let firstRunId: string | undefined = newRunId();
   let graph;
   let planned;
   let jobs = named;
   try {
-    ({ graph } = await loadGraph(options.file));
+    ({ graph } = await loadGraph(options.file, process.env, {
+      envValues: envOptionValues(options.env ?? []),
+      runId: firstRunId,
+    }));
     if (options.failed) {
       if (named.length > 0) {
         throw new UsageError('--failed runs the jobs that failed in the last run: name no jobs with it');
@@ -102,7 +110,9 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
     });
     reporter = current;
     try {
-      return await runWith(graph, jobs, options, { reporter: current, pressure, cancel, kill });
+      const runId = firstRunId;
+      firstRunId = undefined;
+      return await runWith(graph, jobs, options, { reporter: current, pressure, cancel, kill, runId });
     } finally {
       reporter = undefined;
     }
@@ -132,6 +142,8 @@ async function runWith(
     pressure: OutputPressure;
     cancel: AbortController;
     kill: AbortController;
+    /** The run's id, when chosen before compiling. */
+    runId?: string | undefined;
   },
 ): Promise<number> {
   const { reporter, pressure, cancel, kill } = run;
@@ -139,6 +151,7 @@ async function runWith(
   try {
     const result = await runBuildGraph(graph, {
       jobs,
+      ...(run.runId !== undefined ? { runId: run.runId } : {}),
       ...(options.only ? { only: true } : {}),
       onEvent: (event) => {
         if (event.type === 'job.cache' && event.result === 'miss') misses.set(event.job, event.reasons);

@@ -20,6 +20,7 @@ export const ROOT_FIELDS = fieldTable<FileLevel>()({
   version: 'version',
   defaults: 'defaults',
   secrets: 'secrets',
+  'env-passthrough': 'envPassthrough',
   jobs: 'jobs',
 });
 

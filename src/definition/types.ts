@@ -130,6 +130,8 @@ export interface Definition {
   readonly version: 1;
   readonly defaults?: Defaults;
   readonly secrets?: Readonly<Record<string, SecretSource>>;
+  /** Host environment variables `${{ env.NAME }}` may read (others come only from `kiln run --env`). */
+  readonly envPassthrough?: readonly string[];
   readonly jobs: Readonly<Record<string, JobSpec>>;
   /** The folder relative paths resolve against: the step file's folder, or the builder's choice. */
   readonly projectDir: string;

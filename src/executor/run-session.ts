@@ -172,8 +172,11 @@ async function sweepUnsealedOutputs(engine: Engine, store: ResultStore): Promise
 
 /** Compiles a definition (from a step file or the builder) and runs it on Docker. */
 export async function run(definition: Definition, options: RunOptions = {}): Promise<RunResult> {
+  // Chosen before compiling: it is what `${{ run.id }}` is.
+  const runId = options.runId ?? newRunId();
   const graph = compile(definition, {
     ...(options.defaultMounts ? { defaultMounts: options.defaultMounts } : {}),
+    runId,
   });
-  return runBuildGraph(graph, options);
+  return runBuildGraph(graph, { ...options, runId });
 }

@@ -27,6 +27,7 @@ import {
 import { DiagnosticCollector, pointer } from './diagnostics.js';
 import { imageReferenceProblem } from './image-reference.js';
 import { freezeGraph } from './freeze.js';
+import { interpolateVariables } from './variables.js';
 import { JobNumbers, orderByNeeds, resolveNeeds, writtenNeeds, type WrittenNeed } from './needs.js';
 import { projectName } from './project-name.js';
 import { hasControlCharacters } from '../visible-text.js';
@@ -52,6 +53,10 @@ export interface CompileOptions {
    * (`os.homedir()` when unset). Default: `process.env`.
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Values of `${{ env.NAME }}` given on the command line (`--env`), besides `env-passthrough`. Default: none. */
+  readonly envValues?: Readonly<Record<string, string>>;
+  /** What `${{ run.id }}` is. Default: a new id on each compile. */
+  readonly runId?: string;
 }
 
 /** The workdir of a job that sets none, in the job or the defaults. */
@@ -72,8 +77,9 @@ export const BASH_SHELL: readonly string[] = ['bash', '-e', '-o', 'pipefail', '-
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** Compile a definition. Throws a DefinitionError listing every problem found. */
-export function compile(definition: Definition, options: CompileOptions = {}): BuildGraph {
-  const diagnostics = new DiagnosticCollector(definition.sourceMap);
+export function compile(asWritten: Definition, options: CompileOptions = {}): BuildGraph {
+  const diagnostics = new DiagnosticCollector(asWritten.sourceMap);
+  const definition = interpolateVariables(asWritten, options, diagnostics);
   if (definition.version !== 1) {
     diagnostics.add(
       `unsupported version ${JSON.stringify(definition.version)}: kiln reads version 1`,
