@@ -36,6 +36,8 @@ import type {
   Definition,
   JobCondition,
   JobSpec,
+  MatrixSpec,
+  MatrixValue,
   MountSpec,
   OutputSpec,
   RetrySpec,
@@ -225,6 +227,14 @@ function toStepSpec(input: StepInput): StepSpec {
 // ---------------------------------------------------------------------------------------------------
 // Jobs
 
+/** `include` and `exclude` of a matrix (values of its axes only), and whether an instance's failure stops the run. */
+export interface MatrixOptions<A extends Readonly<Record<string, readonly MatrixValue[]>>> {
+  readonly include?: readonly { readonly [K in keyof A]?: MatrixValue }[];
+  readonly exclude?: readonly { readonly [K in keyof A]?: A[K][number] }[];
+  /** Default true: a failing instance stops the run like any failing job. */
+  readonly failFast?: boolean;
+}
+
 /** A job while it is being built: like JobSpec, but it may not have steps yet. */
 type JobState = Omit<JobSpec, 'steps'> & { readonly steps: readonly StepSpec[] };
 
@@ -330,6 +340,26 @@ export class JobBuilder {
   /** Whether the default mounts apply to this job. Default true. */
   withDefaultMounts(enabled: boolean): JobBuilder {
     return this.with((d) => void (d.defaultMounts = enabled));
+  }
+  /**
+   * Runs the job once per combination of the axes' values (`{ cc: ['gcc', 'clang'] }`), each instance
+   * named `build (cc=gcc)` and seeing its values as `${{ matrix.cc }}` and `KILN_MATRIX_CC`. Options:
+   * `include` and `exclude`, combinations to add or remove (naming the axes only); `failFast: false` keeps
+   * the run going when an instance fails (default true). A loop over `job()` remains possible too.
+   */
+  withMatrix<const A extends Readonly<Record<string, readonly MatrixValue[]>>>(
+    axes: A,
+    options: MatrixOptions<A> = {},
+  ): JobBuilder {
+    const matrix = {
+      ...axes,
+      ...(options.include !== undefined ? { include: options.include } : {}),
+      ...(options.exclude !== undefined ? { exclude: options.exclude } : {}),
+    } as MatrixSpec;
+    return this.with((d) => {
+      d.matrix = castDraft(matrix);
+      if (options.failFast !== undefined) d.failFast = options.failFast;
+    });
   }
   /** Appends a step: a StepBuilder, or a command (string or argv) for an unnamed step. */
   withStep(input: StepInput): JobBuilder {

@@ -50,6 +50,8 @@ export const JOB_FIELDS = fieldTable<JobSpec>()({
   outputs: 'outputs',
   cache: 'cache',
   steps: 'steps',
+  matrix: 'matrix',
+  'fail-fast': 'failFast',
   // Resolved by templates.ts before conversion: no field of a JobSpec.
   extends: null,
 });

@@ -111,7 +111,26 @@ export interface JobSpec {
    */
   readonly cache?: boolean;
   readonly steps: readonly StepSpec[];
+  /**
+   * Runs the job once per combination of the axes' values, each instance named `build (cc=gcc, opt=O2)`
+   * and seeing its values as `matrix.<axis>` and `KILN_MATRIX_<AXIS>`. Default: one job.
+   */
+  readonly matrix?: MatrixSpec;
+  /** With `matrix`: false keeps the run going when an instance fails. Default true. */
+  readonly failFast?: boolean;
 }
+
+/** A matrix value: text, a number or a boolean (used as text). */
+export type MatrixValue = string | number | boolean;
+
+/** Axes (each a list of values) plus combinations to add or remove. */
+export type MatrixSpec = {
+  readonly include?: readonly Readonly<Record<string, MatrixValue>>[];
+  readonly exclude?: readonly Readonly<Record<string, MatrixValue>>[];
+} & {
+  readonly [axis: string]:
+    readonly MatrixValue[] | readonly Readonly<Record<string, MatrixValue>>[] | undefined;
+};
 
 export interface Defaults {
   readonly image?: string;

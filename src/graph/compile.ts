@@ -28,6 +28,7 @@ import { DiagnosticCollector, pointer } from './diagnostics.js';
 import { imageReferenceProblem } from './image-reference.js';
 import { freezeGraph } from './freeze.js';
 import { interpolateVariables } from './variables.js';
+import { expandMatrix } from './matrix.js';
 import { JobNumbers, orderByNeeds, resolveNeeds, writtenNeeds, type WrittenNeed } from './needs.js';
 import { projectName } from './project-name.js';
 import { hasControlCharacters } from '../visible-text.js';
@@ -78,8 +79,10 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** Compile a definition. Throws a DefinitionError listing every problem found. */
 export function compile(asWritten: Definition, options: CompileOptions = {}): BuildGraph {
-  const diagnostics = new DiagnosticCollector(asWritten.sourceMap);
-  const definition = interpolateVariables(asWritten, options, diagnostics);
+  const matrix = expandMatrix(asWritten);
+  const diagnostics = new DiagnosticCollector(matrix.definition.sourceMap);
+  for (const problem of matrix.problems) diagnostics.add(problem.message, problem.pointer);
+  const definition = interpolateVariables(matrix.definition, options, diagnostics);
   if (definition.version !== 1) {
     diagnostics.add(
       `unsupported version ${JSON.stringify(definition.version)}: kiln reads version 1`,
@@ -117,7 +120,8 @@ export function compile(asWritten: Definition, options: CompileOptions = {}): Bu
   const exports: JobOutputs[] = [];
   for (const name of names) {
     const compiled = compileJob(name, jobSpecs[name]!, base, numbers, context);
-    jobs.push(compiled.job);
+    const instance = matrix.instances.get(name);
+    jobs.push(instance === undefined ? compiled.job : { ...compiled.job, matrix: instance });
     needNumbers.push(compiled.needs);
     written.set(name, compiled.written);
     exports.push({ job: name, outputs: compiled.outputs });

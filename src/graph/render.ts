@@ -13,7 +13,8 @@ export const GRAPH_FORMATS: readonly GraphFormat[] = ['dot', 'mermaid', 'json'];
  * in dot and Mermaid a job's outputs are a line of its box, and an edge along which a job mounts outputs
  * of the other (a bind with `from`) is labelled with their paths. Each text ends with a newline. The JSON
  * form is `{ project, jobs: [{ name, image, needs, steps: [names], mounts: [compiled container mounts],
- * outputs: [compiled outputs], cache? }] }`, indented by 2 spaces; it holds secret ids at most, never a
+ * outputs: [compiled outputs], cache?, matrix?: { group, values } }] }`, indented by 2 spaces; the
+ * instances of a matrix job are grouped in dot (a cluster) and Mermaid (a subgraph) under its name; it holds secret ids at most, never a
  * value.
  */
 export function renderGraph(graph: BuildGraph, format: GraphFormat): string {
@@ -57,15 +58,48 @@ function edgeLabel(job: CompiledJob, need: string): string {
   return [...new Set(paths)].join(', ');
 }
 
+/**
+ * The jobs in declaration order, the instances of a matrix job together under its name (at the place of
+ * its first instance); any other job alone, under `undefined`.
+ */
+function grouped(graph: BuildGraph): [string | undefined, CompiledJob[]][] {
+  const result: [string | undefined, CompiledJob[]][] = [];
+  const groups = new Map<string, CompiledJob[]>();
+  for (const job of graph.jobs.values()) {
+    const group = job.matrix?.group;
+    if (group === undefined) {
+      result.push([undefined, [job]]);
+      continue;
+    }
+    const jobs = groups.get(group);
+    if (jobs !== undefined) {
+      jobs.push(job);
+      continue;
+    }
+    groups.set(group, [job]);
+    result.push([group, groups.get(group)!]);
+  }
+  return result;
+}
+
 function renderDot(graph: BuildGraph): string {
   const quote = (text: string) => `"${text.replace(/[\\"]/g, '\\$&').replace(/\r?\n/g, '\\n')}"`;
   const lines = ['digraph kiln {', '  rankdir=LR;', '  node [shape=box];'];
-  for (const job of graph.jobs.values()) {
+  const node = (job: CompiledJob, indent: string): string => {
     // In a dot label, \n (kept unescaped here) breaks the line.
     const label = boxLines(graph, job)
       .map((part) => quote(part).slice(1, -1))
       .join('\\n');
-    lines.push(`  ${quote(job.name)} [label="${label}"];`);
+    return `${indent}${quote(job.name)} [label="${label}"];`;
+  };
+  for (const [group, jobs] of grouped(graph)) {
+    if (group === undefined) {
+      lines.push(node(jobs[0]!, '  '));
+      continue;
+    }
+    lines.push(`  subgraph ${quote(`cluster_${group}`)} {`, `    label=${quote(group)};`);
+    for (const job of jobs) lines.push(node(job, '    '));
+    lines.push('  }');
   }
   for (const job of graph.jobs.values()) {
     for (const need of job.needs) {
@@ -83,9 +117,17 @@ function renderMermaid(graph: BuildGraph): string {
   const escape = (text: string) =>
     text.replace(/[#"<>&|]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, ' ');
   const lines = ['flowchart LR'];
-  for (const job of graph.jobs.values()) {
-    const label = boxLines(graph, job).map(escape).join('<br/>');
-    lines.push(`  ${ids.get(job.name)!}["${label}"]`);
+  const node = (job: CompiledJob, indent: string): string =>
+    `${indent}${ids.get(job.name)!}["${boxLines(graph, job).map(escape).join('<br/>')}"]`;
+  let groups = 0;
+  for (const [group, jobs] of grouped(graph)) {
+    if (group === undefined) {
+      lines.push(node(jobs[0]!, '  '));
+      continue;
+    }
+    lines.push(`  subgraph matrix${groups++}["${escape(group)}"]`);
+    for (const job of jobs) lines.push(node(job, '    '));
+    lines.push('  end');
   }
   for (const job of graph.jobs.values()) {
     for (const need of job.needs) {
@@ -106,6 +148,7 @@ function renderJson(graph: BuildGraph): string {
     mounts: job.mounts,
     outputs: job.outputs,
     ...(job.cache !== undefined ? { cache: job.cache } : {}),
+    ...(job.matrix !== undefined ? { matrix: { group: job.matrix.group, values: job.matrix.values } } : {}),
   }));
   return JSON.stringify({ project: graph.project, jobs }, null, 2) + '\n';
 }

@@ -13,7 +13,7 @@ import type { BuildGraph, CompiledJob } from './types.js';
  */
 export function selectJobs(graph: BuildGraph, names: readonly string[]): BuildGraph {
   if (names.length === 0) return graph;
-  refuseUnknown(graph, names);
+  names = known(graph, names);
   const selected = new Set<string>();
   const stack = [...names];
   while (stack.length > 0) {
@@ -58,8 +58,7 @@ export function selectOnly(graph: BuildGraph, names: readonly string[]): OnlySel
   if (names.length === 0) {
     throw new DefinitionError([{ message: 'name the jobs to run alone (kiln run JOB... --only)' }]);
   }
-  refuseUnknown(graph, names);
-  const selected = new Set(names);
+  const selected = new Set(known(graph, names));
   const jobs = new Map<string, CompiledJob>();
   const dropped = new Map<string, readonly string[]>();
   const consumed = new Set<string>();
@@ -88,9 +87,17 @@ export function selectOnly(graph: BuildGraph, names: readonly string[]): OnlySel
   };
 }
 
-/** Throws a DefinitionError naming every name that is not a job of the graph, with a suggestion. */
-function refuseUnknown(graph: BuildGraph, names: readonly string[]): void {
-  const unknown = names.filter((name) => !graph.jobs.has(name));
+/**
+ * The names, a matrix job's name (`build`) replaced by all its instances. Throws a DefinitionError naming
+ * every name that is neither a job of the graph nor a matrix job, with a suggestion.
+ */
+function known(graph: BuildGraph, names: readonly string[]): readonly string[] {
+  const groups = new Map<string, string[]>();
+  for (const job of graph.jobs.values()) {
+    if (job.matrix !== undefined)
+      groups.set(job.matrix.group, [...(groups.get(job.matrix.group) ?? []), job.name]);
+  }
+  const unknown = names.filter((name) => !graph.jobs.has(name) && !groups.has(name));
   if (unknown.length > 0) {
     throw new DefinitionError(
       unknown.map((name) => ({
@@ -99,4 +106,5 @@ function refuseUnknown(graph: BuildGraph, names: readonly string[]): void {
       })),
     );
   }
+  return names.flatMap((name) => (graph.jobs.has(name) ? [name] : groups.get(name)!));
 }

@@ -3,6 +3,7 @@
  * paths absolute, durations in milliseconds, mounts sorted parents first.
  */
 import type { SecretSource } from '../definition/types.js';
+import type { MatrixInstance } from './matrix.js';
 import type { CompiledContainerMount, CompiledStepMount } from './mount-kinds/index.js';
 
 /**
@@ -91,6 +92,8 @@ export interface CompiledJob {
   readonly outputs: readonly CompiledOutput[];
   /** `cache:` as the job says it; undefined leaves it to the job cache's defaults. */
   readonly cache?: boolean;
+  /** For an instance of a matrix job: its group (the job's name as written), values and `fail-fast`. */
+  readonly matrix?: MatrixInstance;
 }
 
 export interface BuildGraph {

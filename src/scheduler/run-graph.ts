@@ -305,7 +305,9 @@ class GraphRun {
       !isSuccess(outcome.status) &&
       !this.#settings.keepGoing &&
       !this.#stopped &&
-      isFailure(outcome.status)
+      isFailure(outcome.status) &&
+      // An instance of a matrix job with `fail-fast: false` leaves the others going.
+      this.#graph.jobs.get(name)?.matrix?.failFast !== false
     )
       this.#stop('fail-fast');
     this.#checkAllEnded();
