@@ -49,6 +49,14 @@ test("the tour's example compiles and tests its C tools in a tmpfs, exports them
   t.regex(first.stdout, /\[build\/compile\]\s+cc .*-o \/build\/bin\/greet/);
   t.regex(first.stdout, /\[build\/test\]\s+ok {3}wordcount/);
   t.regex(first.stdout, /\[build\/report\]\s+in \/out: greet wordcount/, 'the always() step reports');
+  for (const opt of ['O0', 'O3']) {
+    t.regex(
+      first.stdout,
+      new RegExp(`\\[warnings \\(opt=${opt}\\)/compile\\]\\s+cc -${opt} -Wall`),
+      'one job per level',
+    );
+  }
+  t.regex(second.stdout, /\[warnings \(opt=O3\)\]\s+cached/);
   t.regex(first.stdout, /\[publish\/upload\]\s+publishing 2 tools with token \*\*\*/);
   t.false(first.stdout.includes(token), 'the secret never shows');
   const greet = await stat(join(project.dir, 'dist', 'greet'));
