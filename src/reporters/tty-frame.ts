@@ -156,9 +156,18 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
   const jobs = state.jobOrder
     .map((name) => state.jobs[name])
     .filter((job): job is JobState => job !== undefined);
-  const visible = pickVisible(jobs, room);
+  const groups = matrixGroups(jobs);
+  const headers = [...groups.values()].filter((g) => g.first).length;
+  const visible = pickVisible(jobs, Math.max(1, room - headers));
   const hidden = jobs.filter((job) => !visible.has(job));
-  const names = new Map(jobs.map((job) => [job, visibleText(job.name)]));
+  // Instances of a matrix job (`build (cc=gcc)`: a written job name has no space) that stand together
+  // are shown under one line of their group, each by its values.
+  const names = new Map(
+    jobs.map((job) => {
+      const group = groups.get(job);
+      return [job, visibleText(group ? `  ${group.values}` : job.name)];
+    }),
+  );
   const nameWidth = Math.min(
     Math.max(0, ...jobs.map((job) => widthOf(names.get(job)!))),
     Math.max(8, Math.floor(columns / 3)),
@@ -194,6 +203,17 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
   const out: string[] = [];
   for (const job of jobs) {
     if (!visible.has(job)) continue;
+    const group = groups.get(job);
+    if (group?.first) {
+      const members = jobs.filter((j) => groups.get(j)?.name === group.name);
+      const done = members.filter((j) => j.status !== 'running' && j.status !== 'waiting').length;
+      out.push(
+        fit(
+          `${c.dim('▸')} ${c.bold(visibleText(group.name))}  ${c.dim(`${done}/${members.length} done`)}`,
+          columns,
+        ),
+      );
+    }
     const shown = names.get(job)!;
     const name = widthOf(shown) > nameWidth ? cliTruncate(shown, nameWidth) : padEndWidth(shown, nameWidth);
     const time = elapsed(job, options.now);
@@ -213,4 +233,23 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
     out.push(fit(c.dim(`… ${hidden.length} more job${hidden.length === 1 ? '' : 's'} (${tally})`), columns));
   }
   return out.slice(0, room).join('\n');
+}
+
+/**
+ * The matrix group of each job that stands in a run of at least two instances of one matrix job, with
+ * its values (`(cc=gcc)`) and whether it is the run's first.
+ */
+function matrixGroups(
+  jobs: readonly JobState[],
+): Map<JobState, { readonly name: string; readonly values: string; readonly first: boolean }> {
+  const parsed = jobs.map((job) => /^(\S+) (\(.*\))$/.exec(job.name));
+  const groups = new Map<JobState, { name: string; values: string; first: boolean }>();
+  for (let i = 0; i < jobs.length; i++) {
+    const match = parsed[i];
+    if (!match) continue;
+    const sameAs = (k: number) => parsed[k]?.[1] === match[1];
+    if (!sameAs(i - 1) && !sameAs(i + 1)) continue;
+    groups.set(jobs[i]!, { name: match[1]!, values: match[2]!, first: !sameAs(i - 1) });
+  }
+  return groups;
 }

@@ -257,3 +257,29 @@ test('createReporter in json mode prints only JSON lines', async (t) => {
   t.is(lines.length, sampleRun().length);
   t.notThrows(() => lines.forEach((line) => JSON.parse(line)));
 });
+
+test('the instances of a matrix job stand under one line of their group, each by its values', (t) => {
+  const state = fold(
+    [
+      at(0, {
+        type: 'run.start',
+        runId: 'r',
+        project: 'p',
+        jobs: ['lint', 'w (opt=O0)', 'w (opt=O3)', 'ship'],
+      }),
+      at(10, { type: 'job.start', job: 'w (opt=O0)', image: 'i' }),
+      at(20, { type: 'job.end', job: 'w (opt=O0)', status: 'passed', durationMs: 10 }),
+    ],
+    createRunState({}),
+  );
+  t.deepEqual(
+    frame(state).map((l) => l.replace(/\s+\d+ms$|\s+[\d.]+s$/, '')),
+    [
+      '· lint        waiting',
+      '▸ w  1/2 done',
+      '✔   (opt=O0)  passed 0/0 steps',
+      '·   (opt=O3)  waiting',
+      '· ship        waiting',
+    ],
+  );
+});
