@@ -2,12 +2,19 @@
 import { renderGraph } from '../graph/index.js';
 import { ExitCode } from '../errors.js';
 import { visible } from '../visible-text.js';
-import { loadGraph } from './load.js';
+import { envOptionValues, loadGraph } from './load.js';
 import { reportError } from './report-error.js';
 
-export async function validateCommand(options: { file: string; debug?: boolean }): Promise<number> {
+export async function validateCommand(options: {
+  file: string;
+  /** `--env NAME[=VALUE]`, as kiln run takes them. */
+  env?: readonly string[];
+  debug?: boolean;
+}): Promise<number> {
   try {
-    const { graph } = await loadGraph(options.file);
+    const { graph } = await loadGraph(options.file, process.env, {
+      envValues: envOptionValues(options.env ?? []),
+    });
     process.stdout.write(
       `${visible(options.file)}: ok (${graph.jobs.size} job${graph.jobs.size === 1 ? '' : 's'})\n`,
     );
@@ -20,10 +27,13 @@ export async function validateCommand(options: { file: string; debug?: boolean }
 export async function graphCommand(options: {
   file: string;
   format: 'dot' | 'mermaid' | 'json';
+  env?: readonly string[];
   debug?: boolean;
 }): Promise<number> {
   try {
-    const { graph } = await loadGraph(options.file);
+    const { graph } = await loadGraph(options.file, process.env, {
+      envValues: envOptionValues(options.env ?? []),
+    });
     const text = renderGraph(graph, options.format);
     process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     return ExitCode.passed;

@@ -145,6 +145,7 @@ function addValidateCommand(program: Command, setExit: (code: number) => void, d
   subcommand(program, 'validate')
     .description('check a step file; prints FILE:LINE:COL: message for each problem')
     .option('-f, --file <file>', 'the step file', 'kiln.yaml')
+    .option('--env <name[=value]>', ENV_HELP, collect, [])
     .addHelpText(
       'after',
       examples(
@@ -166,6 +167,7 @@ function addGraphCommand(program: Command, setExit: (code: number) => void, debu
     .addOption(
       new Option('--format <format>', 'output format').choices(['dot', 'mermaid', 'json']).default('dot'),
     )
+    .option('--env <name[=value]>', ENV_HELP, collect, [])
     .addHelpText(
       'after',
       examples([

@@ -47,3 +47,22 @@ test('variables from the host, --env, the job and the run reach the step, and ru
   t.is(missing.code, 2);
   t.regex(missing.stderr, /kiln\.yaml:10:14: \$\{\{ env\.CC \}\}: unknown variable env\.CC/);
 });
+
+test('kiln validate and kiln graph take --env as kiln run does, so a file whose variables come from it checks', async (t) => {
+  const project = await makeProject(
+    `version: 1
+jobs:
+  build:
+    image: \${{ env.BUILD_IMAGE }}
+    steps: [{ run: 'true' }]
+`,
+  );
+  const without = await kiln(project, ['validate']);
+  t.is(without.code, 2);
+  t.regex(without.stderr, /kiln\.yaml:4:12: .*env\.BUILD_IMAGE/);
+  const withEnv = await kiln(project, ['validate', '--env', `BUILD_IMAGE=${BUSYBOX}`]);
+  t.is(withEnv.code, 0, withEnv.stderr);
+  const graph = await kiln(project, ['graph', '--format', 'json', '--env', `BUILD_IMAGE=${BUSYBOX}`]);
+  t.is(graph.code, 0, graph.stderr);
+  t.regex(graph.stdout, /kiln-fixture\/busybox:latest/);
+});
