@@ -1,5 +1,6 @@
 /** `kiln validate` and `kiln graph`. */
 import { renderGraph } from '../graph/index.js';
+import type { BuildGraph } from '../graph/types.js';
 import { ExitCode } from '../errors.js';
 import { visible } from '../visible-text.js';
 import { envOptionValues, loadGraph } from './load.js';
@@ -12,9 +13,7 @@ export async function validateCommand(options: {
   debug?: boolean;
 }): Promise<number> {
   try {
-    const { graph } = await loadGraph(options.file, process.env, {
-      envValues: envOptionValues(options.env ?? []),
-    });
+    const graph = await graphOf(options);
     process.stdout.write(
       `${visible(options.file)}: ok (${graph.jobs.size} job${graph.jobs.size === 1 ? '' : 's'})\n`,
     );
@@ -31,13 +30,19 @@ export async function graphCommand(options: {
   debug?: boolean;
 }): Promise<number> {
   try {
-    const { graph } = await loadGraph(options.file, process.env, {
-      envValues: envOptionValues(options.env ?? []),
-    });
+    const graph = await graphOf(options);
     const text = renderGraph(graph, options.format);
     process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     return ExitCode.passed;
   } catch (error) {
     return reportError(error, options.debug ?? false);
   }
+}
+
+/** The step file's graph, with `--env` values for its variables. */
+async function graphOf(options: { file: string; env?: readonly string[] }): Promise<BuildGraph> {
+  const { graph } = await loadGraph(options.file, process.env, {
+    envValues: envOptionValues(options.env ?? []),
+  });
+  return graph;
 }

@@ -48,29 +48,13 @@ export interface RunCommandOptions {
 export async function runCommand(named: readonly string[], options: RunCommandOptions): Promise<number> {
   // The first run's id, known before compiling: what `${{ run.id }}` is.
   let firstRunId: string | undefined = newRunId();
-  let graph;
-  let planned;
-  let jobs = named;
+  let graph: BuildGraph;
+  let planned: BuildGraph;
+  let jobs: readonly string[];
   try {
-    ({ graph } = await loadGraph(options.file, process.env, {
-      envValues: envOptionValues(options.env ?? []),
-      runId: firstRunId,
-    }));
-    if (options.failed) {
-      if (named.length > 0) {
-        throw new UsageError('--failed runs the jobs that failed in the last run: name no jobs with it');
-      }
-      const failed = await failedOfLastRun(graph, options.file);
-      if (failed === undefined) return ExitCode.passed;
-      jobs = failed;
-    }
-    if (options.only && jobs.length === 0) {
-      throw new UsageError(
-        '--only runs the named jobs without their needs: name them (kiln run JOB... --only)',
-      );
-    }
-    planned = selectNamedJobs(graph, jobs, options.file);
-    if (options.only) planned = selectOnly(graph, jobs).graph;
+    const selection = await selectRun(named, options, firstRunId);
+    if (selection === undefined) return ExitCode.passed;
+    ({ graph, planned, jobs } = selection);
     // Before anything writes there (step logs, locks): a state folder that cannot be used is said plainly.
     ensureStateDir();
   } catch (error) {
@@ -270,4 +254,36 @@ export function expectedCachedMessage(misses: ReadonlyMap<string, readonly strin
     lines.push(`  ${visible(job)}: ${reasons.map((r) => visible(r)).join('; ')}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The graph of the step file and what this run runs of it: the named jobs and their needs, the jobs
+ * that failed last time (`--failed`; undefined when none did), or the named jobs alone (`--only`).
+ */
+async function selectRun(
+  named: readonly string[],
+  options: RunCommandOptions,
+  runId: string,
+): Promise<{ graph: BuildGraph; planned: BuildGraph; jobs: readonly string[] } | undefined> {
+  const { graph } = await loadGraph(options.file, process.env, {
+    envValues: envOptionValues(options.env ?? []),
+    runId,
+  });
+  let jobs = named;
+  if (options.failed) {
+    if (named.length > 0) {
+      throw new UsageError('--failed runs the jobs that failed in the last run: name no jobs with it');
+    }
+    const failed = await failedOfLastRun(graph, options.file);
+    if (failed === undefined) return undefined;
+    jobs = failed;
+  }
+  if (options.only && jobs.length === 0) {
+    throw new UsageError(
+      '--only runs the named jobs without their needs: name them (kiln run JOB... --only)',
+    );
+  }
+  const selected = selectNamedJobs(graph, jobs, options.file);
+  const planned = options.only ? selectOnly(graph, jobs).graph : selected;
+  return { graph, planned, jobs };
 }

@@ -124,45 +124,14 @@ export function expandTemplates(document: unknown): Expansion {
       const target = own['extends'];
       const where = `${at}/extends`;
       const what = name.startsWith('x-') ? `template '${name}'` : `job '${name}'`;
-      if (typeof target !== 'string' || target === '') {
-        problems.push({
-          message: `'extends' of ${what} must be the name of a job or of an x- template`,
-          pointer: where,
-          at: 'value',
-        });
-        ok = false;
-      } else if (
-        valueOf(target) === undefined ||
-        (!target.startsWith('x-') && !Object.hasOwn(jobs, target))
-      ) {
-        const names = [...Object.keys(jobs), ...Object.keys(document).filter((k) => k.startsWith('x-'))];
-        const guess = closest(
-          target,
-          names.filter((n) => n !== name),
-        );
-        problems.push({
-          message:
-            `${what} extends '${target}', which is neither a job nor a top-level x- template` +
-            (guess === undefined ? '' : `; did you mean '${guess}'?`),
-          pointer: where,
-          at: 'value',
-        });
-        ok = false;
-      } else if (!isMap(valueOf(target))) {
-        problems.push({
-          message: `${what} extends '${target}', which is not a map of job fields`,
-          pointer: where,
-          at: 'value',
-        });
-        ok = false;
-      } else if (chain.includes(target)) {
-        const cycle = [...chain.slice(chain.indexOf(target)), name, target].join(' → ');
-        problems.push({ message: `'extends' makes a cycle: ${cycle}`, pointer: where, at: 'value' });
+      const problem = extendsProblem(name, target, what, chain, document, jobs);
+      if (problem !== undefined) {
+        problems.push({ message: problem, pointer: where, at: 'value' });
         ok = false;
       } else {
-        const parent = resolve(target, [...chain, name]);
+        const parent = resolve(target as string, [...chain, name]);
         if (parent === undefined) ok = false;
-        else base = target.startsWith('x-') ? parent : withoutNeeds(parent);
+        else base = (target as string).startsWith('x-') ? parent : withoutNeeds(parent);
       }
     }
     if (!ok) {
@@ -231,6 +200,37 @@ function sourceOf(pointer: string, origins: ReadonlyMap<string, string>): string
     if (source === undefined) continue;
     const found = source + pointer.slice(p.length);
     return found === pointer ? undefined : found;
+  }
+  return undefined;
+}
+
+/** Why a job's or template's `extends` cannot be followed, or undefined when it can. */
+function extendsProblem(
+  name: string,
+  target: unknown,
+  what: string,
+  chain: readonly string[],
+  document: JsonObject,
+  jobs: JsonObject,
+): string | undefined {
+  const valueOf = (n: string): unknown => (n.startsWith('x-') ? document[n] : jobs[n]);
+  if (typeof target !== 'string' || target === '') {
+    return `'extends' of ${what} must be the name of a job or of an x- template`;
+  }
+  if (valueOf(target) === undefined || (!target.startsWith('x-') && !Object.hasOwn(jobs, target))) {
+    const names = [...Object.keys(jobs), ...Object.keys(document).filter((k) => k.startsWith('x-'))];
+    const guess = closest(
+      target,
+      names.filter((n) => n !== name),
+    );
+    return (
+      `${what} extends '${target}', which is neither a job nor a top-level x- template` +
+      (guess === undefined ? '' : `; did you mean '${guess}'?`)
+    );
+  }
+  if (!isMap(valueOf(target))) return `${what} extends '${target}', which is not a map of job fields`;
+  if (chain.includes(target)) {
+    return `'extends' makes a cycle: ${[...chain.slice(chain.indexOf(target)), name, target].join(' → ')}`;
   }
   return undefined;
 }

@@ -24,14 +24,7 @@ export function selectJobs(graph: BuildGraph, names: readonly string[]): BuildGr
   }
   const jobs = new Map<string, CompiledJob>();
   for (const [name, job] of graph.jobs) if (selected.has(name)) jobs.set(name, job);
-  return freezeGraph({
-    projectDir: graph.projectDir,
-    project: graph.project,
-    ...(graph.file !== undefined ? { file: graph.file } : {}),
-    secrets: graph.secrets,
-    jobs,
-    order: graph.order.filter((name) => selected.has(name)),
-  });
+  return subgraph(graph, jobs, selected);
 }
 
 /** The named jobs alone (`kiln run JOB... --only`), and what their needs outside the selection were. */
@@ -74,14 +67,7 @@ export function selectOnly(graph: BuildGraph, names: readonly string[]): OnlySel
     jobs.set(name, gone.length > 0 ? { ...job, needs: kept } : job);
   }
   return {
-    graph: freezeGraph({
-      projectDir: graph.projectDir,
-      project: graph.project,
-      ...(graph.file !== undefined ? { file: graph.file } : {}),
-      secrets: graph.secrets,
-      jobs,
-      order: graph.order.filter((name) => selected.has(name)),
-    }),
+    graph: subgraph(graph, jobs, selected),
     dropped,
     fromCache: graph.order.filter((name) => consumed.has(name)),
   };
@@ -107,4 +93,20 @@ function known(graph: BuildGraph, names: readonly string[]): readonly string[] {
     );
   }
   return names.flatMap((name) => (graph.jobs.has(name) ? [name] : groups.get(name)!));
+}
+
+/** The graph narrowed to `jobs` (the selected names, in the graph's order). */
+function subgraph(
+  graph: BuildGraph,
+  jobs: Map<string, CompiledJob>,
+  selected: ReadonlySet<string>,
+): BuildGraph {
+  return freezeGraph({
+    projectDir: graph.projectDir,
+    project: graph.project,
+    ...(graph.file !== undefined ? { file: graph.file } : {}),
+    secrets: graph.secrets,
+    jobs,
+    order: graph.order.filter((name) => selected.has(name)),
+  });
 }

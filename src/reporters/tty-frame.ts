@@ -203,17 +203,8 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
   const out: string[] = [];
   for (const job of jobs) {
     if (!visible.has(job)) continue;
-    const group = groups.get(job);
-    if (group?.first) {
-      const members = jobs.filter((j) => groups.get(j)?.name === group.name);
-      const done = members.filter((j) => j.status !== 'running' && j.status !== 'waiting').length;
-      out.push(
-        fit(
-          `${c.dim('▸')} ${c.bold(visibleText(group.name))}  ${c.dim(`${done}/${members.length} done`)}`,
-          columns,
-        ),
-      );
-    }
+    const header = groupHeader(job, jobs, groups, c, columns);
+    if (header !== undefined) out.push(header);
     const shown = names.get(job)!;
     const name = widthOf(shown) > nameWidth ? cliTruncate(shown, nameWidth) : padEndWidth(shown, nameWidth);
     const time = elapsed(job, options.now);
@@ -252,4 +243,22 @@ function matrixGroups(
     groups.set(jobs[i]!, { name: match[1]!, values: match[2]!, first: !sameAs(i - 1) });
   }
   return groups;
+}
+
+/** The line above the first instance of a matrix group: its name and how many instances are done. */
+function groupHeader(
+  job: JobState,
+  jobs: readonly JobState[],
+  groups: ReturnType<typeof matrixGroups>,
+  c: Colors,
+  columns: number,
+): string | undefined {
+  const group = groups.get(job);
+  if (!group?.first) return undefined;
+  const members = jobs.filter((j) => groups.get(j)?.name === group.name);
+  const done = members.filter((j) => j.status !== 'running' && j.status !== 'waiting').length;
+  return fit(
+    `${c.dim('▸')} ${c.bold(visibleText(group.name))}  ${c.dim(`${done}/${members.length} done`)}`,
+    columns,
+  );
 }
