@@ -14,6 +14,7 @@
  * folder is refused unless allowed; the project folder itself and its parents always are.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chmod, lchown, link, lstat, mkdir, open, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -171,9 +172,22 @@ export async function sweepUnsealedOutputVolumes(
   for (const volume of await listOutputVolumes(engine)) {
     if (volume.labels[Label.store] !== store) continue;
     if (!ownerIsGone(volume.labels) || (await isSealed(volume.name))) continue;
-    if (await removeOutputVolume(engine, volume.name)) removed.push(volume.name);
+    if (await removeWhenFree(engine, volume.name)) removed.push(volume.name);
   }
   return removed;
+}
+
+/**
+ * Removes a volume whose kiln is gone; while a container still holds it (the dead run's container, which
+ * another kiln's sweep may be removing at this very moment), tries again a few times, for at most about
+ * two seconds. False when it is still in use then: a later run sweeps it.
+ */
+async function removeWhenFree(engine: Engine, name: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    if (await removeOutputVolume(engine, name)) return true;
+    await sleep(200);
+  }
+  return false;
 }
 
 /** The content digest and listing of a path in a container (e.g. an output, once its job's steps passed). */
