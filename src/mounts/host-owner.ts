@@ -9,59 +9,18 @@
  * `kiln plan` uses, makes nothing) nor by `kiln validate` (which reads only the step file: the folder
  * is on the engine's host, which validation does not look at).
  */
-import { chown, lstat, mkdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, posix } from 'node:path';
+import { lstat, mkdir, stat, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { CompiledJob } from '../graph/types.js';
-import { isInside } from '../host-paths.js';
+import { exists, isInside, makeOwnedFolder, owned, type HostOwner } from '../host-paths.js';
+
 import { exportOwner } from '../runtime/output-volumes.js';
 
-/** A numeric owner on the host. */
-export interface HostOwner {
-  readonly uid: number;
-  readonly gid: number;
-}
+export { makeOwnedFolder, type HostOwner };
 
 /** Who owns what kiln makes and hands back in the user's folders: the user, or the one who ran sudo. */
 export function hostOwner(env: NodeJS.ProcessEnv = process.env): HostOwner {
   return exportOwner(env);
-}
-
-/** An entry kiln makes: owned by `owner` when this process may give it away (it runs as root). */
-async function owned(path: string, owner: HostOwner): Promise<void> {
-  if (process.getuid?.() === 0) await chown(path, owner.uid, owner.gid);
-}
-
-/** Whether `path` exists (not through a last symlink). */
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw error;
-    },
-  );
-}
-
-/**
- * Makes the folder `path` and the missing folders above it, each owned by `owner` (what `mkdir -p`
- * would make, handed to the user). Returns the first folder made, or undefined when it existed.
- */
-export async function makeOwnedFolder(path: string, owner: HostOwner): Promise<string | undefined> {
-  const missing: string[] = [];
-  let current = path;
-  while (!(await exists(current))) {
-    missing.push(current);
-    const parent = dirname(current);
-    if (parent === current) break;
-    current = parent;
-  }
-  for (const folder of missing.reverse()) {
-    await mkdir(folder).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-    });
-    await owned(folder, owner);
-  }
-  return missing[0];
 }
 
 /**

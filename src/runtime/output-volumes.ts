@@ -19,7 +19,7 @@ import { chmod, lchown, link, lstat, mkdir, open, realpath, rename, rm, symlink 
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Label, ownerIsGone, ownerLabels, type Scope } from '../labels.js';
-import { isInside, resolveExisting } from '../host-paths.js';
+import { isInside, makeOwnedFolder, resolveExisting } from '../host-paths.js';
 import type { DockerMount } from './containers.js';
 import { ExportError } from '../results/errors.js';
 import {
@@ -328,7 +328,7 @@ export async function exportContainerPath(
   const destination = await checkExportDestination(options);
   const owner = options.owner ?? exportOwner();
   const parent = dirname(destination);
-  await makeParents(parent, owner);
+  await makeOwnedFolder(parent, owner);
   const existing = await lstat(destination).catch(() => undefined);
   if (existing !== undefined && !existing.isDirectory()) {
     throw new ExportError(
@@ -374,29 +374,6 @@ export async function exportContainerPath(
   }
   if (setAside) await rm(aside, { recursive: true, force: true });
   return { destination, warnings };
-}
-
-/** Creates the missing folders of `dir`, owned by `owner`. */
-async function makeParents(dir: string, owner: { uid: number; gid: number }): Promise<void> {
-  const missing: string[] = [];
-  let current = dir;
-  while (
-    !(await lstat(current).then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    missing.push(current);
-    const up = dirname(current);
-    if (up === current) break;
-    current = up;
-  }
-  for (const folder of missing.reverse()) {
-    await mkdir(folder).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EEXIST') throw error;
-    });
-    await lchown(folder, owner.uid, owner.gid);
-  }
 }
 
 /**
