@@ -23,6 +23,11 @@ export type { EngineInfo } from './system.js';
 export interface EngineOptions {
   /** Defaults to DOCKER_HOST, else the local socket /var/run/docker.sock. */
   readonly dockerHost?: string;
+  /**
+   * Whether the engine shares this host's filesystem. Default: KILN_ENGINE_REMOTE when it is `1` or `0`,
+   * otherwise remote for a `tcp://` or `ssh://` DOCKER_HOST and local for a unix socket.
+   */
+  readonly remote?: boolean;
 }
 
 export interface Engine {
@@ -30,6 +35,11 @@ export interface Engine {
   readonly endpoint: string;
   /** The unix socket of a local engine: a bind may never hand it out without opting in. */
   readonly socketPath?: string;
+  /**
+   * The engine does not see this host's files (another machine): host paths cannot be bind-mounted, so
+   * bind sources travel to it as volumes and what jobs write back travels back.
+   */
+  readonly remote: boolean;
   readonly system: SystemRuntime;
   readonly images: ImageRuntime;
   readonly containers: ContainerRuntime;
@@ -42,8 +52,17 @@ export function describeEndpoint(dockerHost: string | undefined): string {
   return dockerHost;
 }
 
+/** Whether an engine at `host` (a DOCKER_HOST value) is on another machine; see EngineOptions.remote. */
+export function isRemoteHost(host: string | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  const flag = env.KILN_ENGINE_REMOTE?.trim();
+  if (flag === '1' || flag === 'true') return true;
+  if (flag === '0' || flag === 'false') return false;
+  return host !== undefined && /^(tcp|ssh|https?):\/\//.test(host);
+}
+
 export function createEngine(options: EngineOptions = {}): Engine {
   const host = options.dockerHost ?? process.env.DOCKER_HOST;
+  const remote = options.remote ?? isRemoteHost(host);
   const socketPath = !host ? '/var/run/docker.sock' : host.startsWith('unix://') ? host.slice(7) : undefined;
   // dockerode reads DOCKER_HOST (tcp, ssh) and DOCKER_TLS_VERIFY itself.
   const docker = socketPath !== undefined ? new Docker({ socketPath }) : new Docker();
@@ -51,6 +70,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   return {
     endpoint,
     ...(socketPath ? { socketPath } : {}),
+    remote,
     system: new DockerSystem(docker, endpoint),
     images: new DockerImages(docker, endpoint),
     containers: new DockerContainers(docker, endpoint),
