@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# A remote Docker engine on this host, standing in for a builder box that kiln reaches over TCP with TLS
+# and that does not share this host's files ("engine C" in the tests).
+#
+# - It runs in a mount namespace of its own, with an empty tmpfs over /tmp (where the test projects live)
+#   and over /work: a bind of a project's path on this engine shows an empty folder, as it would on
+#   another machine. Everything it needs (data root, exec root, certificates, log, pid file) lives outside
+#   those folders.
+# - It listens on tcp://127.0.0.1:23760 with --tlsverify only (no unix socket): a CA, a server
+#   certificate (SAN 127.0.0.1 and localhost) and a client certificate are made with openssl once and
+#   kept under its data root.
+# - It has a bridge of its own, kilnc0 (10.213.7.1/24), in the host's network namespace, so that its
+#   port is reachable from this host's processes; --iptables=false and --ip-masq=false leave the host
+#   engine's rules alone. Never `--bridge none` here: in the host's network namespace that deletes the
+#   host engine's docker0.
+#
+# Usage: remote-engine.sh start|stop|purge|env|status
+#   start   start it (nothing when it already answers), load the fixture images it lacks from the first
+#           engine (`docker save | docker load`), then print the env a client needs
+#   stop    stop it and remove its bridge; its data root (images, certificates) is kept
+#   purge   stop, then delete its data root (and so its certificates)
+#   env     print DOCKER_HOST=… DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=… (one per line)
+#   status  exit 0 when it answers, 1 when not
+#
+# Root only (it starts a daemon): otherwise it explains and exits 3, kiln's code for infrastructure.
+#
+# Environment:
+#   KILN_ENGINE_C_WAIT     seconds to wait for the started daemon to answer (default 60)
+#   KILN_ENGINE_C_IMAGES   images to copy from the first engine (default: kiln-fixture/busybox:latest)
+#   KILN_ENGINE_C_PORT     its TCP port on 127.0.0.1 (default 23760)
+set -euo pipefail
+
+name=kiln-engine-c
+port=${KILN_ENGINE_C_PORT:-23760}
+host=tcp://127.0.0.1:$port
+pid_file=/run/$name.pid
+exec_root=/run/$name
+data_root=/var/lib/$name
+tls_dir=$data_root/tls
+client_dir=$tls_dir/client
+log_file=/var/log/$name.log
+config_file=/var/lib/$name.json
+bridge=kilnc0
+bridge_cidr=10.213.7.1/24
+hidden=(/tmp /work)
+wait_s=${KILN_ENGINE_C_WAIT:-60}
+read -r -a images <<<"${KILN_ENGINE_C_IMAGES:-kiln-fixture/busybox:latest}"
+
+say() { printf 'remote-engine: %s\n' "$*" >&2; }
+fail() {
+  say "$1"
+  exit 3
+}
+
+client_env() {
+  printf 'DOCKER_HOST=%s\nDOCKER_TLS_VERIFY=1\nDOCKER_CERT_PATH=%s\n' "$host" "$client_dir"
+}
+
+c_docker() { DOCKER_HOST=$host DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$client_dir docker "$@"; }
+
+answers() { [[ -r $client_dir/key.pem ]] && c_docker info >/dev/null 2>&1; }
+
+# The pid of our dockerd when it is alive: the pid file names a dockerd with our exec root. Anything else
+# (no file, a dead pid, a pid reused by another process) is a stale file.
+live_pid() {
+  local pid
+  pid=$(cat "$pid_file" 2>/dev/null || true)
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$exec_root " || return 1
+  printf '%s\n' "$pid"
+}
+
+# The managed containerd our dockerd started, when it outlived it (dockerd killed with SIGKILL).
+containerd_pid() {
+  local pid
+  pid=$(cat "$exec_root/containerd/containerd.pid" 2>/dev/null || true)
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == containerd ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$exec_root/" || return 1
+  printf '%s\n' "$pid"
+}
+
+stop_containerd() {
+  local pid
+  pid=$(containerd_pid) || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+}
+
+wait_gone() {
+  local pid=$1 i
+  for ((i = 0; i < 120; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+need_root() {
+  [[ $(id -u) -eq 0 ]] && return 0
+  fail "only root can start or stop the remote engine (it runs a dockerd with its own data root, mount
+  namespace and bridge). Run this as root (sudo bash scripts/remote-engine.sh $1), as the tests do in CI."
+}
+
+# The CA, the server's certificate and a client's, made once. The client's folder holds what the docker
+# CLI and kiln read from DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem.
+make_certs() {
+  [[ -s $client_dir/key.pem && -s $tls_dir/server-key.pem ]] && return 0
+  command -v openssl >/dev/null 2>&1 || fail "the remote engine needs openssl to make its certificates: apt-get install openssl."
+  say "making a CA, a server and a client certificate in $tls_dir"
+  rm -rf "$tls_dir"
+  mkdir -p "$client_dir"
+  chmod 700 "$tls_dir"
+  local work
+  work=$(mktemp -d)
+  (
+    set -e
+    cd "$work"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kiln test CA" \
+      -keyout ca-key.pem -out ca.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server-key.pem -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile server.ext -out server-cert.pem 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kiln client" -keyout key.pem -out client.csr 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile client.ext -out cert.pem 2>/dev/null
+  ) || {
+    rm -rf "$work"
+    fail "openssl could not make the certificates."
+  }
+  cp "$work/ca.pem" "$work/ca-key.pem" "$work/server-cert.pem" "$work/server-key.pem" "$tls_dir/"
+  cp "$work/ca.pem" "$work/cert.pem" "$work/key.pem" "$client_dir/"
+  chmod 600 "$tls_dir"/*-key.pem "$client_dir/key.pem"
+  rm -rf "$work"
+}
+
+bridge_up() {
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge
+    ip addr add "$bridge_cidr" dev "$bridge"
+  fi
+  ip link set "$bridge" up
+}
+
+load_images() {
+  local image
+  for image in "${images[@]}"; do
+    c_docker image inspect "$image" >/dev/null 2>&1 && continue
+    docker image inspect "$image" >/dev/null 2>&1 ||
+      fail "the first engine has no $image to copy: run 'bash scripts/build-fixtures.sh' first."
+    say "copying $image from the first engine"
+    docker save "$image" | c_docker load >/dev/null ||
+      fail "could not copy $image into the remote engine."
+  done
+}
+
+start() {
+  need_root start
+  command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 ||
+    fail "dockerd is not installed: run 'bash scripts/ensure-engine.sh' first (it installs Debian's docker.io)."
+  command -v ip >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 ||
+    fail "the remote engine needs 'ip' (iproute2) and 'unshare' (util-linux): apt-get install iproute2 util-linux."
+  mkdir -p "$data_root" "$exec_root"
+  make_certs
+  if ! answers; then
+    local pid
+    if pid=$(live_pid); then
+      say "dockerd (pid $pid) is running but does not answer yet; waiting..."
+    else
+      [[ -e $pid_file ]] && say "removing a stale pid file ($pid_file)"
+      rm -f "$pid_file"
+      # A containerd left behind by a killed daemon (or the stale pid file of one) makes the new one
+      # wait for a containerd that never answers.
+      stop_containerd
+      rm -f "$exec_root/containerd/containerd.pid"
+      # Its own configuration: never /etc/docker/daemon.json, which is the first engine's; and its own
+      # key (/etc/docker/key.json would give it the first engine's ID).
+      printf '{ "deprecated-key-path": "%s" }\n' "$data_root/key.json" >"$config_file"
+      bridge_up
+      say "starting dockerd on $host in a mount namespace without ${hidden[*]} (log: $log_file)"
+      # A mount namespace of its own, private, with an empty tmpfs over each hidden folder: the daemon,
+      # its containerd and its containers see none of this host's projects. A UTS namespace too, so that
+      # the engine names itself $name. A session of its own, so that it outlives whoever started it.
+      setsid nohup unshare --mount --propagation private --uts -- \
+        sh -c 'hostname "$0" && for d in '"${hidden[*]}"'; do mount -t tmpfs -o mode=1777 kiln-hidden "$d" || exit 1; done && exec dockerd "$@"' \
+        "$name" \
+        --config-file "$config_file" \
+        --data-root "$data_root" \
+        --exec-root "$exec_root" \
+        --pidfile "$pid_file" \
+        -H "$host" \
+        --tlsverify \
+        --tlscacert "$tls_dir/ca.pem" \
+        --tlscert "$tls_dir/server-cert.pem" \
+        --tlskey "$tls_dir/server-key.pem" \
+        --containerd-namespace kiln-c \
+        --containerd-plugins-namespace kiln-c-plugins \
+        --cgroup-parent "$name" \
+        --bridge "$bridge" \
+        --iptables=false \
+        --ip6tables=false \
+        --ip-forward=false \
+        --ip-masq=false \
+        >"$log_file" 2>&1 </dev/null 9>&- &
+      # setsid, nohup, unshare and sh each exec the next: this is dockerd's pid.
+      pid=$!
+      disown || true
+    fi
+    local i
+    for ((i = 0; i < wait_s * 4; i++)); do
+      answers && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.25
+    done
+    if ! answers; then
+      tail -n 20 "$log_file" >&2 2>/dev/null || true
+      fail "the remote engine did not answer (within ${wait_s}s, or its dockerd ended); its log is above and in $log_file."
+    fi
+    say "engine is up at $host"
+  fi
+  load_images
+  client_env
+}
+
+stop() {
+  need_root stop
+  local pid
+  if pid=$(live_pid); then
+    # dockerd stops its containers and its containerd on SIGTERM; its mounts die with its namespace.
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_gone "$pid"; then
+      say "dockerd (pid $pid) did not stop within 30s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_gone "$pid" || true
+    fi
+  fi
+  stop_containerd
+  rm -f "$pid_file"
+  if ip link show "$bridge" >/dev/null 2>&1; then
+    ip link delete "$bridge" type bridge
+  fi
+}
+
+# The host engine's bridge and a container on it, after a start or a stop: this engine must never touch
+# them.
+check_host_engine() {
+  ip link show docker0 >/dev/null 2>&1 || fail "the host engine's docker0 is gone."
+  docker run --rm --network bridge kiln-fixture/busybox:latest true >/dev/null ||
+    fail "a container on the host engine's bridge does not start."
+  say "the host engine's docker0 is intact and its containers start"
+}
+
+# One start or stop at a time (two test runs starting it together would start two daemons). The daemon
+# is started without the lock's descriptor, so that it does not hold the lock.
+lock() {
+  [[ $(id -u) -eq 0 ]] || return 0 # the command then explains that it needs root
+  exec 9>"/run/$name.lock"
+  flock 9
+}
+
+case ${1:-} in
+  start) lock && start ;;
+  stop) lock && stop ;;
+  purge)
+    lock && stop
+    # dockerd bind-mounts its data root onto itself, but in its own mount namespace, gone with it.
+    rm -rf "$data_root" "$config_file" "$exec_root"
+    ;;
+  env) client_env ;;
+  status) answers ;;
+  check-host) check_host_engine ;;
+  *)
+    say "usage: remote-engine.sh start|stop|purge|env|status|check-host"
+    exit 2
+    ;;
+esac

@@ -1,0 +1,191 @@
+/**
+ * A remote engine for the tests ("engine C"): a Docker engine on this host that kiln reaches over TCP with
+ * TLS and that cannot see this host's test projects (scripts/remote-engine.sh: its own mount namespace with
+ * an empty tmpfs over /tmp and /work, its own bridge, `--tlsverify` on 127.0.0.1:23760). The script needs
+ * root, as the tests run in CI; elsewhere this helper fails with the script's explanation.
+ *
+ * Typical use in a test file:
+ *
+ *   remoteEngineHooks(test);                    // sweeps and stops what the file started, after its tests
+ *   test.serial('…', async (t) => {
+ *     const c = await startRemoteEngine();      // { env, docker, stop }
+ *     …kiln(project, ['run', …], c.env)        // DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH
+ *   });
+ *
+ * Like engine B (other-machine.ts), the engine is started once per test process and stopped at the end of
+ * the file only when this process started it: an engine C that was already running (a user's, or one a
+ * suite-level script started) is kept, so that it can serve several test files without a restart.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { TestFn } from 'ava';
+import Docker from 'dockerode';
+import { repoRoot } from './kiln-cli.js';
+import { TEST_LABEL } from './other-machine.js';
+
+export { TEST_LABEL };
+
+export const remoteEngineScript = join(repoRoot, 'scripts', 'remote-engine.sh');
+
+export interface RemoteEngineEnv {
+  readonly DOCKER_HOST: string;
+  readonly DOCKER_TLS_VERIFY: string;
+  readonly DOCKER_CERT_PATH: string;
+  /** Set to '' so that a KILN_ENGINE_REMOTE of the caller's environment does not leak in. */
+  readonly KILN_ENGINE_REMOTE: string;
+}
+
+export interface RemoteEngine {
+  /** What kiln (or the docker CLI) needs to talk to engine C: spread it into a run's environment. */
+  readonly env: RemoteEngineEnv;
+  /** e.g. `tcp://127.0.0.1:23760`. */
+  readonly dockerHost: string;
+  /** A TLS client of engine C. */
+  readonly docker: Docker;
+  /** Sweeps engine C and stops it when this process started it (the same as stopRemoteEngine). */
+  stop(): Promise<void>;
+}
+
+export interface RemoteEngineOptions {
+  /** Images engine C must have, copied from the host's engine when missing. Default: the busybox fixture. */
+  readonly images?: readonly string[];
+}
+
+interface ScriptResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runRemoteEngineScript(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ScriptResult> {
+  return new Promise((resolve) => {
+    execFile(
+      'bash',
+      [remoteEngineScript, ...args],
+      { env: { ...process.env, ...env }, timeout: 300_000, maxBuffer: 4 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function mustRun(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const command = `${relative(repoRoot, remoteEngineScript)} ${args.join(' ')}`;
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      `${command} needs root: these tests start a remote Docker engine (its own mount namespace, bridge ` +
+        'and TLS port), as they do in CI. Run the tests as root.',
+    );
+  }
+  const result = await runRemoteEngineScript(args, env);
+  if (result.code !== 0) {
+    throw new Error(`${command} failed (exit ${result.code}):\n${result.stderr.trim()}`);
+  }
+  return result.stdout.trim();
+}
+
+/** Parses the script's `NAME=value` lines. */
+function parseEnv(out: string): RemoteEngineEnv {
+  const value = (name: string): string => {
+    const found = new RegExp(`^${name}=(.+)$`, 'm').exec(out)?.[1];
+    if (!found) throw new Error(`remote-engine.sh start printed no ${name} line:\n${out}`);
+    return found;
+  };
+  return {
+    DOCKER_HOST: value('DOCKER_HOST'),
+    DOCKER_TLS_VERIFY: value('DOCKER_TLS_VERIFY'),
+    DOCKER_CERT_PATH: value('DOCKER_CERT_PATH'),
+    KILN_ENGINE_REMOTE: '',
+  };
+}
+
+/** A dockerode client of engine C with the client certificate of `certPath`. */
+export function tlsClient(dockerHost: string, certPath: string): Docker {
+  const url = new URL(dockerHost);
+  return new Docker({
+    protocol: 'https',
+    host: url.hostname,
+    port: Number(url.port),
+    ca: readFileSync(join(certPath, 'ca.pem')),
+    cert: readFileSync(join(certPath, 'cert.pem')),
+    key: readFileSync(join(certPath, 'key.pem')),
+  });
+}
+
+let engine: Promise<RemoteEngine> | undefined;
+/** Whether this process started engine C (then it stops it too); false when it was already running. */
+let engineStartedHere = false;
+
+/**
+ * Starts engine C (a few seconds the first time: certificates are made and images copied once, and kept in
+ * its data root) or joins the one running; the same engine for every caller in this process.
+ */
+export async function startRemoteEngine(options: RemoteEngineOptions = {}): Promise<RemoteEngine> {
+  engine ??= (async () => {
+    const wasRunning = process.getuid?.() === 0 && (await runRemoteEngineScript(['status'])).code === 0;
+    const out = await mustRun(['start']);
+    engineStartedHere = !wasRunning;
+    const env = parseEnv(out);
+    return {
+      env,
+      dockerHost: env.DOCKER_HOST,
+      docker: tlsClient(env.DOCKER_HOST, env.DOCKER_CERT_PATH),
+      stop: stopRemoteEngine,
+    };
+  })();
+  engine.catch(() => (engine = undefined));
+  const started = await engine;
+  if (options.images?.length) {
+    await mustRun(['start'], { KILN_ENGINE_C_IMAGES: options.images.join(' ') });
+  }
+  return started;
+}
+
+/** Removes the containers and volumes that kiln (dev.kiln.managed) or a test (TEST_LABEL) made on engine C. */
+export async function sweepRemoteEngine(): Promise<void> {
+  if (!engine) return;
+  const { docker } = await engine;
+  for (const label of ['dev.kiln.managed=true', TEST_LABEL]) {
+    const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
+    await Promise.all(
+      containers.map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({ force: true, v: true })
+          .catch(() => {}),
+      ),
+    );
+    const volumes = (await docker.listVolumes({ filters: { label: [label] } })).Volumes ?? [];
+    await Promise.all(
+      volumes.map((v) =>
+        docker
+          .getVolume(v.Name)
+          .remove({ force: true })
+          .catch(() => {}),
+      ),
+    );
+  }
+}
+
+/** Sweeps engine C, then stops it when this process started it (a running engine C is left alone). */
+export async function stopRemoteEngine(): Promise<void> {
+  if (!engine) return;
+  await sweepRemoteEngine().catch(() => {});
+  if (engineStartedHere) await mustRun(['stop']);
+  engine = undefined;
+  engineStartedHere = false;
+}
+
+/**
+ * Registers an `after.always` hook that sweeps engine C and stops it where this file's tests started it.
+ * Call once at the top of a test file: `remoteEngineHooks(test)`.
+ */
+export function remoteEngineHooks(test: TestFn): void {
+  test.after.always(stopRemoteEngine);
+}
