@@ -104,6 +104,34 @@ export interface UnreachableOptions {
   readonly answeredBefore?: boolean;
 }
 
+/** Whether `endpoint` is on another machine (tcp, ssh): the advice is then about that host, not this one. */
+function isNetworkEndpoint(endpoint: string): boolean {
+  return /^(tcp|ssh|https?):\/\//.test(endpoint);
+}
+
+/** What to check when a TLS handshake failed with `code`, or undefined when `code` is not a TLS fault. */
+function tlsHint(code: string): string | undefined {
+  if (/ALTNAME|HOSTNAME/.test(code)) {
+    return (
+      "the engine's certificate does not name the host of DOCKER_HOST: reach it by a name or address its " +
+      'certificate lists'
+    );
+  }
+  if (/ALERT_(BAD|UNKNOWN|UNSUPPORTED|CERTIFICATE|HANDSHAKE)|CERTIFICATE_REQUIRED/.test(code)) {
+    return (
+      'the engine refused this client: DOCKER_CERT_PATH must hold a client certificate (cert.pem, key.pem) ' +
+      'signed by the CA the engine trusts (its --tlscacert)'
+    );
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_(VERIFY|GET)|ERR_TLS|ERR_SSL|EPROTO/.test(code)) {
+    return (
+      "the engine's certificate is not signed by the CA of DOCKER_CERT_PATH's ca.pem (or has expired): use " +
+      "the ca.pem of the CA that signed the engine's --tlscert"
+    );
+  }
+  return undefined;
+}
+
 /** The error for an engine kiln cannot talk to: missing, refused, permission denied, or gone mid-run. */
 export function unreachableError(
   endpoint: string,
@@ -112,6 +140,22 @@ export function unreachableError(
 ): EngineUnavailableError {
   const e = error as DockerodeError | undefined;
   const code = e?.code ?? (e instanceof Error ? e.message : undefined);
+  const tls = code !== undefined ? tlsHint(code) : undefined;
+  if (tls !== undefined) {
+    return new EngineUnavailableError(
+      `the TLS handshake with the Docker engine at ${endpoint} failed (${code}): ${tls}.`,
+      endpoint,
+      error,
+    );
+  }
+  if (e?.statusCode === 400 && /HTTP request to an HTTPS server/i.test(dockerMessage(error))) {
+    return new EngineUnavailableError(
+      `the Docker engine at ${endpoint} speaks TLS only: set DOCKER_TLS_VERIFY=1 and point DOCKER_CERT_PATH ` +
+        'at the folder that holds its ca.pem and your client certificate (cert.pem, key.pem).',
+      endpoint,
+      error,
+    );
+  }
   if (code === 'EACCES' || code === 'EPERM') {
     return new EngineUnavailableError(
       `permission denied on the Docker socket ${endpoint} (${code}). Run kiln as a user in the 'docker' group ` +
@@ -125,6 +169,15 @@ export function unreachableError(
       `the Docker engine at ${endpoint} went away during the run (${code ?? 'connection closed'}). ` +
         `Check that it is still running (docker info; sudo systemctl status docker), then run again: ` +
         `the next run (or kiln prune) removes the containers this run left.`,
+      endpoint,
+      error,
+    );
+  }
+  if (isNetworkEndpoint(endpoint)) {
+    return new EngineUnavailableError(
+      `cannot reach the Docker engine at ${endpoint}: ${what(code, endpoint)} (${code ?? dockerMessage(error)}). ` +
+        `Check that the engine on that host runs and listens at this address (docker -H ${endpoint} info, ` +
+        'with the same DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), or point DOCKER_HOST at another engine.',
       endpoint,
       error,
     );

@@ -4,8 +4,10 @@
  * outside runtime/ knows Docker's API, and code that takes an Engine can be given other implementations
  * (in-memory ones in unit tests). kiln joins containers to a network by name only; it makes no networks.
  */
+import type DockerType from 'dockerode';
 import Docker from './dockerode.js';
 import { EngineUnavailableError } from '../errors.js';
+import { dockerConnection } from './docker-connection.js';
 import { DockerContainers } from './docker-containers.js';
 import { markAnswered } from './docker-errors.js';
 import { DockerExec } from './docker-exec.js';
@@ -63,10 +65,32 @@ export function isRemoteHost(host: string | undefined, env: NodeJS.ProcessEnv = 
 export function createEngine(options: EngineOptions = {}): Engine {
   const host = options.dockerHost ?? process.env.DOCKER_HOST;
   const remote = options.remote ?? isRemoteHost(host);
-  const socketPath = !host ? '/var/run/docker.sock' : host.startsWith('unix://') ? host.slice(7) : undefined;
-  // dockerode reads DOCKER_HOST (tcp, ssh) and DOCKER_TLS_VERIFY itself.
-  const docker = socketPath !== undefined ? new Docker({ socketPath }) : new Docker();
   const endpoint = describeEndpoint(host);
+  const connection = dockerConnection(host);
+  const socketPath = connection.socketPath;
+  let docker: DockerType;
+  try {
+    // Every option given, undefined ones too: docker-modem starts from its own reading of process.env and
+    // lays these over it, which must not leave a tcp host of the environment under a socket given here.
+    docker = new Docker({
+      socketPath: undefined,
+      host: undefined,
+      port: undefined,
+      protocol: undefined,
+      ca: undefined,
+      cert: undefined,
+      key: undefined,
+      ...connection,
+    } as DockerType.DockerOptions);
+  } catch (error) {
+    // docker-modem reads the environment's DOCKER_HOST and DOCKER_CERT_PATH itself, and throws on them.
+    throw new EngineUnavailableError(
+      `cannot connect to the Docker engine at ${endpoint}: ${(error as Error).message}. ` +
+        'Check DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.',
+      endpoint,
+      error,
+    );
+  }
   return {
     endpoint,
     ...(socketPath ? { socketPath } : {}),

@@ -28,13 +28,13 @@ export { TEST_LABEL };
 
 export const remoteEngineScript = join(repoRoot, 'scripts', 'remote-engine.sh');
 
-export interface RemoteEngineEnv {
+export type RemoteEngineEnv = {
   readonly DOCKER_HOST: string;
   readonly DOCKER_TLS_VERIFY: string;
   readonly DOCKER_CERT_PATH: string;
   /** Set to '' so that a KILN_ENGINE_REMOTE of the caller's environment does not leak in. */
   readonly KILN_ENGINE_REMOTE: string;
-}
+};
 
 export interface RemoteEngine {
   /** What kiln (or the docker CLI) needs to talk to engine C: spread it into a run's environment. */
