@@ -1,7 +1,7 @@
 /**
  * The `kiln` command line: parses arguments, calls the API, maps errors to exit codes. Thin by design.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
 import { KILN_VERSION } from '../runtime/version.js';
 import { reportError } from './report-error.js';
@@ -18,6 +18,8 @@ const planCommand: typeof import('./plan-command.js').planCommand = async (...ar
   (await import('./plan-command.js')).planCommand(...args);
 const pruneCommand: typeof import('./prune-command.js').pruneCommand = async (...args) =>
   (await import('./prune-command.js')).pruneCommand(...args);
+const ciCommand: typeof import('./ci-command.js').ciCommand = async (...args) =>
+  (await import('./ci-command.js')).ciCommand(...args);
 
 /** A repeatable option's values, in the order given. */
 function collect(value: string, previous: readonly string[]): string[] {
@@ -202,6 +204,43 @@ function addPruneCommand(program: Command, setExit: (code: number) => void, debu
     .action(async (opts) => setExit(await pruneCommand({ ...opts, debug: debug() })));
 }
 
+/** `kiln ci`: prints the pipeline that fans the graph out over a CI system. */
+function addCiCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
+  subcommand(program, 'ci')
+    .description(
+      'print a CI pipeline (GitHub Actions, GitLab CI, Buildkite) with one CI job per kiln job, each running\n' +
+        'kiln run JOB --only; outputs pass between CI machines through the shared job cache',
+    )
+    .addArgument(new Argument('<system>', 'the CI system').choices(['github', 'gitlab', 'buildkite']))
+    .argument('[jobs...]', 'jobs to include; their needs too (default: all)')
+    .option('-f, --file <file>', 'the step file', 'kiln.yaml')
+    .option('--env <name[=value]>', `${ENV_HELP}; passed on to each CI job's kiln run`, collect, [])
+    .option('-o, --output <file>', 'write the pipeline to this file (default: stdout)')
+    .option('--kiln <command>', 'how a CI machine runs kiln (default: npx kiln)')
+    .option('--install <command>', "what installs kiln on a CI machine, '' for nothing (default: npm ci)")
+    .option(
+      '--runs-on <label>',
+      "where jobs run: GitHub's runs-on (default ubuntu-latest), a GitLab runner tag, a Buildkite queue",
+    )
+    .addHelpText(
+      'after',
+      examples(
+        [
+          ['kiln ci github -o .github/workflows/kiln.yml', 'a GitHub Actions workflow'],
+          ['kiln ci gitlab -o .gitlab-ci.yml', 'a GitLab CI pipeline'],
+          ['kiln ci buildkite | buildkite-agent pipeline upload', 'a Buildkite dynamic pipeline'],
+          ['kiln ci github test --runs-on self-hosted', 'job "test" and its needs, on your runners'],
+        ],
+        'Each CI machine needs Node 20 and a Docker engine, and the shared cache in KILN_CACHE_URL,\n' +
+          'KILN_CACHE_TOKEN and KILN_CACHE_SIGNING_KEY (secrets or CI variables; see README).\n' +
+          'Exit codes: 0 written, 2 bad usage or definition.',
+      ),
+    )
+    .action(async (system: 'github' | 'gitlab' | 'buildkite', jobs: string[], opts) =>
+      setExit(await ciCommand(system, jobs, { ...opts, debug: debug() })),
+    );
+}
+
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('kiln')
     .description('A declarative build-graph engine: jobs in containers, steps as execs, typed mounts.')
@@ -232,6 +271,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   addValidateCommand(program, setExit, debug);
   addGraphCommand(program, setExit, debug);
   addPruneCommand(program, setExit, debug);
+  addCiCommand(program, setExit, debug);
   return program;
 }
 
