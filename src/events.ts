@@ -48,6 +48,11 @@ export interface MountPrepareEvent extends Base {
   readonly target: string;
   /** The host path (bind), volume name (cache) or secret / agent id; never a secret's value. */
   readonly source?: string;
+  /**
+   * A bind on a remote engine: the bytes of its content sent to the engine for this job (0 when the
+   * engine held that content already, so an unchanged source costs nothing). Absent on a local engine.
+   */
+  readonly uploadedBytes?: number;
 }
 /** A locked cache is held by someone else: kiln waits and says who holds it. */
 export interface MountWaitEvent extends Base {

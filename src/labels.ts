@@ -17,7 +17,8 @@ export const Label = {
   host: 'dev.kiln.host',
   /**
    * `run` (removed at the end of the run), `reuse` (a reused container), `cache` (kept across runs),
-   * `result` (an output volume of the job cache, kept while a sealed result refers to it).
+   * `result` (an output volume of the job cache, kept while a sealed result refers to it), `source` (a
+   * bind source's content shipped to a remote engine, keyed by its digest; see runtime/source-volumes.ts).
    */
   scope: 'dev.kiln.scope',
   /** The cache id of a cache volume. */
@@ -35,9 +36,13 @@ export const Label = {
    * sweeps and prunes touch it, so that two state folders can share one engine.
    */
   store: 'dev.kiln.store',
+  /** The content digest (`sha256:...`) of the bind source a source volume holds. */
+  digest: 'dev.kiln.digest',
+  /** On a source volume's completion mark: the name of the volume that holds the content. */
+  content: 'dev.kiln.content',
 } as const;
 
-export type Scope = 'run' | 'reuse' | 'cache' | 'result';
+export type Scope = 'run' | 'reuse' | 'cache' | 'result' | 'source';
 
 export const MANAGED_FILTER = { label: [`${Label.managed}=true`] };
 

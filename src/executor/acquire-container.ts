@@ -7,6 +7,7 @@
  * wrote into them back to the user is pushed above the container's (see mounts/host-owner.ts).
  */
 import type { Emit } from '../events.js';
+import { copyBackFile } from '../mounts/ship-binds.js';
 import { handBackCommand, handedBack, makeNestedMountPoints, type HostOwner } from '../mounts/host-owner.js';
 import type { PreparedMounts } from '../mounts/types.js';
 import type { ReleaseStack } from '../release.js';
@@ -37,6 +38,12 @@ export interface AcquireContainerContext {
   readonly stateDirectory: string;
   /** Who gets the mount points made in read-write binds and what the job writes there (see hostOwner). */
   readonly owner: HostOwner;
+  /**
+   * The engine does not see this host's files: binds are copies (mounts/ship-bind.ts), so no mount point
+   * is made on this host and nothing is handed back there by the engine; single files are put into the
+   * container before it starts and read back when writable. Default false.
+   */
+  readonly remote?: boolean;
 }
 
 export async function acquireContainer(
@@ -47,17 +54,18 @@ export async function acquireContainer(
   const { job } = plan;
   const { engine } = ctx;
   const spec = containerSpec(plan, mounts, ctx);
-  await makeNestedMountPoints(
-    writableBinds(plan),
-    [
-      ...mounts.mounts.map((m) => ({
-        target: m.Target,
-        ...(m.Type === 'bind' ? { bindSource: m.Source } : {}),
-      })),
-      ...Object.keys(plan.tmpfs).map((target) => ({ target })),
-    ],
-    ctx.owner,
-  );
+  if (!ctx.remote)
+    await makeNestedMountPoints(
+      writableBinds(plan),
+      [
+        ...mounts.mounts.map((m) => ({
+          target: m.Target,
+          ...(m.Type === 'bind' ? { bindSource: m.Source } : {}),
+        })),
+        ...Object.keys(plan.tmpfs).map((target) => ({ target })),
+      ],
+      ctx.owner,
+    );
   let id: string | undefined;
   let recreated: string | undefined;
   if (spec.reuse) {
@@ -80,8 +88,9 @@ export async function acquireContainer(
   const shortId = id.slice(0, 12);
   const name = spec.reuse?.name ?? shortId;
   pushRelease(id, name, spec, ctx);
+  await putFiles(id, mounts, ctx, job.name);
   if (!reused) await startJobContainer(engine, id, spec);
-  pushHandBack(id, plan, mounts, ctx);
+  if (!ctx.remote) pushHandBack(id, plan, mounts, ctx);
   ctx.emit({
     type: reused ? 'container.reuse' : recreated ? 'container.recreate' : 'container.create',
     job: job.name,
@@ -134,6 +143,36 @@ function pushRelease(id: string, name: string, spec: JobContainerSpec, ctx: Acqu
   } else {
     ctx.stack.push('container', name, async () => {
       await engine.containers.remove(id);
+    });
+  }
+}
+
+/**
+ * Puts the single-file binds of a remote engine into the container (see mounts/ship-bind.ts); a writable
+ * one gets a release, run before the container's, that writes what the job left there over the host file.
+ */
+async function putFiles(
+  id: string,
+  mounts: PreparedMounts,
+  ctx: AcquireContainerContext,
+  job: string,
+): Promise<void> {
+  for (const file of mounts.files ?? []) {
+    // Named by its whole path from `/`, so that the folders above it are made when the image lacks them.
+    await ctx.engine.containers.putArchive(id, '/', file.tar());
+    const { writeBack } = file;
+    if (writeBack === undefined) continue;
+    ctx.stack.push('file', file.target, async () => {
+      const archive = await ctx.engine.containers.archive(id, file.target).catch(() => undefined);
+      if (archive === undefined) {
+        ctx.emit({
+          type: 'warning',
+          job,
+          message: `${file.target} is gone from the container; ${file.hostPath} is left as it was`,
+        });
+        return;
+      }
+      await copyBackFile(archive, file.hostPath, writeBack.listing, ctx.owner);
     });
   }
 }

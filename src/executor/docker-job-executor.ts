@@ -18,6 +18,10 @@ import { readMountInfo, type MountInfoEntry } from '../mounts/bind-sources.js';
 import { hostOwner } from '../mounts/host-owner.js';
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef, StepResult } from '../scheduler/types.js';
 import { stateDir } from '../state-dir.js';
+import type { RemoteBinds } from '../mounts/kinds/kind.js';
+import { resultsDir } from '../results/index.js';
+import { SourceDigests } from './job-key.js';
+import type { Shipped } from '../runtime/source-volumes.js';
 import { acquireContainer } from './acquire-container.js';
 import { planJob, type JobPlan } from './plan-job.js';
 import { runStep } from './run-step.js';
@@ -59,6 +63,10 @@ interface RunShared {
   readonly secrets: RunSecrets;
   readonly images: ImageRuntime;
   readonly mountInfo: Promise<readonly MountInfoEntry[]>;
+  /** Bind sources' digests, for shipping them to a remote engine (each walked once per run). */
+  readonly sources: SourceDigests;
+  /** Source volumes shipped to a remote engine in this run, by digest. */
+  readonly shipped: Map<string, Promise<Shipped>>;
 }
 
 /** The outcome of a job that could not run: `error` is reported as an `error` event unless it is a cancel. */
@@ -155,6 +163,8 @@ export class DockerJobExecutor implements JobExecutor {
           pull: (reference) => images.pull(reference),
         },
         mountInfo: readMountInfo(),
+        sources: new SourceDigests(resultsDir(this.#env), context.graph.projectDir),
+        shipped: new Map(),
       };
     }
     return this.#shared;
@@ -175,7 +185,27 @@ export class DockerJobExecutor implements JobExecutor {
       env: this.#env,
       secrets: this.#secretsOf(context),
       reuse: this.#reuse,
+      ...(this.#engine.remote ? { remote: true } : {}),
     });
+  }
+
+  /** What shipping the job's bind sources to a remote engine takes (see mounts/ship-bind.ts). */
+  #remoteBinds(plan: JobPlan, context: JobContext): RemoteBinds {
+    const { sources, shipped } = this.#sharedOf(context);
+    const resultsFolder = resultsDir(this.#env);
+    const { projectDir } = context.graph;
+    return {
+      engine: this.#engine,
+      image: plan.imageId,
+      // A read-write bind's source is walked again: an earlier job of the run may have written to it.
+      digest: (realPath, exclude, fresh) =>
+        (fresh ? new SourceDigests(resultsFolder, projectDir) : sources).of(
+          realPath,
+          exclude,
+          context.signal,
+        ),
+      shipped,
+    };
   }
 
   execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
@@ -219,6 +249,7 @@ export class DockerJobExecutor implements JobExecutor {
       signal: context.signal,
       env: this.#env,
       secrets,
+      ...(this.#engine.remote ? { remoteBinds: this.#remoteBinds(plan, context) } : {}),
     });
     const more = extras.acquireMounts ? await extras.acquireMounts(stack) : [];
     const mask = await secrets.mask();
@@ -233,6 +264,7 @@ export class DockerJobExecutor implements JobExecutor {
       signal: context.signal,
       stateDirectory: stateDir(this.#env),
       owner: hostOwner(this.#env),
+      ...(this.#engine.remote ? { remote: true } : {}),
     });
     // The status of the first step that failed the job; later steps run only as their `if:` says.
     let failed: Status | undefined;

@@ -47,6 +47,8 @@ export interface PlanJobOptions {
   readonly reuse: boolean;
   /** This process's mounts, read once per run (see mounts/bind-sources.ts). Default: read per bind. */
   readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
+  /** The engine does not see this host's files (Engine.remote): binds are planned as copies. Default false. */
+  readonly remote?: boolean;
 }
 
 export async function planJob(
@@ -63,6 +65,7 @@ export async function planJob(
     signal: context.signal,
     ...(options.mountInfo ? { mountInfo: options.mountInfo } : {}),
     ...(options.engineSocketPath ? { engineSocketPath: options.engineSocketPath } : {}),
+    ...(options.remote ? { remote: true } : {}),
   });
   // After the mounts: a job that a mount refuses is refused for that, even if its image is missing too.
   const imageId = await resolveImage(options.images, job.image, job.name);

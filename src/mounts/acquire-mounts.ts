@@ -7,7 +7,14 @@ import type { MountPrepareEvent } from '../events.js';
 import type { CompiledJob } from '../graph/types.js';
 import { CONTAINER_MOUNT_KINDS, containerMountKind, STEP_MOUNT_KINDS } from './kinds/index.js';
 import type { AcquireMountsContext, EngineMount } from './kinds/kind.js';
-import type { DockerMount, MountPlan, PlannedMount, PreparedMounts, PreparedStepMounts } from './types.js';
+import type {
+  ContainerFile,
+  DockerMount,
+  MountPlan,
+  PlannedMount,
+  PreparedMounts,
+  PreparedStepMounts,
+} from './types.js';
 
 export type { AcquireMountsContext } from './kinds/kind.js';
 
@@ -24,8 +31,15 @@ export async function acquireMounts(
   const steps = await prepareSteps(plan, ctx);
 
   const mounts: DockerMount[] = [];
+  const files: ContainerFile[] = [];
   const tmpfs: Record<string, string> = {};
-  const tell = (mount: MountPrepareEvent['mount'], target: string, source?: string, step?: string) =>
+  const tell = (
+    mount: MountPrepareEvent['mount'],
+    target: string,
+    source?: string,
+    step?: string,
+    uploadedBytes?: number,
+  ) =>
     ctx.emit({
       type: 'mount.prepare',
       job: job.name,
@@ -33,13 +47,17 @@ export async function acquireMounts(
       mount,
       target,
       ...(source === undefined ? {} : { source }),
+      ...(uploadedBytes === undefined ? {} : { uploadedBytes }),
     });
   for (const planned of plan.container) {
     const given = engineMounts.get(planned.kind)!(planned);
     const { target } = planned.mount;
     if ('tmpfs' in given) tmpfs[target] = given.tmpfs;
+    else if ('file' in given) files.push(given.file);
     else mounts.push(given.mount);
-    tell(containerMountKind(planned.kind).event, target, 'source' in given ? given.source : undefined);
+    const uploaded = 'uploadedBytes' in given ? given.uploadedBytes : undefined;
+    const source = 'source' in given ? given.source : undefined;
+    tell(containerMountKind(planned.kind).event, target, source, undefined, uploaded);
   }
   mounts.push(...plan.sshBinds);
   for (const step of job.steps) {
@@ -48,7 +66,7 @@ export async function acquireMounts(
       for (const entry of prepared[kind.list]) tell(kind.event, entry.target, entry.id, step.name);
     }
   }
-  return { mounts, tmpfs, steps };
+  return { mounts, tmpfs, steps, ...(files.length > 0 ? { files } : {}) };
 }
 
 /** The plan's step mounts made ready, each by its kind (a secret's value, read once per run already). */

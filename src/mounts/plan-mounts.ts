@@ -44,6 +44,11 @@ export interface PlanMountsContext {
    * jobs this job needs. A `from` bind whose output is not here is refused.
    */
   readonly outputOf?: (job: string, path: string) => OutputRef | undefined;
+  /**
+   * The engine does not see this host's files (Engine.remote): what cannot travel as a copy (a socket)
+   * is refused, and ssh agents are relayed rather than bound. Default false.
+   */
+  readonly remote?: boolean;
 }
 
 export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Promise<MountPlan> {
@@ -62,6 +67,7 @@ export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Prom
     dockerSocketPaths: socketPaths,
     ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
     ...(ctx.outputOf ? { outputOf: ctx.outputOf } : {}),
+    ...(ctx.remote ? { remote: true } : {}),
   };
   for (const mount of job.mounts) {
     container.push(await containerMountKind(mount.type).plan(mount, planContext));

@@ -82,4 +82,21 @@ export interface PreparedMounts {
   readonly tmpfs: Readonly<Record<string, string>>;
   /** Indexed by step index. */
   readonly steps: readonly PreparedStepMounts[];
+  /**
+   * Single files put into the container before it starts, instead of binds (a remote engine, which
+   * cannot bind a file of this host: see kinds/bind.ts).
+   */
+  readonly files?: readonly ContainerFile[];
+}
+
+/** A bind of one host file on a remote engine: put into the container, and read back when writable. */
+export interface ContainerFile {
+  /** Where the container sees it. */
+  readonly target: string;
+  /** The host file, as this process sees it. */
+  readonly hostPath: string;
+  /** A tar stream of the file alone, named by its target (without the leading `/`). */
+  readonly tar: () => import('node:stream').Readable;
+  /** Read-write: what the job leaves there is written back over the host file when the job ends. */
+  readonly writeBack?: { readonly listing: import('../results/tree-format.js').TreeListing };
 }

@@ -2,13 +2,15 @@
  * A host path: its source checked (inside the project unless allowed, never the Docker socket) and
  * given as the engine sees it; its content, digested, is in the job's key.
  */
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { MountError } from '../../errors.js';
-import type { CompiledBindMount } from '../../graph/types.js';
+import type { CompiledBindMount, CompiledJob } from '../../graph/types.js';
+import type { HostOwner } from '../../host-paths.js';
 import { checkBindSource, displayPath, engineHostPath } from '../bind-sources.js';
 import { hostOwner, makeOwnedFolder } from '../host-owner.js';
 import { listingOf, type TreeDigestResult } from '../../results/index.js';
-import type { ContainerMountKind } from './kind.js';
+import { shipBind } from '../ship-bind.js';
+import type { AcquireMountsContext, ContainerMountKind, EngineMount, RemoteBinds } from './kind.js';
 
 /**
  * `hostPath`: the source through symlinks, as the engine sees it (see engineHostPath); `realPath`: the
@@ -44,6 +46,7 @@ export const bindKind: ContainerMountKind<CompiledBindMount, PlannedBindMount> =
         ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
       },
     );
+    if (ctx.remote) await refuseUnshippable(mount, checked.realPath, ctx.job.name, projectDir);
     const hostPath = engineHostPath(checked.realPath, checked.projectRealPath, ctx.env);
     return {
       kind: 'bind',
@@ -56,6 +59,7 @@ export const bindKind: ContainerMountKind<CompiledBindMount, PlannedBindMount> =
   async acquire(planned, job, ctx) {
     const owner = hostOwner(ctx.env ?? process.env);
     for (const p of planned) if (p.create) await makeSource(p, job.name, ctx.graph.projectDir, owner);
+    if (ctx.remoteBinds) return shipBinds(planned, job, ctx, ctx.remoteBinds, owner);
     return (p) => ({
       mount: {
         Type: 'bind',
@@ -135,4 +139,45 @@ function missingSource(root: string): TreeDigestResult {
     counts: { entries: 0, excluded: 0, bytesRead: 0, trusted: 0, racy: 0, missing: 0 },
     indexSaved: false,
   };
+}
+
+/**
+ * On a remote engine, what cannot travel as a copy is refused before anything is acquired: the Docker
+ * socket (this host's engine is not the one that runs the job) and any other socket, fifo or device.
+ */
+async function refuseUnshippable(
+  mount: CompiledBindMount,
+  realPath: string,
+  job: string,
+  projectDir: string,
+): Promise<void> {
+  const found = await stat(realPath).catch(() => undefined);
+  if (found === undefined || found.isDirectory() || found.isFile()) return;
+  const what = found.isSocket()
+    ? mount.allowDockerSocket
+      ? "a socket (this host's Docker socket is not the remote engine's, and a socket cannot be copied)"
+      : 'a socket, which cannot be copied'
+    : 'neither a file nor a folder';
+  throw new MountError(
+    job,
+    bindKind.describe(mount, projectDir),
+    `bind source ${displayPath(mount.source, projectDir)} is ${what}: on a remote engine (KILN_ENGINE_REMOTE, ` +
+      `or a tcp:// or ssh:// DOCKER_HOST) bind sources travel as copies; remove the mount, or run on a local engine`,
+  );
+}
+
+/** Ships each bind to the remote engine (see ship-bind.ts) and says how the container mounts it. */
+async function shipBinds(
+  planned: readonly PlannedBindMount[],
+  job: CompiledJob,
+  ctx: AcquireMountsContext,
+  remote: RemoteBinds,
+  owner: HostOwner,
+): Promise<(p: PlannedBindMount) => EngineMount> {
+  const given = new Map<PlannedBindMount, EngineMount>();
+  for (const p of planned) {
+    const named = bindKind.describe(p.mount, ctx.graph.projectDir);
+    given.set(p, await shipBind(p, { ...ctx, job: job.name, named, owner, remote }));
+  }
+  return (p) => given.get(p)!;
 }

@@ -17,7 +17,15 @@ import type { BindInput, ConsumedOutputInput, MountInput, TreeDigestResult } fro
 import type { VolumeRuntime } from '../../runtime/volumes.js';
 import type { MountInfoEntry } from '../bind-sources.js';
 import type { RunSecrets } from '../run-secrets.js';
-import type { DockerMount, OutputRef, PlannedStepMounts, PreparedStepMounts } from '../types.js';
+import type { Engine } from '../../runtime/engine.js';
+import type { Shipped } from '../../runtime/source-volumes.js';
+import type {
+  ContainerFile,
+  DockerMount,
+  OutputRef,
+  PlannedStepMounts,
+  PreparedStepMounts,
+} from '../types.js';
 
 /** What every kind has. */
 interface KindBase<M extends { readonly type: string; readonly target: string }> {
@@ -38,6 +46,33 @@ export interface ContainerPlanContext {
   readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
   /** Where the outputs of the jobs this job needs are. */
   readonly outputOf?: (job: string, path: string) => OutputRef | undefined;
+  /** The engine does not see this host's files (Engine.remote). Default false. */
+  readonly remote?: boolean;
+}
+
+/**
+ * What shipping bind sources to a remote engine needs (see runtime/source-volumes.ts and
+ * ship-binds.ts): the engine, an image on it for the containers that fill and read volumes, and the
+ * sources' digests.
+ */
+export interface RemoteBinds {
+  readonly engine: Engine;
+  /** The job's image, by ID. */
+  readonly image: string;
+  /**
+   * The digest and listing of a bind source as the job cache computes it (`exclude`, `.kilnignore`, the
+   * state folder left out); `fresh` walks it again rather than take the run's earlier walk.
+   */
+  readonly digest: (
+    realPath: string,
+    exclude: readonly string[],
+    fresh: boolean,
+  ) => Promise<TreeDigestResult>;
+  /**
+   * The run's source volumes by digest, so that jobs of one run that mount the same content at once
+   * upload it once (the others are told 0 bytes).
+   */
+  readonly shipped: Map<string, Promise<Shipped>>;
 }
 
 export interface AcquireMountsContext {
@@ -56,6 +91,8 @@ export interface AcquireMountsContext {
   readonly env?: NodeJS.ProcessEnv;
   /** The run's secrets, which planMounts read: their values. */
   readonly secrets: RunSecrets;
+  /** Set when the engine is remote: binds are shipped to it instead of bound. */
+  readonly remoteBinds?: RemoteBinds;
 }
 
 /**
@@ -63,7 +100,14 @@ export interface AcquireMountsContext {
  * `mount.prepare` event), or as a `HostConfig.Tmpfs` option string.
  */
 export type EngineMount =
-  { readonly mount: DockerMount; readonly source?: string } | { readonly tmpfs: string };
+  | {
+      readonly mount: DockerMount;
+      readonly source?: string;
+      /** Bytes sent to a remote engine for it (0: its content was there already). */
+      readonly uploadedBytes?: number;
+    }
+  | { readonly tmpfs: string }
+  | { readonly file: ContainerFile; readonly source: string; readonly uploadedBytes: number };
 
 /** What a container mount adds to the job's key inputs. */
 export type KeyContribution =
