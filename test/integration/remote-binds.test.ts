@@ -1,0 +1,158 @@
+/**
+ * Bind sources on a remote engine that cannot see this host's files (engine C, scripts/remote-engine.sh:
+ * its own mount namespace hides /tmp, where the test projects live): they travel as volumes keyed by
+ * their content digest, uploaded only when the engine lacks that content; read-write binds come back;
+ * exports come back by the archive API, as the user's files.
+ */
+import { cp, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import test from 'ava';
+import {
+  BUSYBOX,
+  eventsOf,
+  kiln,
+  makeProject,
+  repoRoot,
+  sweepProjects,
+  type KilnRun,
+} from '../helpers/kiln-cli.js';
+import { remoteEngineHooks, startRemoteEngine } from '../helpers/remote-engine.js';
+
+remoteEngineHooks(test);
+test.after.always(sweepProjects);
+
+const GCC = 'kiln-fixture/debian-gcc:bookworm';
+/** Who the user is, as kiln running under sudo sees it: what comes back must be theirs. */
+const USER = { SUDO_UID: '4321', SUDO_GID: '4322' };
+
+/** The bytes each bind's mount.prepare says were uploaded, by job. */
+function uploads(run: KilnRun): Array<{ job: string; target: string; bytes: number }> {
+  return eventsOf(run, 'mount.prepare')
+    .filter((e) => e.mount === 'bind' && e.uploadedBytes !== undefined)
+    .map((e) => ({ job: e.job as string, target: e.target as string, bytes: e.uploadedBytes as number }));
+}
+
+const total = (run: KilnRun) => uploads(run).reduce((sum, u) => sum + u.bytes, 0);
+
+test.serial(
+  "the README's example passes on a remote engine that cannot see the project, its export lands as the user's, an unchanged run uploads nothing, a one-file change uploads that tree once",
+  async (t) => {
+    const c = await startRemoteEngine({ images: [BUSYBOX, GCC] });
+    const project = await makeProject('version: 1\njobs: {}\n');
+    await cp(join(repoRoot, 'fixtures', 'example'), project.dir, { recursive: true });
+    const env = { ...c.env, ...USER, EXAMPLE_PUBLISH_TOKEN: `remote-${process.pid}` };
+    const run = () => kiln(project, ['run', '--json'], env);
+
+    const first = await run();
+    t.is(first.code, 0, first.stdout.slice(-3000) + first.stderr);
+    t.true(total(first) > 0, 'the sources were uploaded');
+    // build and both warnings jobs mount the same tree: it travels once.
+    t.is(uploads(first).filter((u) => u.bytes > 0).length, 1, JSON.stringify(uploads(first)));
+    const greet = await stat(join(project.dir, 'dist', 'greet'));
+    t.is(greet.mode & 0o111, 0o111, 'the exported tool is executable');
+    t.deepEqual([greet.uid, greet.gid], [4321, 4322], "the export is the user's");
+
+    const second = await run();
+    t.is(second.code, 0, second.stderr);
+    t.is(total(second), 0, 'nothing travels on an unchanged run');
+    const ended = Object.fromEntries(eventsOf(second, 'job.end').map((e) => [e.job, e.status]));
+    t.is(ended.build, 'cached');
+
+    // Without the job cache the jobs run again: the engine holds the tree already.
+    const uncached = await kiln(project, ['run', '--json', '--no-cache', 'build'], env);
+    t.is(uncached.code, 0, uncached.stderr);
+    t.is(uploads(uncached).length, 1);
+    t.is(total(uncached), 0, 'a tree the engine holds is not sent again');
+
+    const source = join(project.dir, 'src', 'greet.c');
+    await writeFile(source, `/* a comment */\n${await readFile(source, 'utf8')}`);
+    const third = await run();
+    t.is(third.code, 0, third.stderr);
+    t.is(uploads(third).filter((u) => u.bytes > 0).length, 1, 'the changed tree travels once');
+  },
+);
+
+test.serial(
+  "a read-write bind's writes, new files and deletions come back to the host as the user's; what the job left alone is untouched",
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(
+      `version: 1
+jobs:
+  write:
+    image: ${BUSYBOX}
+    mounts:
+      - { type: bind, source: ./work, target: /work, exclude: [local.txt] }
+      - { type: bind, source: ./conf/app.conf, target: /etc/app.conf }
+      - { type: bind, source: ./conf/ro.txt, target: /opt/x/ro.txt, readonly: true }
+    steps:
+      - run: |
+          cat /opt/x/ro.txt /etc/app.conf /work/keep.txt
+          test ! -e /work/local.txt
+          echo more >> /work/keep.txt
+          rm /work/sub/gone.txt
+          mkdir -p /work/made && echo new > /work/made/new.txt
+          echo v=2 > /etc/app.conf
+`,
+      {
+        'work/keep.txt': 'keep\n',
+        'work/same.txt': 'same\n',
+        'work/sub/gone.txt': 'gone\n',
+        'work/local.txt': 'never shipped\n',
+        'conf/app.conf': 'v=1\n',
+        'conf/ro.txt': 'read only\n',
+      },
+    );
+    const sameBefore = await stat(join(project.dir, 'work', 'same.txt'));
+    const result = await kiln(project, ['run', '--json'], { ...c.env, ...USER });
+    t.is(result.code, 0, result.stdout.slice(-3000) + result.stderr);
+    const out = eventsOf(result, 'step.output')
+      .map((e) => e.data as string)
+      .join('');
+    t.regex(out, /read only\nv=1\nkeep\n/, 'the job saw the files');
+    const work = (name: string) => join(project.dir, 'work', name);
+    t.is(await readFile(work('keep.txt'), 'utf8'), 'keep\nmore\n');
+    t.is(await readFile(work('made/new.txt'), 'utf8'), 'new\n');
+    t.false(
+      await stat(work('sub/gone.txt')).then(
+        () => true,
+        () => false,
+      ),
+      'a deletion comes back',
+    );
+    t.is(await readFile(work('local.txt'), 'utf8'), 'never shipped\n', 'what was not shipped stays');
+    t.is(await readFile(join(project.dir, 'conf', 'app.conf'), 'utf8'), 'v=2\n', 'a file bind comes back');
+    for (const path of [
+      work('keep.txt'),
+      work('made'),
+      work('made/new.txt'),
+      join(project.dir, 'conf', 'app.conf'),
+    ]) {
+      const s = await stat(path);
+      t.deepEqual([s.uid, s.gid], [4321, 4322], `${path} is the user's`);
+    }
+    const sameAfter = await stat(work('same.txt'));
+    t.is(sameAfter.mtimeMs, sameBefore.mtimeMs, 'an unchanged file is not rewritten');
+  },
+);
+
+test.serial(
+  'a bind of the Docker socket is refused on a remote engine, naming the job and the mount',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(`version: 1
+jobs:
+  dind:
+    image: ${BUSYBOX}
+    mounts:
+      - { type: bind, source: /var/run/docker.sock, target: /var/run/docker.sock, allow-docker-socket: true, allow-outside-project: true }
+    steps:
+      - run: 'true'
+`);
+    const result = await kiln(project, ['run'], c.env);
+    t.is(result.code, 2, result.stdout + result.stderr);
+    t.regex(result.stderr + result.stdout, /dind/);
+    t.regex(result.stderr + result.stdout, /bind \/var\/run\/docker\.sock -> \/var\/run\/docker\.sock/);
+    t.regex(result.stderr + result.stdout, /remote engine/);
+  },
+);
