@@ -4,13 +4,17 @@
  * `kiln run JOB --only`. GitLab checks the repository out by itself and hands every CI/CD variable to
  * the job's environment, so the shared cache's variables need only be set in the project's settings.
  */
+import { UsageError } from '../errors.js';
 import type { BuildGraph } from '../graph/types.js';
 import { CACHE_VARIABLES, ciJobs, header, installLine, yamlText, type CiOptions } from './ci-jobs.js';
 
 /** The one stage every job is in. */
 export const STAGE = 'kiln';
 
-/** The document as a plain object. */
+/** The most `needs:` entries GitLab takes on one job. */
+export const MAX_GITLAB_NEEDS = 50;
+
+/** The document as a plain object. Throws a UsageError for a job that needs more jobs than GitLab takes. */
 export function gitlabPipeline(graph: BuildGraph, options: CiOptions = {}): Record<string, unknown> {
   const install = installLine(options);
   const document: Record<string, unknown> = {
@@ -25,6 +29,12 @@ export function gitlabPipeline(graph: BuildGraph, options: CiOptions = {}): Reco
       : {}),
   };
   for (const job of ciJobs(graph, 'gitlab', options)) {
+    if (job.needs.length > MAX_GITLAB_NEEDS) {
+      throw new UsageError(
+        `job '${job.name}' needs ${job.needs.length} jobs (each matrix instance counts), and GitLab takes at ` +
+          `most ${MAX_GITLAB_NEEDS} needs per job: split the matrix, or name fewer jobs`,
+      );
+    }
     document[job.id] = {
       stage: STAGE,
       // An empty list starts the job at once; GitLab would otherwise wait for earlier stages.

@@ -3,6 +3,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ciDocument, shellQuote, type CiOptions, type CiSystem } from '../ci/index.js';
 import { ExitCode, UsageError } from '../errors.js';
+import { cachePolicy } from '../executor/job-key.js';
+import type { BuildGraph } from '../graph/types.js';
+import { visible } from '../visible-text.js';
 import { envOptionValues, loadGraph, selectNamedJobs } from './load.js';
 import { reportError } from './report-error.js';
 
@@ -33,6 +36,27 @@ function commandLine(system: CiSystem, jobs: readonly string[], options: CiComma
   return words.join(' ');
 }
 
+/**
+ * One line per job whose outputs a job of `graph` mounts but which the job cache does not take: on CI,
+ * those outputs cannot reach the machine of the job that mounts them (its `kiln run --only` refuses).
+ */
+export function unsharedOutputs(graph: BuildGraph): string[] {
+  const lines: string[] = [];
+  for (const name of graph.order) {
+    const producers = new Set<string>();
+    for (const mount of graph.jobs.get(name)!.mounts) if (mount.type === 'output') producers.add(mount.job);
+    for (const producer of producers) {
+      const policy = cachePolicy(graph.jobs.get(producer)!, graph.projectDir);
+      if (policy.cached) continue;
+      lines.push(
+        `job '${name}' mounts outputs of '${producer}', which the job cache does not take ` +
+          `(${policy.reasons.join('; ')}): on CI they cannot reach '${name}', whose kiln run --only will refuse`,
+      );
+    }
+  }
+  return lines;
+}
+
 export async function ciCommand(
   system: CiSystem,
   jobs: readonly string[],
@@ -51,6 +75,7 @@ export async function ciCommand(
       command: commandLine(system, jobs, options),
     };
     const text = ciDocument(system, selected, ciOptions);
+    for (const line of unsharedOutputs(selected)) process.stderr.write(`kiln: warning: ${visible(line)}\n`);
     if (options.output === undefined || options.output === '-') {
       process.stdout.write(text);
     } else {

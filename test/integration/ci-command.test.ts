@@ -68,3 +68,22 @@ jobs:
   t.is(system.code, 2);
   t.regex(system.stderr, /Allowed choices are github, gitlab, buildkite/);
 });
+
+test('a job mounting outputs of a job the cache does not take is written, with a warning naming both', async (t) => {
+  const project = await makeProject(`version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  gen: { cache: false, outputs: [/o], steps: [{ run: 'true' }] }
+  use: { mounts: [{ type: bind, from: gen, source: /o, target: /i }], steps: [{ run: 'true' }] }
+  other: { needs: [gen], steps: [{ run: 'true' }] }
+`);
+  const run = await kiln(project, ['ci', 'buildkite']);
+  t.is(run.code, 0, run.stderr);
+  t.is(
+    run.stderr,
+    "kiln: warning: job 'use' mounts outputs of 'gen', which the job cache does not take (the job says " +
+      "cache: false): on CI they cannot reach 'use', whose kiln run --only will refuse\n",
+    'a need without a mount of its outputs is no problem',
+  );
+  t.regex(run.stdout, /key: use/);
+});

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { parse } from 'yaml';
 import { ciDocument, gitlabPipeline } from '../../src/ci/index.js';
+import { UsageError } from '../../src/errors.js';
 import { ciGraph, diamond, matrix, PRINT_ARGS, shellWords } from '../helpers/ci-graphs.js';
 
 type Pipeline = Record<string, any>;
@@ -98,4 +99,14 @@ test('the shared cache is left to the CI/CD variables, which the header names; -
   t.regex(text, /KILN_CACHE_URL, KILN_CACHE_TOKEN, KILN_CACHE_SIGNING_KEY/);
   t.false('variables' in (parse(text) as Pipeline), 'no value of theirs is written into the file');
   t.deepEqual((parse(text) as Pipeline).default.tags, ['docker']);
+});
+
+test('a job that needs more jobs than GitLab takes (50) is refused, saying why', (t) => {
+  const values = Array.from({ length: 51 }, (_, i) => `v${i}`);
+  const graph = ciGraph({ build: { matrix: { n: values } }, pack: { needs: ['build'] } });
+  const error = t.throws(() => gitlabPipeline(graph));
+  t.true(error instanceof UsageError);
+  t.regex(error!.message, /job 'pack' needs 51 jobs .*at most 50/);
+  const fits = ciGraph({ build: { matrix: { n: values.slice(0, 50) } }, pack: { needs: ['build'] } });
+  t.deepEqual(formatProblems(gitlabPipeline(fits) as Pipeline), []);
 });
