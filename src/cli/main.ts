@@ -208,7 +208,7 @@ function addPruneCommand(program: Command, setExit: (code: number) => void, debu
 function addCiCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
   subcommand(program, 'ci')
     .description(
-      'print a CI pipeline (GitHub Actions, GitLab CI, Buildkite) with one CI job per kiln job, each running\n' +
+      'print a CI pipeline (GitHub Actions, GitLab CI, Buildkite): one CI job per kiln job, each running ' +
         'kiln run JOB --only; outputs pass between CI machines through the shared job cache',
     )
     .addArgument(new Argument('<system>', 'the CI system').choices(['github', 'gitlab', 'buildkite']))
