@@ -72,6 +72,44 @@ export interface ContainerEvent extends Base {
   /** Why a reused container was recreated. */
   readonly reason?: string;
 }
+/** A service of the job (see `services:`) was started, beside the job's container, on the job's network. */
+export interface ServiceStartEvent extends Base {
+  readonly type: 'service.start';
+  readonly job: string;
+  readonly service: string;
+  readonly image: string;
+  /** The service's container (short ID). */
+  readonly container: string;
+}
+/** The service is ready (its health check passed, its ports answer, or it runs): the steps may start. */
+export interface ServiceReadyEvent extends Base {
+  readonly type: 'service.ready';
+  readonly job: string;
+  readonly service: string;
+  /** From its start until it was ready. */
+  readonly durationMs: number;
+}
+/** What the service printed, as it came. */
+export interface ServiceOutputEvent extends Base {
+  readonly type: 'service.output';
+  readonly job: string;
+  readonly service: string;
+  readonly stream: 'stdout' | 'stderr';
+  /** UTF-8 text. */
+  readonly data: string;
+}
+/**
+ * The service is gone: `stopped` by kiln once the job was done, or `failed` (it exited on its own or never
+ * became ready, with its exit code when it has one).
+ */
+export interface ServiceEndEvent extends Base {
+  readonly type: 'service.end';
+  readonly job: string;
+  readonly service: string;
+  readonly status: 'stopped' | 'failed';
+  readonly exitCode?: number;
+  readonly durationMs: number;
+}
 export interface StepStartEvent extends Base {
   readonly type: 'step.start';
   readonly job: string;
@@ -145,6 +183,22 @@ export interface ErrorEvent extends Base {
   readonly message: string;
 }
 
+/**
+ * An interactive shell is opening in a job's container (`kiln run --debug`: after `step` failed with
+ * `exitCode`, the container kept as the step left it; `kiln shell`: no step, a fresh container). The
+ * terminal is the shell's until it exits; a view prints a banner saying how to leave.
+ */
+export interface DebugShellEvent extends Base {
+  readonly type: 'debug.shell';
+  readonly job: string;
+  readonly step?: string;
+  readonly exitCode?: number | null;
+  /** The step's status when it is not `failed` (`timed-out`). */
+  readonly status?: Status;
+  /** Whether the shell sees the step's (or the job's) secrets. */
+  readonly secrets: boolean;
+}
+
 export type KilnEvent =
   | RunStartEvent
   | JobStartEvent
@@ -152,6 +206,10 @@ export type KilnEvent =
   | MountPrepareEvent
   | MountWaitEvent
   | ContainerEvent
+  | ServiceStartEvent
+  | ServiceReadyEvent
+  | ServiceOutputEvent
+  | ServiceEndEvent
   | StepStartEvent
   | StepOutputEvent
   | StepEndEvent
@@ -159,7 +217,8 @@ export type KilnEvent =
   | JobEndEvent
   | RunEndEvent
   | WarningEvent
-  | ErrorEvent;
+  | ErrorEvent
+  | DebugShellEvent;
 
 export type KilnEventType = KilnEvent['type'];
 

@@ -18,6 +18,8 @@ const planCommand: typeof import('./plan-command.js').planCommand = async (...ar
   (await import('./plan-command.js')).planCommand(...args);
 const pruneCommand: typeof import('./prune-command.js').pruneCommand = async (...args) =>
   (await import('./prune-command.js')).pruneCommand(...args);
+const shellCommand: typeof import('./shell-command.js').shellCommand = async (...args) =>
+  (await import('./shell-command.js')).shellCommand(...args);
 const ciCommand: typeof import('./ci-command.js').ciCommand = async (...args) =>
   (await import('./ci-command.js')).ciCommand(...args);
 
@@ -60,9 +62,14 @@ function examples(rows: ReadonlyArray<readonly [string, string]>, footer?: strin
   return `\nExamples:\n${lines.join('\n')}\n${footer ? `\n${footer}\n` : ''}`;
 }
 
-/** A subcommand whose usage errors point at its own help. */
+/**
+ * A subcommand whose usage errors point at its own help. Each but `run` (whose `--debug` opens a shell
+ * when a step fails) takes `--debug` after its name too, as `kiln --debug CMD` does: stack traces.
+ */
 function subcommand(program: Command, name: string): Command {
-  return program.command(name).showHelpAfterError(`(run kiln ${name} --help for usage)`);
+  const command = program.command(name).showHelpAfterError(`(run kiln ${name} --help for usage)`);
+  if (name !== 'run') command.addOption(new Option('--debug', 'print stack traces of errors').hideHelp());
+  return command;
 }
 
 /** `kiln run`: runs the jobs of a step file. */
@@ -98,6 +105,13 @@ function addRunCommand(program: Command, setExit: (code: number) => void, debug:
     .option('--trace <file>', 'write the run as Chrome trace-event JSON (open in Perfetto)')
     .option('--no-logs', 'do not keep the full output of each step on disk')
     .option('--env <name[=value]>', ENV_HELP, collect, [])
+    .addOption(
+      new Option(
+        '-i, --debug [secrets]',
+        "when a step fails, open a shell in its job's container before anything is released (needs a " +
+          "terminal); --debug=secrets mounts the step's secrets in it again",
+      ),
+    )
     .addHelpText(
       'after',
       examples(
@@ -111,11 +125,48 @@ function addRunCommand(program: Command, setExit: (code: number) => void, debug:
           ['kiln run test --only', 'run only "test"; what it mounts from its needs comes from the cache'],
           ['kiln run --failed', 'run again what failed last time (and what it needs)'],
           ['kiln run test --watch', 'run "test" again whenever a source it binds changes'],
+          ['kiln run test -i', 'if a step of "test" fails, a shell where it failed (exit leaves)'],
+          ['kiln run test --debug=secrets', "the same, with the step's secrets mounted in the shell"],
         ],
-        EXIT_CODES,
+        `${EXIT_CODES}\nStack traces of errors: kiln --debug run.`,
       ),
     )
-    .action(async (jobs: string[], opts) => setExit(await runCommand(jobs, { ...opts, debug: debug() })));
+    .action(async (jobs: string[], opts) => {
+      // `--debug` takes no value but `secrets`: another word after it is a job (`kiln run --debug test`).
+      const { debug: shell, ...rest } = opts as { debug?: true | string };
+      const named = typeof shell === 'string' && shell !== 'secrets' ? [shell, ...jobs] : jobs;
+      const debugShell =
+        shell === undefined ? {} : { debugShell: shell === 'secrets' ? ('secrets' as const) : true };
+      setExit(await runCommand(named, { ...(rest as RunOptions), ...debugShell, debug: debug() }));
+    });
+}
+
+type RunOptions = Parameters<typeof import('./run-command.js').runCommand>[1];
+
+/** `kiln shell`: a shell in a fresh container of a job, no step run. */
+function addShellCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
+  subcommand(program, 'shell')
+    .description(
+      'open a shell in a fresh container of a job: its mounts, the outputs of its needs (from the job\n' +
+        'cache), its workdir and env; no step runs, everything is released when the shell exits',
+    )
+    .argument('<job>', 'the job')
+    .option('-f, --file <file>', 'the step file', 'kiln.yaml')
+    .option('--secrets', "mount the job's secrets in the shell too")
+    .option('--env <name[=value]>', ENV_HELP, collect, [])
+    .addHelpText(
+      'after',
+      examples(
+        [
+          ['kiln shell build', 'poke at job "build"\'s environment (exit or Ctrl-D leaves)'],
+          ['kiln shell test -f ci/kiln.yaml', 'job "test" of another step file, with its needs\' outputs'],
+          ['kiln shell deploy --secrets', "with the secrets the job's steps get"],
+        ],
+        'Needs a terminal. A need whose outputs the job mounts must have run: kiln run NEED first.\n' +
+          "Exit codes: the shell's, 2 bad usage or definition (or no terminal), 3 Docker unreachable.",
+      ),
+    )
+    .action(async (job: string, opts) => setExit(await shellCommand(job, { ...opts, debug: debug() })));
 }
 
 /** `kiln plan`: what `kiln run` would do, starting nothing. */
@@ -245,7 +296,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('kiln')
     .description('A declarative build-graph engine: jobs in containers, steps as execs, typed mounts.')
     .version(KILN_VERSION, '-v, --version', 'print the version')
-    .option('--debug', 'print stack traces of errors')
+    .option('--debug', 'print stack traces of errors (before the command: kiln --debug run)')
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(run kiln --help for usage)')
     .configureOutput({ outputError: (str, write) => write(`kiln: ${str.replace(/^error: /, '')}`) })
@@ -260,17 +312,22 @@ export function buildProgram(setExit: (code: number) => void): Command {
           ['kiln validate -f ci/kiln.yaml', 'check a step file'],
           ['kiln graph --format mermaid', 'print the job graph'],
           ['kiln prune --dry-run', "list what kiln's dead runs left"],
+          ['kiln shell build', 'a shell in a fresh container of job "build"'],
           ['kiln help run', 'the options of one command'],
         ],
         EXIT_CODES,
       ),
     );
-  const debug = () => program.opts().debug === true;
+  // `kiln --debug CMD`, or `kiln CMD --debug` for a command whose --debug means that (see subcommand).
+  const debug = () =>
+    program.opts().debug === true ||
+    program.commands.some((c) => c.name() !== 'run' && c.opts().debug === true);
   addRunCommand(program, setExit, debug);
   addPlanCommand(program, setExit, debug);
   addValidateCommand(program, setExit, debug);
   addGraphCommand(program, setExit, debug);
   addPruneCommand(program, setExit, debug);
+  addShellCommand(program, setExit, debug);
   addCiCommand(program, setExit, debug);
   return program;
 }
@@ -288,6 +345,17 @@ function ignoreClosedPipes(): void {
   }
 }
 
+/**
+ * Whether errors get their stack trace: `--debug` before the command, or after any command but `run`,
+ * whose `--debug` opens a shell when a step fails.
+ */
+function wantsStackTraces(argv: readonly string[]): boolean {
+  const command = argv.findIndex((arg) => !arg.startsWith('-'));
+  if (command === -1) return argv.includes('--debug');
+  if (argv.slice(0, command).includes('--debug')) return true;
+  return argv[command] !== 'run' && argv.slice(command + 1).includes('--debug');
+}
+
 /** Runs the command line `argv` (without node and the script); resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   ignoreClosedPipes();
@@ -295,7 +363,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram((c) => {
     code = c;
   });
-  const debug = argv.includes('--debug');
+  const debug = wantsStackTraces(argv);
   // `kiln help CMD` is `kiln CMD --help`; a mistyped CMD gets the same "did you mean" as `kiln CMD`.
   const known = new Set(program.commands.map((c) => c.name()));
   const args =

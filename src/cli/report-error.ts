@@ -45,7 +45,7 @@ export function reportError(error: unknown, debug: boolean): number {
     process.stderr.write(
       `kiln: internal error: ${visible(error instanceof Error ? error.message : String(error), '\n')}\n`,
     );
-    if (!debug) process.stderr.write('(run again with --debug for details)\n');
+    if (!debug) process.stderr.write('(run again as kiln --debug COMMAND ... for details)\n');
   }
   if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   return isKilnError(error) ? error.exitCode : ExitCode.infrastructure;

@@ -15,6 +15,8 @@ import { failedJobs, readLastRun, writeLastRun } from './last-run.js';
 import { envOptionValues, loadGraph, selectNamedJobs } from './load.js';
 import { newRunId } from '../scheduler/run-id.js';
 import { reportError } from './report-error.js';
+import { HeldOutput, ProcessTerminal, requireTerminal } from './shell-terminal.js';
+import { shouldColor } from '../reporters/style.js';
 
 export interface RunCommandOptions {
   readonly file: string;
@@ -42,6 +44,12 @@ export interface RunCommandOptions {
   readonly watch?: boolean;
   /** `--env NAME[=VALUE]`, repeatable: values `${{ env.NAME }}` may read. Default: none. */
   readonly env?: readonly string[];
+  /**
+   * `--debug` (`-i`): when a step fails, a shell into its job's container on this terminal before the
+   * job ends; `'secrets'` (`--debug=secrets`) mounts the step's secrets in it again. Default: off.
+   */
+  readonly debugShell?: boolean | 'secrets';
+  /** Stack traces of errors (`kiln --debug run`). */
   readonly debug?: boolean;
 }
 
@@ -52,6 +60,8 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
   let planned: BuildGraph;
   let jobs: readonly string[];
   try {
+    // Before anything else: without a terminal the shell would wait for input that never comes.
+    if (options.debugShell) checkDebugShell(options);
     const selection = await selectRun(named, options, firstRunId);
     if (selection === undefined) return ExitCode.passed;
     ({ graph, planned, jobs } = selection);
@@ -82,12 +92,15 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // --debug: the view writes through a HeldOutput, held while a shell owns the terminal.
+  const held = options.debugShell ? new HeldOutput() : undefined;
   const runOnce = async (): Promise<number> => {
     // Step output is read only as fast as the terminal, the pipe and the log files take it.
     const pressure = new OutputPressure();
     const current = createReporter({
       pressure,
-      mode: options.json ? 'json' : options.progress,
+      ...(held ? { stream: held, color: shouldColor(process.stdout, process.env) } : {}),
+      mode: options.json ? 'json' : held && options.progress === 'auto' ? 'plain' : options.progress,
       steps: Object.fromEntries([...planned.jobs].map(([name, job]) => [name, job.steps.map((s) => s.name)])),
       ...(options.trace ? { tracePath: options.trace } : {}),
       ...(options.logs === false ? { logDir: false as const } : {}),
@@ -96,7 +109,14 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
     try {
       const runId = firstRunId;
       firstRunId = undefined;
-      return await runWith(graph, jobs, options, { reporter: current, pressure, cancel, kill, runId });
+      return await runWith(graph, jobs, options, {
+        reporter: current,
+        pressure,
+        cancel,
+        kill,
+        runId,
+        ...(held ? { terminal: new ProcessTerminal({ output: held }) } : {}),
+      });
     } finally {
       reporter = undefined;
     }
@@ -110,6 +130,20 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * `--debug` needs a terminal, and shows plain lines: the live view redraws its frame in place, which a
+ * shell that owned the screen meanwhile would leave garbled, while plain lines only append, so holding
+ * them while the shell is open and printing them after is all it takes.
+ */
+function checkDebugShell(options: RunCommandOptions): void {
+  requireTerminal('kiln run --debug');
+  if (options.progress === 'tty' && !options.json) {
+    throw new UsageError(
+      'kiln run --debug shows plain lines (the live view cannot share the terminal with a shell): drop --progress tty',
+    );
   }
 }
 
@@ -128,6 +162,8 @@ async function runWith(
     kill: AbortController;
     /** The run's id, when chosen before compiling. */
     runId?: string | undefined;
+    /** `--debug`: the terminal a failed job's shell gets. */
+    terminal?: ProcessTerminal;
   },
 ): Promise<number> {
   const { reporter, pressure, cancel, kill } = run;
@@ -151,6 +187,15 @@ async function runWith(
       graceMs: options.gracePeriod !== undefined ? options.gracePeriod * 1000 : defaultGraceMs(),
       signal: cancel.signal,
       killSignal: kill.signal,
+      ...(run.terminal
+        ? {
+            debug: {
+              terminal: run.terminal,
+              secrets: options.debugShell === 'secrets',
+              ...(process.env.TERM ? { term: process.env.TERM } : {}),
+            },
+          }
+        : {}),
     });
     await reporter.close();
     await writeLastRun(graph.project, result).catch((error: unknown) => {

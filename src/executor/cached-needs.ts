@@ -34,6 +34,11 @@ export interface CachedNeedsOptions {
   readonly remote?: RemoteSettings;
   /** Warnings met on the way (a damaged result file). */
   readonly emit: Emit;
+  /**
+   * Who asks, for the refusal: the command it names first, and who mounts the needs' outputs, with the
+   * verb. Default `--only` and `the named jobs mount`.
+   */
+  readonly asker?: { readonly command: string; readonly mounter: string };
 }
 
 /** The outcomes of the needs, each a cached result, pinned until `release`. */
@@ -114,7 +119,7 @@ export async function cachedNeeds(
       else outcomes.set(name, why);
     }
     const refused = needs.filter((name) => missing.has(name));
-    if (refused.length > 0) throw new UsageError(refusal(refused, missing));
+    if (refused.length > 0) throw new UsageError(refusal(refused, missing, options.asker));
   } catch (error) {
     await stack.release();
     throw error;
@@ -128,13 +133,17 @@ export async function cachedNeeds(
 }
 
 /** Why `--only` cannot run: per need with no result, why, and the command that builds it. */
-function refusal(needs: readonly string[], why: ReadonlyMap<string, string>): string {
+function refusal(
+  needs: readonly string[],
+  why: ReadonlyMap<string, string>,
+  asker = { command: '--only', mounter: 'the named jobs mount' },
+): string {
   const quoted = (name: string) => (/^[\w.-]+$/.test(name) ? name : `'${name.replace(/'/g, `'\\''`)}'`);
   return needs
     .map(
       (name) =>
-        `--only: job ${visible(name)} has no result in the job cache (${visible(why.get(name)!)}), and the ` +
-        `named jobs mount its outputs; run it first: kiln run ${visible(quoted(name))}`,
+        `${asker.command}: job ${visible(name)} has no result in the job cache (${visible(why.get(name)!)}), ` +
+        `and ${asker.mounter} its outputs; run it first: kiln run ${visible(quoted(name))}`,
     )
     .join('\nkiln: ');
 }

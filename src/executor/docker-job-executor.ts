@@ -22,9 +22,13 @@ import type { RemoteBinds } from '../mounts/kinds/kind.js';
 import { resultsDir } from '../results/index.js';
 import { SourceDigests } from './job-key.js';
 import type { Shipped } from '../runtime/source-volumes.js';
+import { acquireServices, type ServicesContext } from '../services/acquire-services.js';
 import { acquireContainer } from './acquire-container.js';
 import { planJob, type JobPlan } from './plan-job.js';
 import { runStep } from './run-step.js';
+import type { DebugShell } from './debug-shell.js';
+import type { JobContainer } from '../runtime/job-container.js';
+import type { PreparedMounts } from '../mounts/types.js';
 
 export interface DockerJobExecutorOptions {
   /** Environment for secret sources, SSH_AUTH_SOCK, KILN_WORKER, the state folder. Default process.env. */
@@ -33,6 +37,8 @@ export interface DockerJobExecutorOptions {
   readonly pressure?: OutputPressure;
   /** Reuse every job's container across runs (`--reuse`), whatever the job says. Default false. */
   readonly reuse?: boolean;
+  /** `kiln run --debug`: a shell into the container of each job whose step fails. Default none. */
+  readonly debug?: DebugShell;
 }
 
 /**
@@ -55,6 +61,11 @@ export interface JobRunExtras {
     containerId: string,
     stack: ReleaseStack,
   ) => Promise<ReadonlyMap<string, JobOutputRef> | undefined>;
+  /**
+   * `kiln shell`: called with the running container instead of the steps (none runs); its status is
+   * the job's.
+   */
+  readonly insteadOfSteps?: (container: JobContainer, mounts: PreparedMounts) => Promise<Status>;
 }
 
 /** What the jobs of one run share (see DockerJobExecutor). */
@@ -124,12 +135,14 @@ export class DockerJobExecutor implements JobExecutor {
   readonly #env: NodeJS.ProcessEnv;
   readonly #pressure: OutputPressure | undefined;
   readonly #reuse: boolean;
+  readonly #debug: DebugShell | undefined;
 
   constructor(engine: Engine, options: DockerJobExecutorOptions = {}) {
     this.#engine = engine;
     this.#env = options.env ?? process.env;
     this.#pressure = options.pressure;
     this.#reuse = options.reuse ?? false;
+    this.#debug = options.debug;
   }
 
   /** The run's secrets: read once per run, and every one masks the output of every job. */
@@ -230,6 +243,21 @@ export class DockerJobExecutor implements JobExecutor {
     return outcome;
   }
 
+  /** What a job's services are started with (see services/acquire-services.ts). */
+  #servicesContext(context: JobContext, stack: ReleaseStack): ServicesContext {
+    return {
+      engine: this.#engine,
+      images: this.#sharedOf(context).images,
+      project: context.graph.project,
+      runId: context.runId,
+      emit: context.emit,
+      stack,
+      signal: context.signal,
+      killSignal: context.killSignal,
+      graceMs: context.graceMs,
+    };
+  }
+
   /** Acquires what the plan needs and runs the steps in order; the job's status (and outputs). */
   async #run(
     plan: JobPlan,
@@ -255,6 +283,7 @@ export class DockerJobExecutor implements JobExecutor {
     const mask = await secrets.mask();
     if (context.signal.aborted) throw cancelledError(context.signal);
     const all = more.length > 0 ? { ...mounts, mounts: [...mounts.mounts, ...more] } : mounts;
+    const services = await acquireServices(job, this.#servicesContext(context, stack));
     const container = await acquireContainer(plan, all, {
       engine: this.#engine,
       project: context.graph.project,
@@ -265,7 +294,10 @@ export class DockerJobExecutor implements JobExecutor {
       stateDirectory: stateDir(this.#env),
       owner: hostOwner(this.#env),
       ...(this.#engine.remote ? { remote: true } : {}),
+      ...(services ? { services } : {}),
     });
+    await services?.ready(container.id);
+    if (extras.insteadOfSteps) return { status: await extras.insteadOfSteps(container, all) };
     // The status of the first step that failed the job; later steps run only as their `if:` says.
     let failed: Status | undefined;
     for (const step of job.steps) {
@@ -286,6 +318,10 @@ export class DockerJobExecutor implements JobExecutor {
       });
       results.push(result);
       if (result.status === 'passed' || (result.status === 'failed' && result.allowFailure)) continue;
+      if (failed === undefined) {
+        const stepMounts = mounts.steps[step.index];
+        await this.#debug?.afterStep({ job, step, result, container, mounts: stepMounts, context });
+      }
       failed ??= result.status;
     }
     if (context.signal.aborted) return { status: cancelStatus(context.signal.reason) };

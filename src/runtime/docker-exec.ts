@@ -8,6 +8,8 @@ import type Docker from 'dockerode';
 import { Demuxer } from './demux.js';
 import { dockerCall, translate } from './docker-errors.js';
 import type { ChunkListener, ExecProcess, ExecRuntime, ExecSpec } from './exec.js';
+import { startDockerTty } from './docker-tty-exec.js';
+import type { TtyExecSpec, TtyProcess } from './tty-exec.js';
 
 class DockerExecProcess implements ExecProcess {
   constructor(
@@ -91,5 +93,9 @@ export class DockerExec implements ExecRuntime {
         return new DockerExecProcess(exec, stream, description, this.endpoint);
       },
     );
+  }
+
+  startTty(containerId: string, spec: TtyExecSpec): Promise<TtyProcess> {
+    return startDockerTty(this.docker, this.endpoint, containerId, spec);
   }
 }

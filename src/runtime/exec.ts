@@ -3,6 +3,8 @@
  * (stdout and stderr apart), their exit code read when they end. run-exec.ts runs kiln's own commands and
  * steps on top of this.
  */
+import type { TtyExecSpec, TtyProcess } from './tty-exec.js';
+
 export type OutputStream = 'stdout' | 'stderr';
 export type ChunkListener = (stream: OutputStream, chunk: Buffer) => void;
 
@@ -36,4 +38,6 @@ export interface ExecProcess {
 
 export interface ExecRuntime {
   start(containerId: string, spec: ExecSpec): Promise<ExecProcess>;
+  /** An interactive command on a pseudo-terminal (see tty-exec.ts), where the engine can make one. */
+  startTty?(containerId: string, spec: TtyExecSpec): Promise<TtyProcess>;
 }

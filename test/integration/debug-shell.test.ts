@@ -1,0 +1,203 @@
+/**
+ * `kiln run --debug` and `kiln shell` in a real terminal: kiln runs in a tmux pane (a server of this
+ * file's own, on its own socket), the test reads the pane and types into it as a user would. Without a
+ * terminal both refuse at once.
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  BUSYBOX,
+  docker,
+  kiln,
+  kilnBin,
+  makeProject,
+  sweepProjects,
+  waitFor,
+  type Project,
+} from '../helpers/kiln-cli.js';
+
+const run = promisify(execFile);
+
+/** The folder of this file's own tmux server's socket, made once. */
+const socketDir = mkdtemp(join(tmpdir(), 'kiln-debug-tmux-'));
+let sessions = 0;
+
+async function tmux(...args: string[]): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, LANG: 'C.UTF-8' };
+  delete env.TMUX;
+  const socket = join(await socketDir, 'sock');
+  const { stdout } = await run('tmux', ['-S', socket, '-f', '/dev/null', ...args], { env });
+  return stdout;
+}
+
+test.after.always(async () => {
+  await tmux('kill-server').catch(() => {});
+  await rm(await socketDir, { recursive: true, force: true });
+  await sweepProjects();
+});
+
+/** A shell word. */
+const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * kiln with `args` in a fresh 120x40 pane of the project's folder; once kiln exits, the pane says its
+ * exit code and stays, so that its last screen can be read.
+ */
+async function inPane(project: Project, args: readonly string[]) {
+  sessions += 1;
+  const session = `kiln-debug-${process.pid}-${sessions}`;
+  const kilnCommand = [
+    'env',
+    `KILN_STATE_DIR=${quote(project.stateDir)}`,
+    'NO_COLOR=1',
+    'TERM=xterm',
+    quote(process.execPath),
+    quote(kilnBin),
+    ...args.map(quote),
+  ].join(' ');
+  const command = `${kilnCommand}; echo "kiln exited with $?"; exec sleep 3600`;
+  await tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', '-c', project.dir, command);
+  let last = '';
+  const screen = async () => (last = await tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', session));
+  return {
+    /** The pane's text (with its scrollback) once `pattern` shows, or a failure with what it showed. */
+    async until(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+      await waitFor(
+        async () => pattern.test(await screen()),
+        timeoutMs,
+        () => last,
+      );
+      return last;
+    },
+    /** Types `keys` and Enter. */
+    async type(keys: string): Promise<void> {
+      await tmux('send-keys', '-t', session, '-l', keys);
+      await tmux('send-keys', '-t', session, 'Enter');
+    },
+    /** kiln's exit code, once it exited. */
+    async exitCode(timeoutMs = 30_000): Promise<number> {
+      const text = await this.until(/kiln exited with \d+/, timeoutMs);
+      return Number(/kiln exited with (\d+)/.exec(text)![1]);
+    },
+    async close(): Promise<void> {
+      await tmux('kill-session', '-t', session).catch(() => {});
+    },
+  };
+}
+
+/**
+ * The project's containers and its volumes other than caches and job results (those live across runs
+ * by design).
+ */
+async function leftOf(project: Project): Promise<{ containers: number; volumes: string[] }> {
+  const base = project.dir.split('/').pop()!.toLowerCase();
+  const ours = (labels: Record<string, string> | null | undefined) =>
+    (labels?.['dev.kiln.project'] ?? '').startsWith(base) &&
+    !['cache', 'result'].includes(labels?.['dev.kiln.scope'] ?? '');
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: ['dev.kiln.managed=true'] },
+  });
+  const volumes = (await docker.listVolumes({ filters: { label: ['dev.kiln.managed=true'] } })).Volumes ?? [];
+  return {
+    containers: containers.filter((c) => ours(c.Labels)).length,
+    volumes: volumes.filter((v) => ours(v.Labels)).map((v) => v.Name),
+  };
+}
+
+const FAILING = `version: 1
+jobs:
+  build:
+    image: ${BUSYBOX}
+    workdir: /src
+    env: { FOO: from-the-job }
+    mounts:
+      - { type: bind, source: ./src, target: /src, readonly: true }
+    outputs: [/out]
+    steps:
+      - name: prepare
+        run: echo ready > /out/state
+      - name: compile
+        env: { STEP_ONLY: from-the-step }
+        run: echo compiling; exit 3
+`;
+
+test('kiln run --debug opens a shell where the step failed, and exit ends the run with the failure', async (t) => {
+  const project = await makeProject(FAILING, { 'src/main.c': 'int main;\n' });
+  const pane = await inPane(project, ['run', '--debug']);
+  t.teardown(() => pane.close());
+
+  const banner = await pane.until(/leave with exit or Ctrl-D[\s\S]*\/src # ?$/m);
+  t.regex(banner, /step compile failed with exit code 3/);
+  t.regex(banner, /secrets are not mounted/);
+  t.is((await leftOf(project)).containers, 1, "the job's container is kept while the shell is open");
+
+  await pane.type('ls; echo "env=$FOO,$STEP_ONLY"; cat /out/state; pwd');
+  const seen = await pane.until(/env=from-the-job,from-the-step\nready\n\/src\n/);
+  t.regex(seen, /main\.c/, 'the bind is there');
+
+  await pane.type('exit');
+  t.is(await pane.exitCode(), 1, "the run ends with the step's failure");
+  const end = await pane.until(/run failed/);
+  t.regex(end, /build\s+failed/);
+  t.deepEqual(await leftOf(project), { containers: 0, volumes: [] }, 'everything is released');
+});
+
+test("kiln shell opens a shell in a fresh container with its need's output, and exits with its code", async (t) => {
+  const project = await makeProject(
+    `version: 1
+jobs:
+  gen:
+    image: ${BUSYBOX}
+    outputs: [/out]
+    steps:
+      - run: echo generated-by-gen > /out/gen.txt
+  build:
+    image: ${BUSYBOX}
+    workdir: /src
+    env: { FOO: from-the-job }
+    mounts:
+      - { type: bind, source: ./src, target: /src, readonly: true }
+      - { type: bind, from: gen, source: /out, target: /gen }
+    steps:
+      - run: touch /src/never-ran
+`,
+    { 'src/main.c': 'int main;\n' },
+  );
+
+  const refused = await inPane(project, ['shell', 'build']);
+  t.teardown(() => refused.close());
+  t.is(await refused.exitCode(), 2, 'a need without a result refuses');
+  t.regex(
+    await refused.until(/kiln run gen/),
+    /kiln shell: job gen has no result in the job cache.*run it first: kiln run gen/s,
+  );
+
+  t.is((await kiln(project, ['run', 'gen', '--progress', 'plain'])).code, 0);
+  const pane = await inPane(project, ['shell', 'build']);
+  t.teardown(() => pane.close());
+  const banner = await pane.until(/leave with exit or Ctrl-D[\s\S]*\/src # ?$/m);
+  t.regex(banner, /a shell in a fresh container of job build/);
+  t.is((await leftOf(project)).containers, 1);
+
+  await pane.type('cat /gen/gen.txt; echo "env=$FOO"; ls; exit 7');
+  t.is(await pane.exitCode(), 7, "kiln shell exits with the shell's exit code");
+  const seen = await pane.until(/env=/);
+  t.regex(seen, /generated-by-gen\nenv=from-the-job\nmain\.c\n/);
+  t.deepEqual(await leftOf(project), { containers: 0, volumes: [] }, 'everything is released');
+});
+
+test('without a terminal, kiln run --debug and kiln shell refuse at once with exit 2', async (t) => {
+  const project = await makeProject(FAILING, { 'src/main.c': '' });
+  const debugRun = await kiln(project, ['run', '--debug']);
+  t.is(debugRun.code, 2);
+  t.regex(debugRun.stderr, /kiln run --debug needs a terminal/);
+  const shell = await kiln(project, ['shell', 'build']);
+  t.is(shell.code, 2);
+  t.regex(shell.stderr, /kiln shell needs a terminal/);
+  t.deepEqual(await leftOf(project), { containers: 0, volumes: [] }, 'nothing was made');
+});
