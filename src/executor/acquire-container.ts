@@ -24,6 +24,7 @@ import { runExec } from '../runtime/run-exec.js';
 import { KILN_VERSION } from '../runtime/version.js';
 import type { JobPlan } from './plan-job.js';
 import { reuseFingerprint } from './reuse-fingerprint.js';
+import { relaySshAgents } from './ssh-relay.js';
 import { lockReusedContainer } from './reuse-lock.js';
 
 export interface AcquireContainerContext {
@@ -91,6 +92,10 @@ export async function acquireContainer(
   await putFiles(id, mounts, ctx, job.name);
   if (!reused) await startJobContainer(engine, id, spec);
   if (!ctx.remote) pushHandBack(id, plan, mounts, ctx);
+  const relays = plan.mounts.sshRelays ?? [];
+  if (relays.length > 0) {
+    await relaySshAgents(relays, { ...ctx, containerId: id, job: job.name });
+  }
   ctx.emit({
     type: reused ? 'container.reuse' : recreated ? 'container.recreate' : 'container.create',
     job: job.name,

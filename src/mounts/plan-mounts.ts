@@ -78,6 +78,7 @@ export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Prom
     graph,
     env,
     projectRealPath,
+    ...(ctx.remote ? { remote: true } : {}),
     secrets: ctx.secrets ?? new RunSecrets(graph, env),
     fail: (step, mount, message, cause) =>
       new MountError(job.name, describeMount(mount, graph.projectDir, step.name), message, cause),
@@ -89,7 +90,9 @@ export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Prom
  * Plans every step's secrets and ssh agents, each kind with one planner for the job (a source is read
  * once, an agent bound once per target). Throws on a missing required one.
  */
-async function planStepMounts(ctx: StepPlanContext): Promise<Pick<MountPlan, 'steps' | 'sshBinds'>> {
+async function planStepMounts(
+  ctx: StepPlanContext,
+): Promise<Pick<MountPlan, 'steps' | 'sshBinds' | 'sshRelays'>> {
   // Made up front, in the kinds' order, so that their binds come out in that order.
   const planners = new Map(STEP_MOUNT_KINDS.map((kind) => [kind.type, kind.planner(ctx)] as const));
   const steps: PlannedStepMounts[] = [];
@@ -102,5 +105,6 @@ async function planStepMounts(ctx: StepPlanContext): Promise<Pick<MountPlan, 'st
     steps[step.index] = planned as unknown as PlannedStepMounts;
   }
   const sshBinds: DockerMount[] = [...planners.values()].flatMap((planner) => planner.binds?.() ?? []);
-  return { steps, sshBinds };
+  const sshRelays = [...planners.values()].flatMap((planner) => planner.relays?.() ?? []);
+  return { steps, sshBinds, ...(sshRelays.length > 0 ? { sshRelays } : {}) };
 }

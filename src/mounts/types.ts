@@ -62,12 +62,28 @@ export interface PreparedStepMounts {
   readonly ssh: readonly PreparedSsh[];
 }
 
+/** An ssh agent of this host relayed to a socket in the container, on a remote engine. */
+export interface SshRelay {
+  readonly id: string;
+  /** The socket's path in the container. */
+  readonly target: string;
+  /** The agent's socket on this host. */
+  readonly socketPath: string;
+  /** The mount as errors name it: `ssh default -> /run/kiln/ssh-default.sock`. */
+  readonly mount: string;
+}
+
 /** The mounts of one job, planned: what a key of the job can be computed from. */
 export interface MountPlan {
   /** The container's mounts in the compiler's order (parents first). */
   readonly container: readonly PlannedMount[];
   /** Binds of the ssh agents' sockets, one per target, after the container's mounts. */
   readonly sshBinds: readonly DockerMount[];
+  /**
+   * On a remote engine, instead of binds: the agents relayed into the container, one per target (see
+   * executor/ssh-relay.ts). Absent on a local engine.
+   */
+  readonly sshRelays?: readonly SshRelay[];
   /** Indexed by step index. Optional secrets and agents that were not found are left out. */
   readonly steps: readonly PlannedStepMounts[];
 }

@@ -4,8 +4,12 @@
  * their content digest, uploaded only when the engine lacks that content; read-write binds come back;
  * exports come back by the archive API, as the user's files.
  */
-import { cp, readFile, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
 import {
   BUSYBOX,
@@ -154,5 +158,83 @@ jobs:
     t.regex(result.stderr + result.stdout, /dind/);
     t.regex(result.stderr + result.stdout, /bind \/var\/run\/docker\.sock -> \/var\/run\/docker\.sock/);
     t.regex(result.stderr + result.stdout, /remote engine/);
+  },
+);
+
+/** An image with socat (the Debian fixture and the packages of socat), made once on the host's engine. */
+const SOCAT = 'kiln-test/socat:bookworm';
+async function socatImage(): Promise<string> {
+  const run = promisify(execFile);
+  if (
+    await run('docker', ['image', 'inspect', SOCAT]).then(
+      () => true,
+      () => false,
+    )
+  )
+    return SOCAT;
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-socat-'));
+  try {
+    await run('apt-get', ['download', 'socat', 'libwrap0', 'libssl3'], { cwd: dir });
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      `FROM ${GCC}\nCOPY *.deb /tmp/debs/\nRUN dpkg -i /tmp/debs/*.deb && rm -rf /tmp/debs\n`,
+    );
+    await run('docker', ['build', '-q', '-t', SOCAT, dir]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return SOCAT;
+}
+
+/** A stand-in for the host's ssh agent: answers each connection's first line with `pong:<line>`. */
+async function fakeAgent(dir: string): Promise<{ path: string; close(): Promise<void> }> {
+  const path = join(dir, 'agent.sock');
+  const server = createServer((socket) =>
+    socket.once('data', (data) => socket.end(`pong:${data.toString().trim()}\n`)),
+  );
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return { path, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+const sshJob = (image: string) => `version: 1
+jobs:
+  agent:
+    image: ${image}
+    steps:
+      - run: for i in 1 2 3; do echo $i | socat - UNIX-CONNECT:$SSH_AUTH_SOCK; done
+        mounts:
+          - { type: ssh }
+`;
+
+test.serial(
+  "the host's ssh agent is relayed into the container over an exec stream, one connection after another",
+  async (t) => {
+    const image = await socatImage();
+    const c = await startRemoteEngine({ images: [image] });
+    const project = await makeProject(sshJob(image));
+    const agent = await fakeAgent(project.dir);
+    t.teardown(() => agent.close());
+    const result = await kiln(project, ['run', '--json'], { ...c.env, SSH_AUTH_SOCK: agent.path });
+    t.is(result.code, 0, result.stdout.slice(-3000) + result.stderr);
+    const out = eventsOf(result, 'step.output')
+      .map((e) => e.data as string)
+      .join('');
+    t.is(out, 'pong:1\npong:2\npong:3\n');
+  },
+);
+
+test.serial(
+  'an ssh agent on a remote engine whose image has no socat is refused before the first step, naming the job, the mount and what to install',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(sshJob(BUSYBOX));
+    const agent = await fakeAgent(project.dir);
+    t.teardown(() => agent.close());
+    const result = await kiln(project, ['run', '--json'], { ...c.env, SSH_AUTH_SOCK: agent.path });
+    t.is(result.code, 2, result.stderr);
+    t.is(eventsOf(result, 'step.start').length, 0, 'no step ran');
+    const error = eventsOf(result, 'error')[0]!;
+    t.regex(error.message as string, /job agent, mount ssh default -> \/run\/kiln\/ssh-default\.sock/);
+    t.regex(error.message as string, /install socat/);
   },
 );

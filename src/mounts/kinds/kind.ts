@@ -25,6 +25,7 @@ import type {
   OutputRef,
   PlannedStepMounts,
   PreparedStepMounts,
+  SshRelay,
 } from '../types.js';
 
 /** What every kind has. */
@@ -150,6 +151,8 @@ export interface StepPlanContext {
   readonly env: NodeJS.ProcessEnv;
   /** The project folder through symlinks. */
   readonly projectRealPath: string;
+  /** The engine does not see this host's files: ssh agents are relayed, not bound. Default false. */
+  readonly remote?: boolean;
   readonly secrets: RunSecrets;
   /** A MountError naming the job, the mount and the step. */
   readonly fail: (step: CompiledStep, mount: CompiledStepMount, message: string, cause?: unknown) => Error;
@@ -167,6 +170,8 @@ export interface StepKindPlanner<M extends CompiledStepMount, E extends PlannedS
   readonly plan: (step: CompiledStep, mount: M) => Promise<E | undefined>;
   /** Binds the container needs for them, after its own mounts. */
   readonly binds?: () => readonly DockerMount[];
+  /** On a remote engine: the agents to relay into the container instead of binds. */
+  readonly relays?: () => readonly SshRelay[];
 }
 
 /** A kind that exists only while its step runs: secret, ssh. */

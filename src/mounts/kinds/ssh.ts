@@ -6,7 +6,7 @@
 import type { CompiledSshMount } from '../../graph/types.js';
 import { engineHostPath } from '../bind-sources.js';
 import { resolveSshSocket, type SshSocketResolution } from '../ssh-agents.js';
-import type { DockerMount, PreparedSsh } from '../types.js';
+import type { DockerMount, PreparedSsh, SshRelay } from '../types.js';
 import type { StepMountKind } from './kind.js';
 
 export const sshKind: StepMountKind<CompiledSshMount, 'ssh'> = {
@@ -18,7 +18,10 @@ export const sshKind: StepMountKind<CompiledSshMount, 'ssh'> = {
   planner(ctx) {
     const sockets = new Map<string, Promise<SshSocketResolution>>();
     /** The agent bound at each target. */
-    const binds = new Map<string, { readonly id: string; readonly bind: DockerMount }>();
+    const binds = new Map<
+      string,
+      { readonly id: string; readonly bind: DockerMount; readonly relay: SshRelay }
+    >();
     return {
       async plan(step, mount): Promise<PreparedSsh | undefined> {
         let pending = sockets.get(mount.id);
@@ -48,11 +51,19 @@ export const sshKind: StepMountKind<CompiledSshMount, 'ssh'> = {
           binds.set(mount.target, {
             id: mount.id,
             bind: { Type: 'bind', Source: source, Target: mount.target },
+            relay: {
+              id: mount.id,
+              target: mount.target,
+              socketPath: socket.realPath,
+              mount: sshKind.describe(mount, ctx.graph.projectDir),
+            },
           });
         }
         return { id: mount.id, target: mount.target };
       },
-      binds: () => [...binds.values()].map((b) => b.bind),
+      // On a remote engine this host's socket cannot be bound: the agent is relayed instead.
+      binds: () => (ctx.remote ? [] : [...binds.values()].map((b) => b.bind)),
+      relays: () => (ctx.remote ? [...binds.values()].map((b) => b.relay) : []),
     };
   },
   prepare: async (ssh) => ssh,
