@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -59,7 +59,10 @@ async function inPane(project: Project, args: readonly string[]) {
     quote(kilnBin),
     ...args.map(quote),
   ].join(' ');
-  const command = `${kilnCommand}; echo "kiln exited with $?"; exec sleep 3600`;
+  // After kiln: its exit code, and whether it left the terminal in canonical mode (not raw).
+  const command =
+    `${kilnCommand}; echo "kiln exited with $?"; ` +
+    `echo "terminal: $(stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon')"; exec sleep 3600`;
   await tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', '-c', project.dir, command);
   let last = '';
   const screen = async () => (last = await tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', session));
@@ -142,8 +145,9 @@ test('kiln run --debug opens a shell where the step failed, and exit ends the ru
 
   await pane.type('exit');
   t.is(await pane.exitCode(), 1, "the run ends with the step's failure");
-  const end = await pane.until(/run failed/);
+  const end = await pane.until(/terminal: /);
   t.regex(end, /build\s+failed/);
+  t.regex(end, /terminal: icanon\n/, 'the terminal is out of raw mode again');
   t.deepEqual(await leftOf(project), { containers: 0, volumes: [] }, 'everything is released');
 });
 
@@ -200,4 +204,64 @@ test('without a terminal, kiln run --debug and kiln shell refuse at once with ex
   t.is(shell.code, 2);
   t.regex(shell.stderr, /kiln shell needs a terminal/);
   t.deepEqual(await leftOf(project), { containers: 0, volumes: [] }, 'nothing was made');
+});
+
+/** The events of the project's one run so far, from its events log (written as they come). */
+async function loggedEvents(project: Project): Promise<Array<Record<string, any>>> {
+  const runs = await readdir(join(project.stateDir, 'runs')).catch(() => [] as string[]);
+  const texts = await Promise.all(
+    runs.map((run) => readFile(join(project.stateDir, 'runs', run, 'events.jsonl'), 'utf8').catch(() => '')),
+  );
+  return texts
+    .join('')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, any>);
+}
+
+test("one shell at a time: a job that fails while another job's shell is open waits for it, its container kept", async (t) => {
+  const job = (name: string) => `  ${name}:
+    image: ${BUSYBOX}
+    steps:
+      - name: check-${name}
+        run: echo "${name} was here" > /tmp/mark; exit ${name === 'one' ? 3 : 4}
+`;
+  const project = await makeProject(`version: 1\njobs:\n${job('one')}${job('two')}`);
+  const pane = await inPane(project, ['run', '-i', '--concurrency', '2']);
+  t.teardown(() => pane.close());
+
+  const first = await pane.until(/leave with exit or Ctrl-D[\s\S]*# ?$/m);
+  const firstJob = /step check-(one|two) failed/.exec(first)![1]!;
+  const secondJob = firstJob === 'one' ? 'two' : 'one';
+  // The other job has failed too, and waits: one debug.shell so far, both containers there.
+  let events: Array<Record<string, any>> = [];
+  await waitFor(
+    async () => {
+      events = await loggedEvents(project);
+      return events.filter((e) => e.type === 'step.end' && e.status === 'failed').length === 2;
+    },
+    30_000,
+    () => JSON.stringify(events.map((e) => e.type)),
+  );
+  t.deepEqual(
+    events.filter((e) => e.type === 'debug.shell').map((e) => e.job),
+    [firstJob],
+  );
+  t.is((await leftOf(project)).containers, 2);
+  t.is(first.match(/leave with exit/g)!.length, 1);
+
+  await pane.type('cat /tmp/mark; exit');
+  const second = await pane.until(
+    new RegExp(`step check-${secondJob} failed[\\s\\S]*leave with exit[\\s\\S]*# ?$`, 'm'),
+  );
+  t.regex(second, new RegExp(`${firstJob} was here`));
+  // The first job ended (and its container went) once its shell closed; its lines wait for the second.
+  await waitFor(async () =>
+    (await loggedEvents(project)).some((e) => e.type === 'job.end' && e.job === firstJob),
+  );
+  t.is((await leftOf(project)).containers, 1);
+  await pane.type('cat /tmp/mark; exit');
+  t.is(await pane.exitCode(), 1);
+  t.regex(await pane.until(/terminal: /), new RegExp(`${secondJob} was here`));
+  t.deepEqual(await leftOf(project), { containers: 0, volumes: [] });
 });
