@@ -13,12 +13,18 @@ export const Label = {
   job: 'dev.kiln.job',
   /** The pid of the kiln process that owns a run-scoped resource. */
   pid: 'dev.kiln.pid',
-  /** The host of that process; a pid means nothing on another host. */
+  /** The host of that process (KILN_HOST_ID, else the host name); a pid means nothing on another host. */
   host: 'dev.kiln.host',
+  /**
+   * The name of the keeper container of the owning run, on an engine many hosts share: the run is alive
+   * while its keeper runs (runtime/keepers.ts).
+   */
+  keeper: 'dev.kiln.keeper',
   /**
    * `run` (removed at the end of the run), `reuse` (a reused container), `cache` (kept across runs),
    * `result` (an output volume of the job cache, kept while a sealed result refers to it), `source` (a
-   * bind source's content shipped to a remote engine, keyed by its digest; see runtime/source-volumes.ts).
+   * bind source's content shipped to a remote engine, keyed by its digest; see runtime/source-volumes.ts),
+   * `keeper` (a run's keeper) and `lock` (a lock container; both in runtime/keepers.ts).
    */
   scope: 'dev.kiln.scope',
   /** The cache id of a cache volume. */
@@ -42,27 +48,59 @@ export const Label = {
   content: 'dev.kiln.content',
 } as const;
 
-export type Scope = 'run' | 'reuse' | 'cache' | 'result' | 'source';
+export type Scope = 'run' | 'reuse' | 'cache' | 'result' | 'source' | 'keeper' | 'lock';
 
 export const MANAGED_FILTER = { label: [`${Label.managed}=true`] };
 
+/**
+ * The name this host is recorded under on what kiln makes, and compared with to tell its resources from
+ * another host's: KILN_HOST_ID when set (tests play another host with it), else the host name.
+ */
+export function thisHost(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KILN_HOST_ID?.trim() || hostname();
+}
+
+/** The keeper of each run of this process that has one (see runtime/keepers.ts), by run id. */
+const keepers = new Map<string, string>();
+
+/** From now on, what run `runId` makes is labelled with its keeper `name` (none: no longer). */
+export function setRunKeeper(runId: string, name: string | undefined): void {
+  if (name === undefined) keepers.delete(runId);
+  else keepers.set(runId, name);
+}
+
+/** The keeper of run `runId` of this process, if it has one. */
+export function runKeeper(runId: string): string | undefined {
+  return keepers.get(runId);
+}
+
 /** This process's identity, as recorded on run-scoped resources. */
 export function ownerLabels(runId: string): Record<string, string> {
+  const keeper = keepers.get(runId);
   return {
     [Label.managed]: 'true',
     [Label.run]: runId,
     [Label.pid]: String(process.pid),
-    [Label.host]: hostname(),
+    [Label.host]: thisHost(),
+    ...(keeper !== undefined ? { [Label.keeper]: keeper } : {}),
   };
 }
 
-/** Is the process that owns a resource with these labels gone? Unknown owners (another host) count as alive. */
-export function ownerIsGone(labels: Readonly<Record<string, string>> | undefined): boolean {
+/**
+ * Is the kiln that owns a resource with these labels gone? On this host, its pid says. Of another host,
+ * its run's keeper says, when it has one and `liveKeepers` (the names of the keepers that run, looked up
+ * after the resource was listed) is given; otherwise it cannot be known and counts as alive.
+ */
+export function ownerIsGone(
+  labels: Readonly<Record<string, string>> | undefined,
+  liveKeepers?: ReadonlySet<string>,
+): boolean {
   if (!labels) return false;
   const pid = Number(labels[Label.pid]);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (labels[Label.host] !== hostname()) return false;
-  return !processIsAlive(pid);
+  if (labels[Label.host] === thisHost() && Number.isInteger(pid) && pid > 0) return !processIsAlive(pid);
+  const keeper = labels[Label.keeper];
+  if (keeper !== undefined && liveKeepers !== undefined) return !liveKeepers.has(keeper);
+  return false;
 }
 
 export function processIsAlive(pid: number): boolean {

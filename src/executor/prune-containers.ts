@@ -9,6 +9,7 @@ import {
   describeVolume,
   isOrphan,
   listManaged,
+  liveKeepers,
   type SweptResource,
 } from '../runtime/sweep.js';
 import type { Engine } from '../runtime/engine.js';
@@ -41,7 +42,7 @@ async function heldBy(name: string, stateDirectory: string): Promise<string | un
  * holds them) and unused run-scoped volumes, of every project or of `options.project`. Returns what it removed (or, in a dry run, would).
  */
 export async function pruneContainers(
-  engine: Pick<Engine, 'containers' | 'volumes'>,
+  engine: Pick<Engine, 'containers' | 'volumes' | 'keepers'>,
   options: PruneOptions = {},
 ): Promise<SweptResource[]> {
   const managed = await listManaged(engine);
@@ -49,9 +50,14 @@ export async function pruneContainers(
     options.project === undefined || labels[Label.project] === options.project;
   const containers = managed.containers.filter((c) => ofProject(c.labels));
   const volumes = managed.volumes.filter((v) => ofProject(v.labels));
+  const live = await liveKeepers(engine);
   const chosen: SweptResource[] = [];
   for (const c of containers) {
     const scope = c.labels[Label.scope];
+    // A keeper goes when its run ends, and a lock when its holder releases it or another run finds it
+    // stale: a running keeper is a live run, and a lock is its holder's.
+    if (scope === 'keeper' && live?.has(c.name)) continue;
+    if (scope === 'lock' && !ownerIsGone(c.labels, live)) continue;
     if (scope === 'reuse') {
       if (!options.all) continue;
       // A run that holds a reused container would see its step killed under it.
@@ -62,12 +68,12 @@ export async function pruneContainers(
       }
     }
     // A live run's container is left to that run.
-    if (scope === 'run' && !ownerIsGone(c.labels) && c.labels[Label.pid] !== undefined) continue;
+    if (scope === 'run' && !ownerIsGone(c.labels, live) && c.labels[Label.pid] !== undefined) continue;
     if (!options.dryRun) await engine.containers.remove(c.id);
     chosen.push(describeContainer(c));
   }
   for (const v of volumes) {
-    if (!isOrphan(v.labels)) continue;
+    if (!isOrphan(v.labels, live)) continue;
     if (options.dryRun || (await engine.volumes.remove(v.name)) !== 'in-use') chosen.push(describeVolume(v));
   }
   return chosen;

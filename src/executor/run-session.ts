@@ -18,6 +18,7 @@ import { selectOnly } from '../graph/select.js';
 import { CachingJobExecutor } from './caching-job-executor.js';
 import { cachedNeeds, SeededNeedsExecutor } from './cached-needs.js';
 import { DockerJobExecutor } from './docker-job-executor.js';
+import { keepRun } from './run-keeper.js';
 import { DebugShell, type DebugShellOptions } from './debug-shell.js';
 import { DEFAULT_GRACE_MS, newRunId, runGraph } from '../scheduler/run-graph.js';
 import type { RunResult } from '../scheduler/types.js';
@@ -121,7 +122,10 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
     ...(options.cacheReadonly !== undefined ? { readonly: options.cacheReadonly } : {}),
     ...(options.env ? { env: options.env } : {}),
   });
-  // Before the executor exists: a refusal leaves nothing to close.
+  // On an engine other hosts share, the run's liveness is its keeper, started before anything is made.
+  const keeping = await keepRun(engine, selected, runId);
+  if (keeping.warning !== undefined) pending.push(keeping.warning);
+  // Before the executor exists: a refusal leaves nothing to close (but the keeper).
   const needs =
     only && only.fromCache.length > 0
       ? await cachedNeeds(graph, only.fromCache, {
@@ -134,6 +138,9 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
           emit: (event) => {
             if (event.type === 'warning') pending.push(event.message);
           },
+        }).catch(async (error: unknown) => {
+          await keeping.release();
+          throw error;
         })
       : undefined;
   const executor =
@@ -160,6 +167,7 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
   } finally {
     await executor?.close();
     await needs?.release();
+    await keeping.release();
   }
 }
 

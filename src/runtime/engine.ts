@@ -12,11 +12,13 @@ import { DockerContainers } from './docker-containers.js';
 import { markAnswered } from './docker-errors.js';
 import { DockerExec } from './docker-exec.js';
 import { DockerImages } from './docker-images.js';
+import { DockerKeepers } from './docker-keepers.js';
 import { DockerSystem } from './docker-system.js';
 import { DockerVolumes } from './docker-volumes.js';
 import type { ContainerRuntime } from './containers.js';
 import type { ExecRuntime } from './exec.js';
 import type { ImageRuntime } from './images.js';
+import type { KeeperRuntime } from './keepers.js';
 import type { EngineInfo, SystemRuntime } from './system.js';
 import type { VolumeRuntime } from './volumes.js';
 
@@ -47,6 +49,11 @@ export interface Engine {
   readonly containers: ContainerRuntime;
   readonly exec: ExecRuntime;
   readonly volumes: VolumeRuntime;
+  /**
+   * Keepers of runs and lock containers, on an engine many hosts share (keepers.ts). Absent: runs keep
+   * no keeper (an engine that only tells of this host's processes, e.g. one in a unit test).
+   */
+  readonly keepers?: KeeperRuntime;
 }
 
 export function describeEndpoint(dockerHost: string | undefined): string {
@@ -100,6 +107,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     containers: new DockerContainers(docker, endpoint),
     exec: new DockerExec(docker, endpoint),
     volumes: new DockerVolumes(docker, endpoint),
+    keepers: new DockerKeepers(docker, endpoint),
   };
 }
 

@@ -169,9 +169,12 @@ export async function sweepUnsealedOutputVolumes(
   isSealed: (volume: string) => boolean | Promise<boolean>,
 ): Promise<string[]> {
   const removed: string[] = [];
-  for (const volume of await listOutputVolumes(engine)) {
+  const volumes = await listOutputVolumes(engine);
+  // Asked after the listing (see sweep.ts, liveKeepers): another host's run is alive while its keeper runs.
+  const live = engine.keepers ? await engine.keepers.live() : undefined;
+  for (const volume of volumes) {
     if (volume.labels[Label.store] !== store) continue;
-    if (!ownerIsGone(volume.labels) || (await isSealed(volume.name))) continue;
+    if (!ownerIsGone(volume.labels, live) || (await isSealed(volume.name))) continue;
     if (await removeWhenFree(engine, volume.name)) removed.push(volume.name);
   }
   return removed;

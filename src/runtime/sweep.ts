@@ -1,7 +1,8 @@
 /**
  * No orphans: what a run creates carries its run id and the pid and host of the kiln process that owns
- * it. At start, kiln sweeps what belongs to runs whose process is gone; never what belongs to a live run,
- * a reused container or a cache. (`kiln prune`, in executor/prune-containers.ts, removes more.)
+ * it (and, on an engine many hosts share, the name of its run's keeper: keepers.ts). At start, kiln sweeps
+ * what belongs to runs whose process is gone; never what belongs to a live run, a reused container or a
+ * cache. (`kiln prune`, in executor/prune-containers.ts, removes more.)
  */
 import { Label, MANAGED_FILTER, ownerIsGone } from '../labels.js';
 import type { ContainerSummary } from './containers.js';
@@ -44,22 +45,43 @@ export function describeVolume(v: VolumeInfo): SweptResource {
   return { kind: 'volume', id: v.name, name: v.name, ...ownership(v.labels) };
 }
 
-/** Is this a run-scoped resource whose kiln process is gone? */
-export function isOrphan(labels: Readonly<Record<string, string>>): boolean {
-  return labels[Label.scope] === 'run' && ownerIsGone(labels);
+/**
+ * Is this a run-scoped resource whose kiln process is gone? `liveKeepers`: the keepers that run (see
+ * liveKeepers), which tell of another host's runs.
+ */
+export function isOrphan(
+  labels: Readonly<Record<string, string>>,
+  liveKeepers?: ReadonlySet<string>,
+): boolean {
+  return labels[Label.scope] === 'run' && ownerIsGone(labels, liveKeepers);
 }
 
-/** Removes run-scoped containers and volumes whose owning kiln process is gone. Returns what it removed. */
-export async function sweepOrphans(engine: Pick<Engine, 'containers' | 'volumes'>): Promise<SweptResource[]> {
+/**
+ * The names of the keepers that run on the engine (keepers.ts), or undefined when it keeps none. Ask after
+ * listing the resources to judge: a run starts its keeper before it makes anything, so a resource listed
+ * before has its keeper in this answer while its run lives.
+ */
+export async function liveKeepers(engine: Pick<Engine, 'keepers'>): Promise<ReadonlySet<string> | undefined> {
+  return engine.keepers ? engine.keepers.live() : undefined;
+}
+
+/**
+ * Removes run-scoped containers and volumes whose owning kiln process is gone (of this host: its pid is
+ * gone; of another host: its run's keeper no longer runs). Returns what it removed.
+ */
+export async function sweepOrphans(
+  engine: Pick<Engine, 'containers' | 'volumes' | 'keepers'>,
+): Promise<SweptResource[]> {
   const { containers, volumes } = await listManaged(engine);
+  const live = await liveKeepers(engine);
   const removed: SweptResource[] = [];
   for (const c of containers) {
-    if (!isOrphan(c.labels)) continue;
+    if (!isOrphan(c.labels, live)) continue;
     await engine.containers.remove(c.id);
     removed.push(describeContainer(c));
   }
   for (const v of volumes) {
-    if (!isOrphan(v.labels)) continue;
+    if (!isOrphan(v.labels, live)) continue;
     if ((await engine.volumes.remove(v.name)) !== 'in-use') removed.push(describeVolume(v));
   }
   return removed;
