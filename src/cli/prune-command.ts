@@ -10,7 +10,8 @@ import { ensureStateDir } from '../state-dir.js';
 import { reportError } from './report-error.js';
 import { parseSize } from '../definition/sizes.js';
 import { UsageError } from '../errors.js';
-import { pruneResults, type PrunedResults } from '../executor/prune-results.js';
+import { DEFAULT_RESULTS_UNUSED_MS, pruneResults, type PrunedResults } from '../executor/prune-results.js';
+import { pruneSourceVolumes } from '../runtime/source-volumes.js';
 import { remoteSettings, ResultStore } from '../results/index.js';
 import { visible } from '../visible-text.js';
 
@@ -103,7 +104,24 @@ export async function pruneCommand(options: {
       process.stdout.write('caches are kept; kiln prune --all removes those not in use\n');
     }
     const results = await pruneJobResults(engine, options, project, verb);
-    if (containers.length === 0 && caches.length === 0 && results.removed.length === 0) {
+    const sources = await pruneSourceVolumes(engine, {
+      olderThanMs: DEFAULT_RESULTS_UNUSED_MS,
+      all: options.all ?? false,
+      dryRun: options.dryRun ?? false,
+      ...(project !== undefined ? { project } : {}),
+    });
+    for (const s of sources.removed) {
+      process.stdout.write(
+        `${verb} volume ${s.name} (bind source ${s.digest.slice(7, 19)}, shipped to a remote engine)\n`,
+      );
+    }
+    for (const s of sources.kept) process.stdout.write(`kept volume ${s.name}: in use\n`);
+    if (
+      containers.length === 0 &&
+      caches.length === 0 &&
+      results.removed.length === 0 &&
+      sources.removed.length === 0
+    ) {
       process.stdout.write('nothing to prune\n');
     }
     return ExitCode.passed;

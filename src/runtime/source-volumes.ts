@@ -105,6 +105,8 @@ export async function shipSource(engine: Engine, options: ShipOptions): Promise<
       [Label.scope]: 'source',
       [Label.digest]: options.digest,
       [Label.content]: volume,
+      // The project that made it (another project with the same content uses it all the same).
+      [Label.project]: options.project,
       [Label.version]: KILN_VERSION,
     },
     `the completion mark of bind source ${hex.slice(0, 12)}`,
@@ -214,6 +216,8 @@ export interface PruneSourcesOptions {
   /** Every one that no container uses. Default false. */
   readonly all?: boolean;
   readonly dryRun?: boolean;
+  /** Only those made by this project (`kiln prune --project`). Default: every project's. */
+  readonly project?: string;
   readonly now?: number;
 }
 
@@ -227,7 +231,9 @@ export async function pruneSourceVolumes(
   options: PruneSourcesOptions,
 ): Promise<{ readonly removed: SourceVolumeInfo[]; readonly kept: SourceVolumeInfo[] }> {
   const now = options.now ?? Date.now();
-  const volumes = await engine.volumes.list([`${Label.managed}=true`, `${Label.scope}=source`]);
+  const volumes = (await engine.volumes.list([`${Label.managed}=true`, `${Label.scope}=source`])).filter(
+    (v) => options.project === undefined || v.labels[Label.project] === options.project,
+  );
   const marks = volumes.filter((v) => v.labels[Label.content] !== undefined);
   const marked = new Set(marks.map((m) => m.labels[Label.content]!));
   const info = (v: (typeof volumes)[number]): SourceVolumeInfo => ({

@@ -21,6 +21,8 @@ import {
   type KilnRun,
 } from '../helpers/kiln-cli.js';
 import { remoteEngineHooks, startRemoteEngine } from '../helpers/remote-engine.js';
+import { createEngine } from '../../src/runtime/engine.js';
+import { pruneSourceVolumes } from '../../src/runtime/source-volumes.js';
 
 remoteEngineHooks(test);
 test.after.always(sweepProjects);
@@ -236,5 +238,52 @@ test.serial(
     const error = eventsOf(result, 'error')[0]!;
     t.regex(error.message as string, /job agent, mount ssh default -> \/run\/kiln\/ssh-default\.sock/);
     t.regex(error.message as string, /install socat/);
+  },
+);
+
+test.serial(
+  'kiln prune removes source volumes made longer ago than two weeks (mark first), and the next run uploads the tree again',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(
+      `version: 1
+jobs:
+  read:
+    image: ${BUSYBOX}
+    mounts:
+      - { type: bind, source: ./data, target: /data, readonly: true }
+    steps:
+      - run: cat /data/a.txt
+`,
+      { 'data/a.txt': `a ${process.pid}\n` },
+    );
+    const first = await kiln(project, ['run', '--json', '--no-cache'], c.env);
+    t.is(first.code, 0, first.stderr);
+    t.true(total(first) > 0);
+    const name = eventsOf(first, 'run.start')[0]!.project as string;
+    const saved = { ...process.env };
+    Object.assign(process.env, { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: c.env.DOCKER_CERT_PATH });
+    t.teardown(() => {
+      process.env.DOCKER_TLS_VERIFY = saved.DOCKER_TLS_VERIFY;
+      process.env.DOCKER_CERT_PATH = saved.DOCKER_CERT_PATH;
+    });
+    const engine = createEngine({ dockerHost: c.dockerHost, remote: true });
+    const twoWeeks = 14 * 24 * 60 * 60 * 1000;
+    const young = await pruneSourceVolumes(engine, { olderThanMs: twoWeeks, project: name });
+    t.deepEqual(young.removed, [], 'a source volume made now is kept');
+    const later = Date.now() + twoWeeks + 60_000;
+    const dry = await pruneSourceVolumes(engine, {
+      olderThanMs: twoWeeks,
+      project: name,
+      now: later,
+      dryRun: true,
+    });
+    t.is(dry.removed.length, 1);
+    t.truthy(await c.docker.getVolume(dry.removed[0]!.name).inspect(), 'a dry run removes nothing');
+    const pruned = await pruneSourceVolumes(engine, { olderThanMs: twoWeeks, project: name, now: later });
+    t.is(pruned.removed.length, 1);
+    const again = await kiln(project, ['run', '--json', '--no-cache'], c.env);
+    t.is(again.code, 0, again.stderr);
+    t.true(total(again) > 0, 'the pruned tree travels again');
   },
 );
