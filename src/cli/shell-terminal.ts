@@ -70,6 +70,9 @@ export class HeldOutput extends Writable {
   }
 }
 
+/** What a shell that kiln hung up counts as: killed by SIGHUP. */
+const HUNG_UP = 129;
+
 type TtyIn = NodeJS.ReadStream & { setRawMode?: (mode: boolean) => unknown; isRaw?: boolean };
 type TtyOut = NodeJS.WriteStream;
 
@@ -122,7 +125,8 @@ export class ProcessTerminal implements ShellTerminal {
         .catch((error: unknown) => {
           if (!signal.aborted) throw error;
         });
-      return await shell.exitCode();
+      // Hung up: the shell's end is not waited for; removing its container ends it.
+      return signal.aborted ? HUNG_UP : await shell.exitCode();
     } finally {
       restore();
       shell?.close();

@@ -47,7 +47,7 @@ const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
  * kiln with `args` in a fresh 120x40 pane of the project's folder; once kiln exits, the pane says its
  * exit code and stays, so that its last screen can be read.
  */
-async function inPane(project: Project, args: readonly string[]) {
+async function inPane(project: Project, args: readonly string[], env: Record<string, string> = {}) {
   sessions += 1;
   const session = `kiln-debug-${process.pid}-${sessions}`;
   const kilnCommand = [
@@ -55,6 +55,7 @@ async function inPane(project: Project, args: readonly string[]) {
     `KILN_STATE_DIR=${quote(project.stateDir)}`,
     'NO_COLOR=1',
     'TERM=xterm',
+    ...Object.entries(env).map(([name, value]) => quote(`${name}=${value}`)),
     quote(process.execPath),
     quote(kilnBin),
     ...args.map(quote),
@@ -85,6 +86,12 @@ async function inPane(project: Project, args: readonly string[]) {
     async exitCode(timeoutMs = 30_000): Promise<number> {
       const text = await this.until(/kiln exited with \d+/, timeoutMs);
       return Number(/kiln exited with (\d+)/.exec(text)![1]);
+    },
+    /** The pid of kiln (the pane's shell's child). */
+    async kilnPid(): Promise<number> {
+      const shell = (await tmux('display-message', '-p', '-t', session, '#{pane_pid}')).trim();
+      const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', shell]);
+      return Number(stdout.trim().split('\n')[0]);
     },
     async close(): Promise<void> {
       await tmux('kill-session', '-t', session).catch(() => {});
@@ -263,5 +270,49 @@ test("one shell at a time: a job that fails while another job's shell is open wa
   await pane.type('cat /tmp/mark; exit');
   t.is(await pane.exitCode(), 1);
   t.regex(await pane.until(/terminal: /), new RegExp(`${secondJob} was here`));
+  t.deepEqual(await leftOf(project), { containers: 0, volumes: [] });
+});
+
+const WITH_SECRET = `version: 1
+secrets:
+  token: { env: DEBUG_TEST_TOKEN }
+jobs:
+  deploy:
+    image: ${BUSYBOX}
+    steps:
+      - name: push
+        mounts:
+          - { type: secret, id: token, env: TOKEN }
+        run: test "$TOKEN" = nope
+`;
+
+test("the step's secrets are in the shell only with --debug=secrets", async (t) => {
+  const project = await makeProject(WITH_SECRET);
+  const env = { DEBUG_TEST_TOKEN: 's3cr3t-value' };
+  const without = await inPane(project, ['run', '--debug'], env);
+  t.teardown(() => without.close());
+  await without.until(/secrets are not mounted[\s\S]*# ?$/m);
+  await without.type('echo "token=[$TOKEN]"; ls /run/secrets; exit');
+  t.is(await without.exitCode(), 1);
+  t.regex(await without.until(/terminal: /), /token=\[\]\n/);
+
+  const withSecrets = await inPane(project, ['run', '--debug=secrets'], env);
+  t.teardown(() => withSecrets.close());
+  await withSecrets.until(/secrets are mounted again[\s\S]*# ?$/m);
+  await withSecrets.type('echo "token=[$TOKEN]"; cat /run/secrets/token; echo; exit');
+  t.is(await withSecrets.exitCode(), 1);
+  const end = await withSecrets.until(/terminal: /);
+  t.regex(end, /token=\[s3cr3t-value\]\ns3cr3t-value\n/);
+  t.deepEqual(await leftOf(project), { containers: 0, volumes: [] });
+});
+
+test('a SIGTERM to kiln while a shell is open hangs the shell up, releases everything and exits 130', async (t) => {
+  const project = await makeProject(FAILING, { 'src/main.c': '' });
+  const pane = await inPane(project, ['run', '--debug']);
+  t.teardown(() => pane.close());
+  await pane.until(/leave with exit or Ctrl-D[\s\S]*# ?$/m);
+  process.kill(await pane.kilnPid(), 'SIGTERM');
+  t.is(await pane.exitCode(), 130);
+  t.regex(await pane.until(/terminal: /), /terminal: icanon\n/);
   t.deepEqual(await leftOf(project), { containers: 0, volumes: [] });
 });
