@@ -7,7 +7,8 @@
  * Options:
  *   --quick             smaller sizes and 3 repetitions (a few minutes on 2 cores)
  *   --only ID[,ID...]   run only these cases (per-step, graph-throughput, compile, output-throughput, mounts,
- *                       results-hashing, cache-buildkit, cache-noop-1000, cache-one-change, shared-cache)
+ *                       results-hashing, cache-buildkit, cache-noop-1000, cache-one-change, shared-cache,
+ *                       remote-engine)
  *   --repetitions N     measured repetitions per variant (default 3 quick, 5 full)
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -29,6 +30,7 @@ import { benchMounts } from './mounts.js';
 import { benchOutputThroughput } from './output-throughput.js';
 import { benchPerStep } from './per-step.js';
 import { BENCH_IMAGE, removeBenchResources } from './raw-docker.js';
+import { benchRemoteEngine } from './remote-engine.js';
 import { benchSharedCache } from './shared-cache.js';
 import { benchResultsHashing } from './results-hashing.js';
 import { renderCase, renderSummary, type CaseResult } from './report.js';
@@ -44,6 +46,7 @@ const CASES: ReadonlyArray<{ readonly id: string; readonly title: string; readon
   { id: 'cache-noop-1000', title: 'Job cache: unchanged rerun of 1,000 jobs', run: benchCacheNoop },
   { id: 'cache-one-change', title: 'Job cache: one changed file in 50 jobs', run: benchCacheOneChange },
   { id: 'shared-cache', title: 'Shared cache over HTTP', run: benchSharedCache },
+  { id: 'remote-engine', title: 'Remote engine: the example over TLS', run: benchRemoteEngine },
 ];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${CASES.map((c) => c.id).join(',')}] [--repetitions N]`;
