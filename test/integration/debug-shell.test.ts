@@ -82,6 +82,10 @@ async function inPane(project: Project, args: readonly string[], env: Record<str
       await tmux('send-keys', '-t', session, '-l', keys);
       await tmux('send-keys', '-t', session, 'Enter');
     },
+    /** Resizes the pane's window, as a user resizing the terminal (kiln gets SIGWINCH). */
+    async resize(columns: number, rows: number): Promise<void> {
+      await tmux('resize-window', '-t', session, '-x', String(columns), '-y', String(rows));
+    },
     /** kiln's exit code, once it exited. */
     async exitCode(timeoutMs = 30_000): Promise<number> {
       const text = await this.until(/kiln exited with \d+/, timeoutMs);
@@ -149,6 +153,12 @@ test('kiln run --debug opens a shell where the step failed, and exit ends the ru
   await pane.type('ls; echo "env=$FOO,$STEP_ONLY"; cat /out/state; pwd');
   const seen = await pane.until(/env=from-the-job,from-the-step\nready\n\/src\n/);
   t.regex(seen, /main\.c/, 'the bind is there');
+
+  await pane.type('echo "size=$(stty size)"');
+  await pane.until(/size=40 120\n/);
+  await pane.resize(100, 30);
+  await pane.type('echo "resized=$(stty size)"');
+  t.regex(await pane.until(/resized=\d+ \d+\n/), /resized=30 100\n/, 'the shell follows the window size');
 
   await pane.type('exit');
   t.is(await pane.exitCode(), 1, "the run ends with the step's failure");
@@ -315,4 +325,20 @@ test('a SIGTERM to kiln while a shell is open hangs the shell up, releases every
   t.is(await pane.exitCode(), 130);
   t.regex(await pane.until(/terminal: /), /terminal: icanon\n/);
   t.deepEqual(await leftOf(project), { containers: 0, volumes: [] });
+});
+
+test('kiln shell runs bash when the image has it', async (t) => {
+  const project = await makeProject(`version: 1
+jobs:
+  cc:
+    image: kiln-fixture/debian-gcc:bookworm
+    steps:
+      - run: gcc --version
+`);
+  const pane = await inPane(project, ['shell', 'cc']);
+  t.teardown(() => pane.close());
+  await pane.until(/leave with exit or Ctrl-D/);
+  await pane.type('echo "bash=[$BASH_VERSION]"; exit');
+  t.is(await pane.exitCode(), 0);
+  t.regex(await pane.until(/terminal: /), /bash=\[5\.[^\]]+\]/);
 });
