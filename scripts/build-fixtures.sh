@@ -4,8 +4,10 @@
 #
 #   kiln-fixture/busybox:latest        busybox-static with every applet linked, /tmp, /etc/passwd, PATH set
 #   kiln-fixture/debian-gcc:bookworm   a minimal Debian 12 (debootstrap) with gcc, libc6-dev and make
+#   kiln-fixture/redis:bookworm        a minimal Debian 12 with redis-server and its client redis-cli, a real
+#                                      server for a job's services (and a job that talks to it)
 #
-# Usage: build-fixtures.sh [--force] [busybox] [debian-gcc]   (no name: both)
+# Usage: build-fixtures.sh [--force] [busybox] [debian-gcc] [redis]   (no name: all three)
 # KILN_DEBIAN_MIRROR sets the Debian mirror debootstrap reads (default: http://deb.debian.org/debian).
 set -euo pipefail
 
@@ -14,14 +16,14 @@ images=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    busybox | debian-gcc) images+=("$arg") ;;
+    busybox | debian-gcc | redis) images+=("$arg") ;;
     *)
-      printf 'build-fixtures: unknown argument %s (use --force, busybox, debian-gcc)\n' "$arg" >&2
+      printf 'build-fixtures: unknown argument %s (use --force, busybox, debian-gcc, redis)\n' "$arg" >&2
       exit 2
       ;;
   esac
 done
-[[ ${#images[@]} -gt 0 ]] || images=(busybox debian-gcc)
+[[ ${#images[@]} -gt 0 ]] || images=(busybox debian-gcc redis)
 
 say() { printf 'build-fixtures: %s\n' "$*" >&2; }
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -94,9 +96,36 @@ build_debian_gcc() {
     - "$image" >/dev/null
 }
 
+build_redis() {
+  local image=kiln-fixture/redis:bookworm
+  if [[ $force -eq 0 ]] && have_image "$image"; then return 0; fi
+  ensure_package debootstrap /usr/sbin/debootstrap
+  local root mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+  root=$(mktemp -d)
+  trap 'rm -rf "$root"' RETURN
+  say "debootstrap of Debian bookworm with redis-server from $mirror (one time, about a minute)..."
+  if ! debootstrap --variant=minbase --include=redis-server bookworm "$root" "$mirror" >"$root.log" 2>&1; then
+    say "debootstrap failed; its log: $root.log"
+    exit 3
+  fi
+  rm -f "$root.log"
+  mkdir -p "$root/workspace"
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/dev/* "$root"/proc/* \
+    "$root"/sys/*
+  say "importing $image"
+  # The server in the foreground, on every address, without the protected mode that refuses other hosts.
+  tar -C "$root" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'EXPOSE 6379' \
+    --change 'CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]' \
+    --change 'LABEL dev.kiln.fixture=redis' \
+    - "$image" >/dev/null
+}
+
 for name in "${images[@]}"; do
   case $name in
     busybox) build_busybox ;;
     debian-gcc) build_debian_gcc ;;
+    redis) build_redis ;;
   esac
 done

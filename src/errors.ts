@@ -118,7 +118,7 @@ export class ImageNotFoundError extends KilnError {
   readonly image: string;
   readonly job: string | undefined;
   constructor(image: string, job: string | undefined, cause?: unknown) {
-    const fixture = /^kiln-fixture\/(busybox|debian-gcc):/.exec(image)?.[1];
+    const fixture = /^kiln-fixture\/(busybox|debian-gcc|redis):/.exec(image)?.[1];
     super(
       `image ${image}${job ? ` (job ${job})` : ''} is not present on the engine and could not be pulled; ` +
         (fixture
@@ -140,6 +140,26 @@ export class MountError extends KilnError {
     super(`job ${job}, mount ${mount}: ${message}`, { code: 'E_MOUNT', exitCode: ExitCode.usage, cause });
     this.job = job;
     this.mount = mount;
+  }
+}
+
+/**
+ * A service of a job exited, or never became ready, before the job's first step: the job fails without
+ * running a step; the run's summary shows its last lines of output. Exit code 1.
+ */
+export class ServiceError extends KilnError {
+  readonly job: string;
+  readonly service: string;
+  /** The service's last lines of output, once known. */
+  lastLines: readonly string[] = [];
+  constructor(job: string, service: string, message: string, cause?: unknown) {
+    super(`job ${job}, service ${service}: ${message}`, {
+      code: 'E_SERVICE',
+      exitCode: ExitCode.stepFailed,
+      cause,
+    });
+    this.job = job;
+    this.service = service;
   }
 }
 

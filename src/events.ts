@@ -72,6 +72,44 @@ export interface ContainerEvent extends Base {
   /** Why a reused container was recreated. */
   readonly reason?: string;
 }
+/** A service of the job (see `services:`) was started, beside the job's container, on the job's network. */
+export interface ServiceStartEvent extends Base {
+  readonly type: 'service.start';
+  readonly job: string;
+  readonly service: string;
+  readonly image: string;
+  /** The service's container (short ID). */
+  readonly container: string;
+}
+/** The service is ready (its health check passed, its ports answer, or it runs): the steps may start. */
+export interface ServiceReadyEvent extends Base {
+  readonly type: 'service.ready';
+  readonly job: string;
+  readonly service: string;
+  /** From its start until it was ready. */
+  readonly durationMs: number;
+}
+/** What the service printed, as it came. */
+export interface ServiceOutputEvent extends Base {
+  readonly type: 'service.output';
+  readonly job: string;
+  readonly service: string;
+  readonly stream: 'stdout' | 'stderr';
+  /** UTF-8 text. */
+  readonly data: string;
+}
+/**
+ * The service is gone: `stopped` by kiln once the job was done, or `failed` (it exited on its own or never
+ * became ready, with its exit code when it has one).
+ */
+export interface ServiceEndEvent extends Base {
+  readonly type: 'service.end';
+  readonly job: string;
+  readonly service: string;
+  readonly status: 'stopped' | 'failed';
+  readonly exitCode?: number;
+  readonly durationMs: number;
+}
 export interface StepStartEvent extends Base {
   readonly type: 'step.start';
   readonly job: string;
@@ -168,6 +206,10 @@ export type KilnEvent =
   | MountPrepareEvent
   | MountWaitEvent
   | ContainerEvent
+  | ServiceStartEvent
+  | ServiceReadyEvent
+  | ServiceOutputEvent
+  | ServiceEndEvent
   | StepStartEvent
   | StepOutputEvent
   | StepEndEvent

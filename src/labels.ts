@@ -1,5 +1,5 @@
 /**
- * The labels on everything kiln creates (containers, volumes) and the values that identify the run
+ * The labels on everything kiln creates (containers, volumes, networks) and the values that identify the run
  * and process that own it, so that a later run or `kiln prune` can sweep what a dead run left.
  */
 import { readFileSync } from 'node:fs';
@@ -31,6 +31,8 @@ export const Label = {
   cache: 'dev.kiln.cache',
   /** A reused container's fingerprint of its config. */
   fingerprint: 'dev.kiln.fingerprint',
+  /** The name of a job's service, on its container. */
+  service: 'dev.kiln.service',
   /** The kiln version that made it. */
   version: 'dev.kiln.version',
   /** The key (`sha256:...`) of the job result an output volume belongs to. */

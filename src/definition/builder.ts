@@ -45,6 +45,7 @@ import type {
   RunCommand,
   SecretMountSpec,
   SecretSource,
+  ServiceSpec,
   SshMountSpec,
   StepCondition,
   StepSpec,
@@ -280,6 +281,18 @@ export class JobBuilder {
   }
   withNetwork(network: string): JobBuilder {
     return this.with((d) => void (d.network = network));
+  }
+  /**
+   * A service beside the job (like Dagger's `withServiceBinding`): a container started before the job's,
+   * reachable from its steps as `name` (and its `aliases`) on a network of the job's own, ready before the
+   * first step. A service of that name given before (or in the defaults) is replaced.
+   *
+   * ```ts
+   * job('test').withService('db', { image: 'kiln-fixture/redis:bookworm', ports: [6379] })
+   * ```
+   */
+  withService(name: string, spec: ServiceSpec): JobBuilder {
+    return this.with((d) => void (d.services = { ...d.services, [name]: castDraft(structuredClone(spec)) }));
   }
   /**
    * When the job runs: `'success()'` (the default) once every job it needs has passed, `'always()'` once

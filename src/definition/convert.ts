@@ -20,14 +20,16 @@ type Child =
 /** Children that need converting, by table name and kebab-case key; every other value is copied. */
 const CHILDREN: Readonly<Record<string, Readonly<Record<string, Child>>>> = {
   '': { defaults: { object: 'defaults' }, secrets: { map: 'secret-source' }, jobs: { map: 'job' } },
-  defaults: { mounts: { list: 'mount' } },
+  defaults: { mounts: { list: 'mount' }, services: { map: 'service' } },
   job: {
     mounts: { list: 'mount' },
+    services: { map: 'service' },
     steps: { list: 'step' },
     reuse: { objectOrCopy: 'reuse-options' },
     outputs: { list: 'output' },
   },
   step: { mounts: { list: 'mount' } },
+  service: { mounts: { list: 'mount' }, health: { object: 'service-health' } },
 };
 
 type Direction = 'toDefinition' | 'toDocument';

@@ -6,7 +6,16 @@
  */
 import { fieldTable } from './field-table.js';
 import { DEFINITION_MOUNT_KINDS } from './mount-kinds/index.js';
-import type { Defaults, Definition, JobSpec, OutputSpec, RetrySpec, StepSpec } from './types.js';
+import type {
+  Defaults,
+  Definition,
+  JobSpec,
+  OutputSpec,
+  RetrySpec,
+  ServiceHealthSpec,
+  ServiceSpec,
+  StepSpec,
+} from './types.js';
 
 export type { FieldTable } from './field-table.js';
 
@@ -32,6 +41,7 @@ export const DEFAULTS_FIELDS = fieldTable<Defaults>()({
   shell: 'shell',
   mounts: 'mounts',
   network: 'network',
+  services: 'services',
 });
 
 export const JOB_FIELDS = fieldTable<JobSpec>()({
@@ -41,6 +51,7 @@ export const JOB_FIELDS = fieldTable<JobSpec>()({
   user: 'user',
   shell: 'shell',
   network: 'network',
+  services: 'services',
   needs: 'needs',
   if: 'if',
   mounts: 'mounts',
@@ -72,6 +83,26 @@ export const STEP_FIELDS = fieldTable<StepSpec>()({
 
 export const RETRY_FIELDS = fieldTable<RetrySpec>()({ attempts: 'attempts', on: 'on', delay: 'delay' });
 
+export const SERVICE_FIELDS = fieldTable<ServiceSpec>()({
+  image: 'image',
+  env: 'env',
+  command: 'command',
+  entrypoint: 'entrypoint',
+  user: 'user',
+  mounts: 'mounts',
+  aliases: 'aliases',
+  ports: 'ports',
+  health: 'health',
+});
+
+export const SERVICE_HEALTH_FIELDS = fieldTable<ServiceHealthSpec>()({
+  run: 'run',
+  interval: 'interval',
+  timeout: 'timeout',
+  retries: 'retries',
+  'start-period': 'startPeriod',
+});
+
 export const REUSE_OPTIONS_FIELDS = fieldTable<ReuseOptions>()({ name: 'name' });
 
 export const SECRET_SOURCE_FIELDS = fieldTable<SecretSourceFields>()({ env: 'env', file: 'file' });
@@ -95,5 +126,7 @@ export const FIELD_TABLES: Readonly<Record<string, Readonly<Record<string, strin
   'reuse-options': REUSE_OPTIONS_FIELDS,
   'secret-source': SECRET_SOURCE_FIELDS,
   output: OUTPUT_FIELDS,
+  service: SERVICE_FIELDS,
+  'service-health': SERVICE_HEALTH_FIELDS,
   ...Object.fromEntries(DEFINITION_MOUNT_KINDS.map((kind) => [`${kind.type}-mount`, kind.fields])),
 };

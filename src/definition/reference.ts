@@ -22,6 +22,8 @@ const SECTIONS: readonly { readonly name: string; readonly heading: string }[] =
   { name: 'retry', heading: 'retry' },
   { name: 'reuse-options', heading: 'reuse options' },
   { name: 'output', heading: 'output' },
+  { name: 'service', heading: 'service' },
+  { name: 'service-health', heading: 'service health' },
   { name: 'secret-source', heading: 'secret source' },
   { name: 'mount', heading: 'mount' },
   ...DEFINITION_MOUNT_KINDS.map((kind) => ({ name: `${kind.type}-mount`, heading: `${kind.type} mount` })),

@@ -20,7 +20,7 @@ export type {
   TmpfsMountSpec,
 } from './mount-kinds/index.js';
 export { MOUNT_TYPES } from './mount-kinds/index.js';
-import type { MountSpec } from './mount-kinds/index.js';
+import type { MountSpec, TmpfsMountSpec } from './mount-kinds/index.js';
 
 /** Where a secret's value comes from; values never live in the step file. */
 export type SecretSource = { readonly env: string } | { readonly file: string };
@@ -80,6 +80,49 @@ export type OutputSpec =
       readonly allowOutsideProject?: boolean;
     };
 
+/**
+ * How to tell a service is ready, as Docker's healthcheck: `run` is exec'd in the service every
+ * `interval`; the first check that exits 0 makes it ready; `retries` failures in a row after the
+ * `start-period` (or the service exiting) fail the job.
+ */
+export interface ServiceHealthSpec {
+  /** The check: a string runs through `/bin/sh -c`, a list is the argv. */
+  readonly run: RunCommand;
+  /** Between the start of one check and the next (a duration). Default 1 s. */
+  readonly interval?: string | number;
+  /** A check that takes longer has failed (a duration). Default 5 s. */
+  readonly timeout?: string | number;
+  /** Failed checks in a row, after the start period, before the service has failed. Default 30. */
+  readonly retries?: number;
+  /** Failed checks during this time after the start do not count (a duration). Default 0. */
+  readonly startPeriod?: string | number;
+}
+
+/**
+ * A container beside a job (a database, a cache server): started before the job's container on a
+ * network of the job's own, reachable by its name and `aliases`, ready before the first step, removed
+ * after the job. It sees none of the job's env or secrets.
+ */
+export interface ServiceSpec {
+  readonly image: string;
+  /** The service's own environment. Default: none (the image's). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** What it runs: a string through `/bin/sh -c`, a list as argv. Default: the image's command. */
+  readonly command?: RunCommand;
+  /** Replaces the image's entrypoint: a program, or an argv (`[]` clears it). Default: the image's. */
+  readonly entrypoint?: string | readonly string[];
+  /** The user it runs as. Default: the image's. */
+  readonly user?: string;
+  /** tmpfs mounts (absolute targets). */
+  readonly mounts?: readonly TmpfsMountSpec[];
+  /** More host names it answers to on the job's network, besides its name. */
+  readonly aliases?: readonly string[];
+  /** TCP ports it listens on: without `health`, it is ready once each accepts a connection. */
+  readonly ports?: readonly number[];
+  /** How to tell it is ready (wins over `ports`). Default: ready once it runs (or its ports answer). */
+  readonly health?: ServiceHealthSpec;
+}
+
 /** `true`: reuse under the stable name kiln derives; `{ name }`: under that explicit name. */
 export type ReuseSpec = boolean | { readonly name: string };
 
@@ -95,6 +138,8 @@ export interface JobSpec {
    */
   readonly shell?: string | readonly string[];
   readonly network?: string;
+  /** Services beside the job, by name (merged by name over the defaults'). Default: none. */
+  readonly services?: Readonly<Record<string, ServiceSpec>>;
   readonly needs?: readonly string[];
   /** When the job runs. Default `success()`. */
   readonly if?: JobCondition;
@@ -140,6 +185,8 @@ export interface Defaults {
   readonly shell?: string | readonly string[];
   readonly mounts?: readonly MountSpec[];
   readonly network?: string;
+  /** Services of every job, by name; a job's are merged over these by name. */
+  readonly services?: Readonly<Record<string, ServiceSpec>>;
 }
 
 /** A JSON pointer into the definition (`/jobs/build/steps/0/run`) mapped to where it stands in the file. */

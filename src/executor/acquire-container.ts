@@ -39,6 +39,8 @@ export interface AcquireContainerContext {
   readonly stateDirectory: string;
   /** Who gets the mount points made in read-write binds and what the job writes there (see hostOwner). */
   readonly owner: HostOwner;
+  /** The job has services: its container joins their network, answering to these names there. */
+  readonly services?: { readonly network: string; readonly aliases: readonly string[] };
   /**
    * The engine does not see this host's files: binds are copies (mounts/ship-bind.ts), so no mount point
    * is made on this host and nothing is handed back there by the engine; single files are put into the
@@ -129,6 +131,7 @@ function containerSpec(
     mounts: mounts.mounts,
     tmpfs: plan.tmpfs,
     ...(job.network ? { network: job.network } : {}),
+    ...(ctx.services ? { network: ctx.services.network, networkAliases: ctx.services.aliases } : {}),
     workdirs: plan.workdirs,
     ...(plan.reuse ? { reuse: { name: plan.reuse.name, fingerprint } } : {}),
   };

@@ -22,6 +22,7 @@ import type { RemoteBinds } from '../mounts/kinds/kind.js';
 import { resultsDir } from '../results/index.js';
 import { SourceDigests } from './job-key.js';
 import type { Shipped } from '../runtime/source-volumes.js';
+import { acquireServices, type ServicesContext } from '../services/acquire-services.js';
 import { acquireContainer } from './acquire-container.js';
 import { planJob, type JobPlan } from './plan-job.js';
 import { runStep } from './run-step.js';
@@ -242,6 +243,21 @@ export class DockerJobExecutor implements JobExecutor {
     return outcome;
   }
 
+  /** What a job's services are started with (see services/acquire-services.ts). */
+  #servicesContext(context: JobContext, stack: ReleaseStack): ServicesContext {
+    return {
+      engine: this.#engine,
+      images: this.#sharedOf(context).images,
+      project: context.graph.project,
+      runId: context.runId,
+      emit: context.emit,
+      stack,
+      signal: context.signal,
+      killSignal: context.killSignal,
+      graceMs: context.graceMs,
+    };
+  }
+
   /** Acquires what the plan needs and runs the steps in order; the job's status (and outputs). */
   async #run(
     plan: JobPlan,
@@ -267,6 +283,7 @@ export class DockerJobExecutor implements JobExecutor {
     const mask = await secrets.mask();
     if (context.signal.aborted) throw cancelledError(context.signal);
     const all = more.length > 0 ? { ...mounts, mounts: [...mounts.mounts, ...more] } : mounts;
+    const services = await acquireServices(job, this.#servicesContext(context, stack));
     const container = await acquireContainer(plan, all, {
       engine: this.#engine,
       project: context.graph.project,
@@ -277,7 +294,9 @@ export class DockerJobExecutor implements JobExecutor {
       stateDirectory: stateDir(this.#env),
       owner: hostOwner(this.#env),
       ...(this.#engine.remote ? { remote: true } : {}),
+      ...(services ? { services } : {}),
     });
+    await services?.ready(container.id);
     if (extras.insteadOfSteps) return { status: await extras.insteadOfSteps(container, all) };
     // The status of the first step that failed the job; later steps run only as their `if:` says.
     let failed: Status | undefined;

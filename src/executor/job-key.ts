@@ -32,7 +32,8 @@ export interface CachePolicy {
 /**
  * A job is cached when every input is content-addressed: not when it mounts a secret or an ssh agent
  * (their values are not in the key), a read-write bind (the job can change its own inputs), the Docker
- * socket, or reuses its container (its state outlives runs). `cache: true` caches it all the same;
+ * socket, reuses its container (its state outlives runs), or has services (what they hold is not in the
+ * key; their specs are, with `cache: true`). `cache: true` caches it all the same;
  * `cache: false` never. `reuseAll` is `kiln run --reuse`.
  */
 export function cachePolicy(job: CompiledJob, projectDir: string, reuseAll = false): CachePolicy {
@@ -52,7 +53,10 @@ export function cachePolicy(job: CompiledJob, projectDir: string, reuseAll = fal
     if (reason !== undefined) reasons.push(reason);
   }
   if (job.reuse !== false) reasons.push('it reuses its container across runs (reuse)');
-  else if (reuseAll && job.outputs.length === 0)
+  if (job.services?.length) {
+    const names = job.services.map((s) => s.name).join(', ');
+    reasons.push(`it has services (${names}), whose state is not in its key; cache: true caches it`);
+  } else if (reuseAll && job.outputs.length === 0)
     reasons.push('kiln run --reuse keeps every container across runs');
   return { cached: reasons.length === 0, reasons };
 }
@@ -154,6 +158,7 @@ export async function jobKeyInputs(
     binds: digested.map((d) => d.input),
     consumed,
     outputs: job.outputs.map((o) => o.path),
+    ...(job.services?.length ? { services: job.services } : {}),
   };
   return { inputs, listings: digested.map((d) => d.listing) };
 }

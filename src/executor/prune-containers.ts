@@ -10,6 +10,7 @@ import {
   isOrphan,
   listManaged,
   liveKeepers,
+  removeOrphanNetworks,
   type SweptResource,
 } from '../runtime/sweep.js';
 import type { Engine } from '../runtime/engine.js';
@@ -39,10 +40,10 @@ async function heldBy(name: string, stateDirectory: string): Promise<string | un
 
 /**
  * Removes kiln's containers (not those of live runs; reused ones only with `all`, and not while a run
- * holds them) and unused run-scoped volumes, of every project or of `options.project`. Returns what it removed (or, in a dry run, would).
+ * holds them), unused run-scoped volumes and the networks of dead runs' jobs with services, of every project or of `options.project`. Returns what it removed (or, in a dry run, would).
  */
 export async function pruneContainers(
-  engine: Pick<Engine, 'containers' | 'volumes' | 'keepers'>,
+  engine: Pick<Engine, 'containers' | 'volumes' | 'keepers'> & Partial<Pick<Engine, 'networks'>>,
   options: PruneOptions = {},
 ): Promise<SweptResource[]> {
   const managed = await listManaged(engine);
@@ -75,6 +76,15 @@ export async function pruneContainers(
   for (const v of volumes) {
     if (!isOrphan(v.labels, live)) continue;
     if (options.dryRun || (await engine.volumes.remove(v.name)) !== 'in-use') chosen.push(describeVolume(v));
+  }
+  // The networks of dead runs' jobs with services, once their containers are gone.
+  if (engine.networks) {
+    chosen.push(
+      ...(await removeOrphanNetworks(engine.networks, live, {
+        ...(options.dryRun ? { dryRun: true } : {}),
+        ...(options.project !== undefined ? { project: options.project } : {}),
+      })),
+    );
   }
   return chosen;
 }

@@ -6,7 +6,14 @@
 import path, { posix } from 'node:path';
 import { parseDuration } from '../definition/durations.js';
 import { definitionMountKind } from '../definition/mount-kinds/index.js';
-import type { Definition, JobSpec, MountSpec, SecretSource, StepSpec } from '../definition/types.js';
+import type {
+  Definition,
+  JobSpec,
+  MountSpec,
+  SecretSource,
+  ServiceSpec,
+  StepSpec,
+} from '../definition/types.js';
 import {
   compileMountList,
   isStepMount,
@@ -24,6 +31,7 @@ import {
   type JobOutputs,
   type PlacedOutput,
 } from './compile-outputs.js';
+import { compileServices } from './compile-services.js';
 import { DiagnosticCollector, pointer } from './diagnostics.js';
 import { imageReferenceProblem } from './image-reference.js';
 import { freezeGraph } from './freeze.js';
@@ -150,6 +158,8 @@ interface Base {
   readonly user?: string;
   readonly shell: readonly string[];
   readonly network?: string;
+  /** `defaults.services`, merged under each job's by name. */
+  readonly services?: Readonly<Record<string, ServiceSpec>>;
   /** `defaults.mounts` then the options' default mounts, compiled per job workdir (cached). */
   readonly mountsFor: (workdir: string) => readonly PlacedMount<CompiledContainerMount>[];
 }
@@ -211,6 +221,7 @@ function compileDefaults(definition: Definition, options: CompileOptions, contex
     ...(defaults.user !== undefined ? { user: defaults.user } : {}),
     shell,
     ...(defaults.network !== undefined ? { network: defaults.network } : {}),
+    ...(defaults.services !== undefined ? { services: defaults.services } : {}),
     mountsFor,
   };
 }
@@ -265,6 +276,13 @@ function compileJob(
   }
 
   const { image, workdir, env, user, shell, network } = settings;
+  const reuse = compileReuse(spec.reuse, label, `${at}/reuse`, diagnostics);
+  const services = compileServices(
+    { name, label, at, reuse: reuse !== false, ...(network !== undefined ? { network } : {}) },
+    spec.services,
+    base.services,
+    diagnostics,
+  );
   const job: CompiledJob = {
     name,
     image: typeof image === 'string' ? image : '',
@@ -273,12 +291,13 @@ function compileJob(
     ...(user !== undefined ? { user } : {}),
     shell,
     ...(network !== undefined ? { network } : {}),
+    ...(services.length > 0 ? { services } : {}),
     needs: needs.map((n) => numbers.names[n]!),
     ...(condition !== undefined ? { if: condition } : {}),
     mounts,
     steps,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    reuse: compileReuse(spec.reuse, label, `${at}/reuse`, diagnostics),
+    reuse,
     outputs: outputs.map((placed) => placed.output),
     ...(cache !== undefined ? { cache } : {}),
   };

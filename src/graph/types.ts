@@ -4,7 +4,7 @@
  */
 import type { SecretSource } from '../definition/types.js';
 import type { MatrixInstance } from './matrix.js';
-import type { CompiledContainerMount, CompiledStepMount } from './mount-kinds/index.js';
+import type { CompiledContainerMount, CompiledStepMount, CompiledTmpfsMount } from './mount-kinds/index.js';
 
 /**
  * The compiled mounts, one type per kind (each declared in its module under mount-kinds/, see
@@ -71,6 +71,35 @@ export interface CompiledOutput {
   readonly allowOutsideProject: boolean;
 }
 
+/** A service's health check, Docker's healthcheck semantics (see compile-services.ts for the defaults). */
+export interface CompiledServiceHealth {
+  /** Exec'd in the service: exit 0 when ready. */
+  readonly argv: readonly string[];
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly startPeriodMs: number;
+}
+
+/** A container beside a job, on the job's own network; it sees nothing of the job's env or secrets. */
+export interface CompiledService {
+  /** Its host name on the job's network. */
+  readonly name: string;
+  readonly image: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Its argv (a string command is already `/bin/sh -c`); absent: the image's. */
+  readonly command?: readonly string[];
+  /** Replaces the image's entrypoint; absent: the image's. */
+  readonly entrypoint?: readonly string[];
+  readonly user?: string;
+  readonly tmpfs: readonly CompiledTmpfsMount[];
+  /** More host names it answers to on the job's network. */
+  readonly aliases: readonly string[];
+  /** TCP ports that, without `health`, must accept a connection before the job's first step. */
+  readonly ports: readonly number[];
+  readonly health?: CompiledServiceHealth;
+}
+
 export interface CompiledJob {
   readonly name: string;
   readonly image: string;
@@ -79,6 +108,8 @@ export interface CompiledJob {
   readonly user?: string;
   readonly shell: readonly string[];
   readonly network?: string;
+  /** Services started beside the job, in declaration order (the defaults' first); absent when none. */
+  readonly services?: readonly CompiledService[];
   readonly needs: readonly string[];
   /** `always`: the job runs once every job it needs has ended, whatever its status. Default: once all passed. */
   readonly if?: 'always';

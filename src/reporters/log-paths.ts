@@ -1,5 +1,6 @@
 /**
- * Where a run's logs live: `<logDir>/<runId>/events.jsonl` and `<logDir>/<runId>/<job>/<NN>-<step>.log`.
+ * Where a run's logs live: `<logDir>/<runId>/events.jsonl`, `<logDir>/<runId>/<job>/<NN>-<step>.log` and,
+ * for a job's services, `<logDir>/<runId>/<job>/service-<name>.log`.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -27,6 +28,11 @@ export function runLogDir(logDir: string, runId: string): string {
 /** The full log of one step; `index` is the step's 0-based position, written 1-based (`01-build.log`). */
 export function stepLogPath(runDir: string, job: string, index: number, step: string): string {
   return join(runDir, safeFileName(job), `${String(index + 1).padStart(2, '0')}-${safeFileName(step)}.log`);
+}
+
+/** The full output of one of a job's services (a service's name is a host name: never a step's `NN-`). */
+export function serviceLogPath(runDir: string, job: string, service: string): string {
+  return join(runDir, safeFileName(job), `service-${safeFileName(service)}.log`);
 }
 
 /** The events of one run, one JSON object a line (step output is in the step logs, not here). */

@@ -1,6 +1,7 @@
 /**
  * Keeps every step's full output on disk, `<logDir>/<runId>/<job>/<NN>-<step>.log` (never clipped,
- * stdout and stderr interleaved as they came, streamed to the file as it arrives), and the run's other
+ * stdout and stderr interleaved as they came, streamed to the file as it arrives), each service's beside
+ * them (`<job>/service-<name>.log`), and the run's other
  * events in `<logDir>/<runId>/events.jsonl`. At run.start, run folders beyond the newest `keepRuns` are
  * removed. A log that cannot be written never stops the run: the problem is handed to `onProblem`.
  */
@@ -9,7 +10,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { finished } from 'node:stream';
 import { stepOutputBytes, type KilnEvent } from '../events.js';
-import { eventsLogPath, runLogDir, stepLogPath } from './log-paths.js';
+import { eventsLogPath, runLogDir, serviceLogPath, stepLogPath } from './log-paths.js';
 import type { OutputPressure } from '../output-pressure.js';
 import { StreamOutput } from './output.js';
 import type { Reporter } from './types.js';
@@ -89,6 +90,25 @@ export class LogStore implements Reporter {
         // A failed attempt that may be followed by another keeps its log open until the job ends.
         const more = event.status !== 'passed' && (event.attempt ?? 0) < (event.attempts ?? 0);
         if (open && !more) {
+          this.#steps.delete(key);
+          this.#pending.push(endFile(open));
+        }
+        break;
+      }
+      case 'service.output': {
+        const key = `${event.job}\0:${event.service}`;
+        let open = this.#steps.get(key);
+        if (open === undefined) {
+          open = this.#open(serviceLogPath(this.#runDir, event.job, event.service));
+          if (open) this.#steps.set(key, open);
+        }
+        open?.out.write(event.data);
+        return;
+      }
+      case 'service.end': {
+        const key = `${event.job}\0:${event.service}`;
+        const open = this.#steps.get(key);
+        if (open) {
           this.#steps.delete(key);
           this.#pending.push(endFile(open));
         }

@@ -1,6 +1,6 @@
 /**
  * Plain lines, for pipes and CI logs. Every line of step output is printed whole, prefixed
- * `[job/step] `: output is buffered per job, step and stream until a newline arrives, so that concurrent
+ * `[job/step] ` (a service's `[job:service] `): output is buffered per job, step and stream until a newline arrives, so that concurrent
  * jobs never mix within a line; what is left is printed at step.end. What the job cache made of each
  * job, steps starting and ending, jobs ending or skipped, warnings and errors get their own lines, and
  * the summary closes the run.
@@ -9,6 +9,7 @@ import {
   stepOutputText,
   type JobCacheEvent,
   type KilnEvent,
+  type ServiceOutputEvent,
   type StepEndEvent,
   type StepOutputEvent,
 } from '../events.js';
@@ -50,6 +51,11 @@ const JOB_COLORS = ['cyan', 'magenta', 'blue', 'yellow', 'green'] as const;
 export function commandLine(command: string): string {
   const lines = command.trim().split('\n');
   return visible(lines.length > 1 ? `${lines[0]!.trimEnd()} …` : (lines[0] ?? ''), '\t');
+}
+
+/** `[job:service]`, for what a job's service prints. */
+function serviceLabel(job: string, service: string): string {
+  return `[${visible(job)}:${visible(service)}]`;
 }
 
 /** `[job]` or `[job/step]`, names with control characters escaped. */
@@ -131,6 +137,29 @@ export class PlainReporter implements Reporter {
           `${s.c.red('error:')} ${event.job ? `${label(event.job)} ` : ''}${this.#clean(event.message)}\n`,
         );
         return;
+      case 'service.start':
+        this.#widen(serviceLabel(event.job, event.service));
+        this.#line(event.job, `service ${visible(event.service)} started (${visible(event.image)})`);
+        return;
+      case 'service.ready':
+        this.#line(
+          event.job,
+          `service ${visible(event.service)} ready (${formatDuration(event.durationMs)})`,
+        );
+        return;
+      case 'service.output':
+        this.#serviceOutput(event);
+        return;
+      case 'service.end':
+        this.#flushService(event.job, event.service);
+        this.#line(
+          event.job,
+          event.status === 'failed'
+            ? `${s.fail} service ${visible(event.service)} failed` +
+                (event.exitCode === undefined ? '' : ` (exit code ${event.exitCode})`)
+            : `service ${visible(event.service)} stopped`,
+        );
+        return;
       case 'debug.shell':
         for (const line of debugBanner(event)) this.#line(event.job, `${s.c.yellow('shell:')} ${line}`);
         return;
@@ -155,7 +184,8 @@ export class PlainReporter implements Reporter {
     this.#summarised = true;
     for (const key of [...this.#pending.keys()]) {
       const [job, step] = key.split('\0') as [string, string];
-      this.#flushStep(job, step);
+      if (step.startsWith(':')) this.#flushService(job, step.slice(1));
+      else this.#flushStep(job, step);
     }
     this.#out.write(renderSummary(this.#state, { color: this.#style.color, logsDir: this.#logsDir() }));
   }
@@ -201,12 +231,44 @@ export class PlainReporter implements Reporter {
     }
   }
 
+  /** A service's output, line by line, prefixed `[job:service]` (see #output). */
+  #serviceOutput(event: ServiceOutputEvent): void {
+    const key = `${event.job}\0:${event.service}\0${event.stream}`;
+    const text = (this.#pending.get(key) ?? '') + event.data;
+    const last = text.lastIndexOf('\n');
+    if (last === -1 && text.length < MAX_PENDING_LINE) {
+      this.#pending.set(key, text);
+      return;
+    }
+    const complete = last === -1 ? text : text.slice(0, last);
+    const rest = last === -1 ? '' : text.slice(last + 1);
+    if (rest === '') this.#pending.delete(key);
+    else this.#pending.set(key, rest);
+    this.#serviceLines(event.job, event.service, complete);
+  }
+
+  #serviceLines(job: string, service: string, text: string): void {
+    let body = this.#style.color ? text : stripEscapes(text);
+    if (body.includes('\r')) body = body.replace(/\r+(?=\n|$)/g, '');
+    const prefix = this.#prefix(job, undefined, serviceLabel(job, service));
+    this.#out.write(prefix + body.replaceAll('\n', '\n' + prefix) + '\n');
+  }
+
+  #flushService(job: string, service: string): void {
+    for (const stream of ['stdout', 'stderr']) {
+      const key = `${job}\0:${service}\0${stream}`;
+      const pending = this.#pending.get(key);
+      if (pending === undefined) continue;
+      this.#pending.delete(key);
+      this.#serviceLines(job, service, pending);
+    }
+  }
+
   #widen(prefix: string): void {
     this.#width = Math.max(this.#width, widthOf(prefix));
   }
 
-  #prefix(job: string, step?: string): string {
-    const text = label(job, step);
+  #prefix(job: string, step?: string, text = label(job, step)): string {
     this.#widen(text);
     const padded = padEndWidth(text, this.#width) + ' ';
     if (!this.#style.color) return padded;

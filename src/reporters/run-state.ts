@@ -83,6 +83,29 @@ export interface JobState {
   };
   /** Set once the job cache said what it made of the job. */
   readonly cache?: JobCacheState;
+  /** The job's services, in the order they started. */
+  readonly services?: readonly ServiceState[];
+}
+
+/** A service beside a job: starting (until ready), ready, then stopped by kiln, or failed. */
+export interface ServiceState {
+  readonly name: string;
+  readonly image: string;
+  readonly status: 'starting' | 'ready' | 'stopped' | 'failed';
+  /** Epoch ms. */
+  readonly startedAt: number;
+  /** How long it took to be ready. */
+  readonly readyMs?: number;
+  /** Its last lines of output (the summary shows them when it failed). */
+  readonly output: OutputTail;
+}
+
+/** The last lines of a stream of output, as a step or a service keeps them. */
+export type OutputTail = Pick<StepState, 'tail' | 'partial' | 'lineCount'>;
+
+function withService(job: JobState, name: string, change: (s: ServiceState) => ServiceState): JobState {
+  if (!job.services?.some((s) => s.name === name)) return job;
+  return { ...job, services: job.services.map((s) => (s.name === name ? change(s) : s)) };
 }
 
 export interface RunState {
@@ -131,7 +154,7 @@ export function currentStep(job: JobState): StepState | undefined {
 }
 
 /** The last `count` lines a step printed, its unfinished lines included. */
-export function lastLines(step: StepState, count: number = TAIL_LINES): string[] {
+export function lastLines(step: OutputTail, count: number = TAIL_LINES): string[] {
   const lines = [...step.tail];
   if (step.partial.stdout) lines.push(sanitizeLine(step.partial.stdout));
   if (step.partial.stderr) lines.push(sanitizeLine(step.partial.stderr));
@@ -180,7 +203,11 @@ function countNewlines(text: string, end: number): number {
 }
 
 /** Adds one chunk of output to a step: its last complete lines go to the tail, the rest to `partial`. */
-export function appendOutput(step: StepState, stream: StepOutputEvent['stream'], data: string): StepState {
+export function appendOutput<T extends OutputTail>(
+  step: T,
+  stream: StepOutputEvent['stream'],
+  data: string,
+): T {
   const before = step.partial[stream];
   const lastNewline = data.lastIndexOf('\n');
   if (lastNewline === -1) {
@@ -257,6 +284,14 @@ export function reduceRun(state: RunState, event: KilnEvent): RunState {
       );
     case 'debug.shell':
       return state;
+    case 'service.output':
+      if (event.data === '') return state;
+      return withJob(state, event.job, (job) =>
+        withService(job, event.service, (service) => ({
+          ...service,
+          output: appendOutput(service.output, event.stream, event.data),
+        })),
+      );
     default:
       return withJob(state, event.job, (job) => reduceJob(job, event, at));
   }
@@ -297,7 +332,17 @@ function startedStep(event: StepStartEvent, at: number): StepState {
 /** The events that change one job's state and nothing else. */
 type JobEvent = Exclude<
   KilnEvent,
-  { type: 'run.start' | 'run.end' | 'warning' | 'error' | 'step.output' | 'release' | 'debug.shell' }
+  {
+    type:
+      | 'run.start'
+      | 'run.end'
+      | 'warning'
+      | 'error'
+      | 'step.output'
+      | 'release'
+      | 'debug.shell'
+      | 'service.output';
+  }
 >;
 
 /** Folds one of a job's events into its state. */
@@ -360,6 +405,24 @@ function reduceJob(job: JobState, event: JobEvent, at: number): JobState {
         allowFailure: event.allowFailure ?? false,
         ...(event.attempt !== undefined ? { attempt: event.attempt, attempts: event.attempts } : {}),
       }));
+    case 'service.start':
+      return {
+        ...job,
+        services: [
+          ...(job.services ?? []).filter((s) => s.name !== event.service),
+          {
+            name: event.service,
+            image: event.image,
+            status: 'starting',
+            startedAt: at,
+            output: { tail: [], partial: { stdout: '', stderr: '' }, lineCount: 0 },
+          },
+        ],
+      };
+    case 'service.ready':
+      return withService(job, event.service, (s) => ({ ...s, status: 'ready', readyMs: event.durationMs }));
+    case 'service.end':
+      return withService(job, event.service, (s) => ({ ...s, status: event.status }));
     case 'job.end':
       return {
         ...job,

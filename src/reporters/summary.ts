@@ -1,9 +1,10 @@
 /**
  * The end-of-run summary: a table of jobs (a cached job with the short key of its result), then what
- * each failed step ran, how it ended and the last lines it printed, then a tally of the jobs by status
+ * each failed step ran, how it ended and the last lines it printed (and the last lines of each service
+ * that failed), then a tally of the jobs by status
  * and where the full logs are.
  */
-import { stepLogPath } from './log-paths.js';
+import { serviceLogPath, stepLogPath } from './log-paths.js';
 import { TAIL_LINES, lastLines, stepTotal, type JobState, type RunState } from './run-state.js';
 import { createStyle, statusText, type Style } from './style.js';
 import { formatDuration } from '../format-duration.js';
@@ -123,6 +124,20 @@ export function renderSummary(state: RunState, options: SummaryOptions): string 
       if (options.logsDir)
         notes.push(`full log: ${stepLogPath(options.logsDir, job.name, step.index, step.name)}`);
       if (notes.length > 0) lines.push(c.dim(`  (${notes.join('; ')})`));
+    }
+    const failedServices = (job.services ?? []).filter((service) => service.status === 'failed');
+    for (const service of failedServices) {
+      lines.push(
+        '',
+        `${style.fail} ${c.bold(`${visible(job.name)} / service ${visible(service.name)}`)}: failed`,
+      );
+      const output = lastLines(service.output, TAIL_LINES);
+      for (const line of output) lines.push(`  ${style.bar} ${line}`);
+      const notes: string[] = [];
+      if (output.length === 0) notes.push('no output');
+      else notes.push(`its last ${output.length} line${output.length > 1 ? 's' : ''}`);
+      if (options.logsDir) notes.push(`full log: ${serviceLogPath(options.logsDir, job.name, service.name)}`);
+      lines.push(c.dim(`  (${notes.join('; ')})`));
     }
     if (job.status === 'failed' && failedSteps.length === 0 && job.reason) {
       lines.push('', `${style.fail} ${c.bold(visible(job.name))}: ${oneLine(job.reason)}`);

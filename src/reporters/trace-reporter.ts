@@ -3,7 +3,8 @@
  * (`ph: "X"`, ts/dur in µs from run.start, pid 1): the run on lane 0, each job on its own lane with a
  * span for the job and, nested in it, spans for its job cache lookup (job.start to job.cache), its
  * mounts and its container (from job.start, or job.cache, to container.create/reuse/recreate; a job
- * that ends before it has a container has a mounts span to its end), each step, and its release (first release event to job.end). What the job cache made of the job (`jobCache`:
+ * that ends before it has a container has a mounts span to its end), each of its services (service.start
+ * to service.end, with `readyMs`), each step, and its release (first release event to job.end). What the job cache made of the job (`jobCache`:
  * hit, miss or disabled, `key`, a miss's `reasons`, a hit's `source`) is in the attributes of the
  * lookup's span and of the job's span; a hit has no mounts, container or step spans. Lanes are named
  * with `thread_name` metadata. Written at close.
@@ -48,6 +49,8 @@ interface Lane {
   container?: Span;
   release?: Span;
   readonly steps: Map<string, Span>;
+  /** The job's services' spans, by name (service.start to service.end). */
+  services?: Map<string, Span>;
 }
 
 const PID = 1;
@@ -89,6 +92,10 @@ export class TraceRecorder {
       case 'container.reuse':
       case 'container.recreate':
         return this.#containerReady(event, at);
+      case 'service.start':
+      case 'service.ready':
+      case 'service.end':
+        return this.#service(event, at);
       case 'step.start':
         return this.#stepStart(event, at);
       case 'step.end':
@@ -147,6 +154,34 @@ export class TraceRecorder {
       args: { how: event.type.slice('container.'.length), id: event.container },
     };
     lane.spans.push(lane.mounts, lane.container);
+  }
+
+  /** A service's span, under its job: from its start to its end, with when it was ready. */
+  #service(event: EventOf<'service.start' | 'service.ready' | 'service.end'>, at: number): void {
+    const lane = this.#lane(event.job);
+    lane.services ??= new Map();
+    if (event.type === 'service.start') {
+      const span: Span = {
+        name: `service ${event.service}`,
+        cat: 'service',
+        start: at,
+        args: { image: event.image, container: event.container },
+      };
+      lane.services.set(event.service, span);
+      lane.spans.push(span);
+      return;
+    }
+    const span = lane.services.get(event.service);
+    if (!span) return;
+    if (event.type === 'service.ready') span.args = { ...span.args, readyMs: event.durationMs };
+    else {
+      span.end = Math.max(span.start, at);
+      span.args = {
+        ...span.args,
+        status: event.status,
+        ...(event.exitCode !== undefined ? { exitCode: event.exitCode } : {}),
+      };
+    }
   }
 
   #stepStart(event: EventOf<'step.start'>, at: number): void {

@@ -1,6 +1,7 @@
 /**
  * One frame of the live view, as a pure function of the run state: a line per job (state, name, current
- * step `n/N name`, elapsed) and, under each running job, its last output lines. Never wider than the
+ * step `n/N name`, elapsed) and, under each running job, its services' states (when it has services)
+ * and its last output lines. Never wider than the
  * terminal, never taller than `rows - 1` lines (so a redraw never scrolls).
  */
 import cliTruncate from 'cli-truncate';
@@ -84,6 +85,8 @@ function detail(job: JobState, c: Colors, now: number): string {
       if (step) return stepLabel(job, step);
       if (job.cache?.result === 'hit') return cachedDetail(job, c);
       if (job.phase === 'cache') return c.dim('checking cache');
+      if (job.services?.some((service) => service.status === 'starting'))
+        return c.dim('waiting for services');
       if (job.phase === 'container') return c.dim('starting container');
       if (job.phase === 'release') return c.dim('releasing');
       if (job.phase === 'steps') return c.dim('between steps');
@@ -110,6 +113,24 @@ function detail(job: JobState, c: Colors, now: number): string {
       return paint(job.reason ? `${word}: ${oneLine(job.reason)}` : word);
     }
   }
+}
+
+/** `services: db ready, cache starting`: each of a job's services and its state. */
+function servicesLine(job: JobState, c: Colors): string {
+  const states = (job.services ?? []).map((service) => {
+    const name = visibleText(service.name);
+    switch (service.status) {
+      case 'ready':
+        return `${name} ${c.green('ready')}`;
+      case 'starting':
+        return `${name} ${c.cyan('starting')}`;
+      case 'failed':
+        return `${name} ${c.red('failed')}`;
+      case 'stopped':
+        return `${name} ${c.dim('stopped')}`;
+    }
+  });
+  return `${c.dim('services:')} ${states.join(', ')}`;
 }
 
 /** `cached` and the short key of the result, when known. */
@@ -173,10 +194,18 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
     Math.max(8, Math.floor(columns / 3)),
   );
 
+  // A line of services' states under each running job that has services.
+  const serviceLines = new Map<JobState, string>();
+  if (columns >= NARROW_COLUMNS) {
+    for (const job of jobs) {
+      if (!visible.has(job) || job.status !== 'running' || !job.services?.length) continue;
+      serviceLines.set(job, servicesLine(job, c));
+    }
+  }
   // Output lines: shared out one at a time among running jobs, up to OUTPUT_LINES_PER_JOB each.
   const outputs = new Map<JobState, string[]>();
   if (columns >= NARROW_COLUMNS) {
-    let budget = room - visible.size - (hidden.length > 0 ? 1 : 0);
+    let budget = Math.max(0, room - visible.size - serviceLines.size - (hidden.length > 0 ? 1 : 0));
     const candidates = jobs
       .filter((job) => visible.has(job) && job.status === 'running')
       .map((job) => {
@@ -215,6 +244,8 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
         columns,
       ),
     );
+    const services = serviceLines.get(job);
+    if (services !== undefined) out.push(fit(`  ${services}`, columns));
     for (const line of outputs.get(job) ?? []) out.push(fit(`  ${c.dim('│')} ${line}`, columns));
   }
   if (hidden.length > 0) {

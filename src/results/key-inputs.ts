@@ -85,6 +85,8 @@ export interface KeyInputs {
   readonly consumed: readonly ConsumedOutputInput[];
   /** The job's own output paths. */
   readonly outputs: readonly string[];
+  /** The job's services as compiled (a job with services is cached only with `cache: true`). */
+  readonly services?: readonly unknown[];
 }
 
 /** What the key covers: the inputs less what is there only for messages. */
@@ -106,6 +108,7 @@ export function keyMaterial(inputs: KeyInputs): unknown {
       .map((c) => ({ job: c.job, path: c.path, target: c.target, digest: c.digest }))
       .sort((a, b) => compare(a.target, b.target)),
     outputs: [...inputs.outputs].sort(compare),
+    ...(inputs.services ? { services: inputs.services } : {}),
   };
 }
 

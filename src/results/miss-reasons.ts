@@ -112,6 +112,9 @@ function jobReasons(previous: KeyInputs, current: KeyInputs): string[] {
       `the job's network changed (${previous.network ?? 'default'} → ${current.network ?? 'default'})`,
     );
   }
+  if (JSON.stringify(previous.services ?? []) !== JSON.stringify(current.services ?? [])) {
+    reasons.push(`the job's services changed`);
+  }
   return reasons;
 }
 

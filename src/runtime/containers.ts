@@ -4,6 +4,7 @@
  * (sweep, prune).
  */
 import type { Readable } from 'node:stream';
+import type { ChunkListener } from './exec.js';
 
 /** A typed mount of a container (Docker's `HostConfig.Mounts` entry); never the `-v` string form. */
 export interface DockerMount {
@@ -22,8 +23,14 @@ export interface ContainerSpec {
   readonly image: string;
   /** A fixed name (reuse mode). Default: the engine picks one. */
   readonly name?: string;
-  readonly entrypoint: readonly string[];
-  readonly cmd: readonly string[];
+  /** Absent: the image's. `['']` clears it. */
+  readonly entrypoint?: readonly string[];
+  /** Absent: the image's. */
+  readonly cmd?: readonly string[];
+  /** `NAME=value` pairs baked into the container (services only: a job's env is given per exec). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The user its processes run as. Default: the image's. */
+  readonly user?: string;
   readonly labels: Readonly<Record<string, string>>;
   /** Parents first. */
   readonly mounts: readonly DockerMount[];
@@ -31,6 +38,8 @@ export interface ContainerSpec {
   readonly tmpfs?: Readonly<Record<string, string>>;
   /** The network to join. Default: the engine's default network. */
   readonly network?: string;
+  /** More names the container answers to on `network` (user-defined networks only). Default none. */
+  readonly networkAliases?: readonly string[];
   /** No network at all. Default false. */
   readonly networkDisabled?: boolean;
   /** Seconds the engine waits after TERM before KILL when the container is stopped. Default the engine's. */
@@ -49,6 +58,8 @@ export interface ContainerState {
   readonly imageReference: string;
   readonly running: boolean;
   readonly labels: Readonly<Record<string, string>>;
+  /** Its exit code, once it has run and stopped. */
+  readonly exitCode?: number;
 }
 
 /** A container as a listing shows it. */
@@ -74,6 +85,11 @@ export interface ContainerRuntime {
   remove(id: string, description?: string): Promise<'removed' | 'missing'>;
   /** Every container, running or not, that has all these labels (`key=value`). */
   list(labels: readonly string[]): Promise<ContainerSummary[]>;
+  /**
+   * Follows its output (stdout and stderr apart) from its start, handing each chunk to `listener`, until
+   * it stops or `signal` aborts; resolves then.
+   */
+  follow(id: string, listener: ChunkListener, signal: AbortSignal): Promise<void>;
   /** A tar archive of a path in the container, as a stream. */
   archive(id: string, path: string): Promise<Readable>;
   /** Extracts a tar stream into a folder of the container (which need not be running). */

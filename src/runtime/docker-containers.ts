@@ -3,6 +3,8 @@ import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { dockerCall, isConflict, isNotFound, unlessMissing } from './docker-errors.js';
 import type { ContainerRuntime, ContainerSpec, ContainerState, ContainerSummary } from './containers.js';
+import { Demuxer } from './demux.js';
+import type { ChunkListener } from './exec.js';
 
 const short = (id: string) => id.slice(0, 12);
 
@@ -17,8 +19,10 @@ export class DockerContainers implements ContainerRuntime {
       this.docker.createContainer({
         Image: spec.image,
         ...(spec.name ? { name: spec.name } : {}),
-        Entrypoint: [...spec.entrypoint],
-        Cmd: [...spec.cmd],
+        ...(spec.entrypoint ? { Entrypoint: [...spec.entrypoint] } : {}),
+        ...(spec.cmd ? { Cmd: [...spec.cmd] } : {}),
+        ...(spec.env ? { Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`) } : {}),
+        ...(spec.user ? { User: spec.user } : {}),
         Labels: { ...spec.labels },
         Tty: false,
         OpenStdin: false,
@@ -33,6 +37,13 @@ export class DockerContainers implements ContainerRuntime {
           ...(spec.network ? { NetworkMode: spec.network } : {}),
           Init: false,
         },
+        ...(spec.network && spec.networkAliases?.length
+          ? {
+              NetworkingConfig: {
+                EndpointsConfig: { [spec.network]: { Aliases: [...spec.networkAliases] } },
+              },
+            }
+          : {}),
       }),
     );
     return container.id;
@@ -54,6 +65,9 @@ export class DockerContainers implements ContainerRuntime {
       imageReference: info.Config.Image,
       running: info.State.Running,
       labels: info.Config.Labels ?? {},
+      ...(!info.State.Running && info.State.FinishedAt && !info.State.FinishedAt.startsWith('0001')
+        ? { exitCode: info.State.ExitCode }
+        : {}),
     };
   }
 
@@ -86,6 +100,25 @@ export class DockerContainers implements ContainerRuntime {
       name: (c.Names?.[0] ?? c.Id).replace(/^\//, ''),
       labels: c.Labels ?? {},
     }));
+  }
+
+  async follow(id: string, listener: ChunkListener, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const stream = (await dockerCall(`reading the output of container ${short(id)}`, this.endpoint, () =>
+      this.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true }),
+    )) as unknown as Readable;
+    const demux = new Demuxer(listener);
+    await new Promise<void>((resolve) => {
+      const stop = () => stream.destroy();
+      signal.addEventListener('abort', stop, { once: true });
+      stream.on('data', (chunk: Buffer) => demux.push(chunk));
+      stream.on('close', () => {
+        signal.removeEventListener('abort', stop);
+        resolve();
+      });
+      stream.on('end', () => stream.destroy());
+      stream.on('error', () => stream.destroy());
+    });
   }
 
   async archive(id: string, path: string): Promise<Readable> {

@@ -2,7 +2,8 @@
  * The connection to a container engine: one implementation per concern kiln uses (see system.ts,
  * images.ts, containers.ts, exec.ts, volumes.ts), bundled. createEngine makes the Docker ones; nothing
  * outside runtime/ knows Docker's API, and code that takes an Engine can be given other implementations
- * (in-memory ones in unit tests). kiln joins containers to a network by name only; it makes no networks.
+ * (in-memory ones in unit tests). kiln joins job containers to a network by name, or makes one bridge
+ * network per job with services (networks.ts).
  */
 import type DockerType from 'dockerode';
 import Docker from './dockerode.js';
@@ -13,12 +14,14 @@ import { markAnswered } from './docker-errors.js';
 import { DockerExec } from './docker-exec.js';
 import { DockerImages } from './docker-images.js';
 import { DockerKeepers } from './docker-keepers.js';
+import { DockerNetworks } from './docker-networks.js';
 import { DockerSystem } from './docker-system.js';
 import { DockerVolumes } from './docker-volumes.js';
 import type { ContainerRuntime } from './containers.js';
 import type { ExecRuntime } from './exec.js';
 import type { ImageRuntime } from './images.js';
 import type { KeeperRuntime } from './keepers.js';
+import type { NetworkRuntime } from './networks.js';
 import type { EngineInfo, SystemRuntime } from './system.js';
 import type { VolumeRuntime } from './volumes.js';
 
@@ -49,6 +52,7 @@ export interface Engine {
   readonly containers: ContainerRuntime;
   readonly exec: ExecRuntime;
   readonly volumes: VolumeRuntime;
+  readonly networks: NetworkRuntime;
   /**
    * Keepers of runs and lock containers, on an engine many hosts share (keepers.ts). Absent: runs keep
    * no keeper (an engine that only tells of this host's processes, e.g. one in a unit test).
@@ -107,6 +111,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
     containers: new DockerContainers(docker, endpoint),
     exec: new DockerExec(docker, endpoint),
     volumes: new DockerVolumes(docker, endpoint),
+    networks: new DockerNetworks(docker, endpoint),
     keepers: new DockerKeepers(docker, endpoint),
   };
 }

@@ -30,6 +30,8 @@ export interface JobContainerSpec {
   /** Every tmpfs of the container, target -> options (see jobContainerTmpfs). */
   readonly tmpfs: Readonly<Record<string, string>>;
   readonly network?: string;
+  /** More names the container answers to on `network` (a job's services' network). Default none. */
+  readonly networkAliases?: readonly string[];
   /** Folders made when the container starts (the job's and steps' workdirs). */
   readonly workdirs: readonly string[];
   /** Reuse mode: the container's stable name, and the fingerprint a later run must match to reuse it. */
@@ -64,6 +66,7 @@ export async function createJobContainer(
       mounts: spec.mounts,
       tmpfs: spec.tmpfs,
       ...(spec.network ? { network: spec.network } : {}),
+      ...(spec.networkAliases?.length ? { networkAliases: spec.networkAliases } : {}),
       stopTimeoutS: 2,
       description: `the container of job ${spec.job}`,
     });

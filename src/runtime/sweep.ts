@@ -7,10 +7,11 @@
 import { Label, MANAGED_FILTER, ownerIsGone } from '../labels.js';
 import type { ContainerSummary } from './containers.js';
 import type { Engine } from './engine.js';
+import type { NetworkRuntime, NetworkSummary } from './networks.js';
 import type { VolumeInfo } from './volumes.js';
 
 export interface SweptResource {
-  readonly kind: 'container' | 'volume';
+  readonly kind: 'container' | 'volume' | 'network';
   readonly id: string;
   readonly name: string;
   readonly run?: string;
@@ -70,7 +71,7 @@ export async function liveKeepers(engine: Pick<Engine, 'keepers'>): Promise<Read
  * gone; of another host: its run's keeper no longer runs). Returns what it removed.
  */
 export async function sweepOrphans(
-  engine: Pick<Engine, 'containers' | 'volumes' | 'keepers'>,
+  engine: Pick<Engine, 'containers' | 'volumes' | 'keepers'> & Partial<Pick<Engine, 'networks'>>,
 ): Promise<SweptResource[]> {
   const { containers, volumes } = await listManaged(engine);
   const live = await liveKeepers(engine);
@@ -84,5 +85,28 @@ export async function sweepOrphans(
     if (!isOrphan(v.labels, live)) continue;
     if ((await engine.volumes.remove(v.name)) !== 'in-use') removed.push(describeVolume(v));
   }
+  if (engine.networks) removed.push(...(await removeOrphanNetworks(engine.networks, live)));
   return removed;
+}
+
+/**
+ * Removes the networks of jobs with services (services/) whose run is gone, once their containers are
+ * (an orphan's containers were removed before): those still in use are left for a later sweep.
+ */
+export async function removeOrphanNetworks(
+  networks: NetworkRuntime,
+  live: ReadonlySet<string> | undefined,
+  options: { readonly dryRun?: boolean; readonly project?: string } = {},
+): Promise<SweptResource[]> {
+  const removed: SweptResource[] = [];
+  for (const n of await networks.list(MANAGED_FILTER.label)) {
+    if (!isOrphan(n.labels, live)) continue;
+    if (options.project !== undefined && n.labels[Label.project] !== options.project) continue;
+    if (options.dryRun || (await networks.remove(n.id)) !== 'in-use') removed.push(describeNetwork(n));
+  }
+  return removed;
+}
+
+export function describeNetwork(n: NetworkSummary): SweptResource {
+  return { kind: 'network', id: n.id, name: n.name, ...ownership(n.labels) };
 }
