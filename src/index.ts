@@ -23,6 +23,10 @@ export {
   type PrunedResults,
   type JobPlan,
   type PruneOptions,
+  shellJob,
+  type ShellJobOptions,
+  type DebugShellOptions,
+  type ShellTerminal,
 } from './executor/index.js';
 export { ResultStore, type StoredResult } from './results/index.js';
 export { runGraph, DEFAULT_GRACE_MS, type RunGraphOptions } from './scheduler/run-graph.js';
@@ -46,6 +50,7 @@ export type {
   DockerMount,
 } from './runtime/containers.js';
 export type { ExecRuntime, ExecProcess, ExecSpec } from './runtime/exec.js';
+export type { TtyExecRuntime, TtyExecSpec, TtyProcess, TerminalSize } from './runtime/tty-exec.js';
 export type { VolumeRuntime, VolumeInfo, VolumeUsage } from './runtime/volumes.js';
 export type { SweptResource } from './runtime/sweep.js';
 export { KILN_VERSION } from './runtime/version.js';

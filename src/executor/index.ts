@@ -18,3 +18,5 @@ export {
 export { planJob, type JobPlan, type PlanJobOptions } from './plan-job.js';
 export { run, runBuildGraph, defaultGraceMs, type RunOptions } from './run-session.js';
 export { pruneContainers, type PruneOptions } from './prune-containers.js';
+export { shellJob, type ShellJobOptions } from './shell-session.js';
+export type { DebugShellOptions, ShellTerminal } from './debug-shell.js';
