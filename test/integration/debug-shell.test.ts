@@ -342,3 +342,31 @@ jobs:
   t.is(await pane.exitCode(), 0);
   t.regex(await pane.until(/terminal: /), /bash=\[5\.[^\]]+\]/);
 });
+
+test("kiln run --debug keeps the job's services running for the shell, then releases them", async (t) => {
+  const project = await makeProject(`version: 1
+jobs:
+  test:
+    image: kiln-fixture/redis:bookworm
+    services:
+      db:
+        image: kiln-fixture/redis:bookworm
+        ports: [6379]
+    steps:
+      - name: write
+        run: redis-cli -h db set greeting kept-for-the-shell && exit 5
+`);
+  const pane = await inPane(project, ['run', '--debug']);
+  t.teardown(() => pane.close());
+  await pane.until(/step write failed with exit code 5[\s\S]*leave with exit or Ctrl-D/);
+  await pane.type('echo "db=[$(redis-cli -h db get greeting)]"; exit');
+  t.is(await pane.exitCode(), 1);
+  t.regex(await pane.until(/terminal: /), /db=\[kept-for-the-shell\]/);
+  t.deepEqual(await leftOf(project), { containers: 0, volumes: [] }, 'the service went with the job');
+  const base = project.dir.split('/').pop()!.toLowerCase();
+  const networks = await docker.listNetworks({ filters: { label: ['dev.kiln.managed=true'] } });
+  t.deepEqual(
+    networks.filter((n) => (n.Labels?.['dev.kiln.project'] ?? '').startsWith(base)).map((n) => n.Name),
+    [],
+  );
+});
