@@ -61,7 +61,10 @@ export interface MountWaitEvent extends Base {
   readonly cache: string;
   readonly holder: string;
   readonly heldForMs: number;
-  /** The lock file: if no kiln process holds it (a stale lock), removing it frees the cache. */
+  /**
+   * The lock file (on an engine other hosts share, `the container NAME`: a lock container): if no kiln
+   * process holds it (a stale lock), removing it frees the cache.
+   */
   readonly lock?: string;
 }
 export interface ContainerEvent extends Base {

@@ -13,6 +13,8 @@ import {
   removeOrphanNetworks,
   type SweptResource,
 } from '../runtime/sweep.js';
+import type { ContainerSummary } from '../runtime/containers.js';
+import { describeLockHolder, lockContainerName } from '../runtime/engine-locks.js';
 import type { Engine } from '../runtime/engine.js';
 import { stateDir } from '../state-dir.js';
 import { containerLockPath } from './reuse-lock.js';
@@ -36,6 +38,17 @@ async function heldBy(name: string, stateDirectory: string): Promise<string | un
   if (lock.kind === 'held') return `in use by ${describeHolder(lock.holder)}`;
   if (lock.kind === 'unknown') return 'in use by a kiln process taking it';
   return undefined;
+}
+
+/** Why a reused container must be kept (a live run holds its lock container), or undefined. */
+function heldOnEngine(
+  name: string,
+  containers: readonly ContainerSummary[],
+  live: ReadonlySet<string> | undefined,
+): string | undefined {
+  const lock = containers.find((c) => c.name === lockContainerName(name) && c.labels[Label.scope] === 'lock');
+  if (lock === undefined || ownerIsGone(lock.labels, live)) return undefined;
+  return `in use by ${describeLockHolder(lock.labels)}`;
 }
 
 /**
@@ -62,7 +75,9 @@ export async function pruneContainers(
     if (scope === 'reuse') {
       if (!options.all) continue;
       // A run that holds a reused container would see its step killed under it.
-      const kept = await heldBy(c.name, options.stateDirectory ?? stateDir());
+      const kept =
+        heldOnEngine(c.name, containers, live) ??
+        (await heldBy(c.name, options.stateDirectory ?? stateDir()));
       if (kept !== undefined) {
         options.onKept?.(describeContainer(c), kept);
         continue;

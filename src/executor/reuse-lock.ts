@@ -1,7 +1,8 @@
 /**
- * A reused container has one user at a time: a run holds its lock file (under the state folder) from
- * before the container is inspected until after its per-run clean-up, and a second run waits for it,
- * saying who holds it.
+ * A reused container has one user at a time: a run holds its lock file (under the state folder; on an
+ * engine other hosts share, a lock container on the engine: runtime/engine-locks.ts) from before the
+ * container is inspected until after its per-run clean-up, and a second run waits for it, saying who
+ * holds it.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import type { Emit } from '../events.js';
 import { acquireCacheLock, staleLockAdvice } from '../lock-files.js';
 import { safeName } from '../names.js';
 import type { ReleaseStack } from '../release.js';
+import { acquireEngineLock, locksOnEngine } from '../runtime/engine-locks.js';
 
 /**
  * The lock file of a reused container: `<stateDir>/locks/containers/<name>.lock` (a name too long for a
@@ -38,23 +40,36 @@ export interface ReuseLockRequest {
  */
 export async function lockReusedContainer(request: ReuseLockRequest): Promise<void> {
   const { name, job } = request;
-  const path = containerLockPath(request.stateDirectory, name);
-  const lock = await acquireCacheLock({
-    path,
-    owner: { pid: process.pid, host: hostname(), runId: request.runId, job },
+  const warn = (holder: string, heldForMs: number, advice: string) =>
+    request.emit({
+      type: 'warning',
+      job,
+      message:
+        `reused container ${name} is in use by ${holder} for ${formatWait(heldForMs)}; waiting for it` +
+        (request.derived ? ' (or set KILN_WORKER to another slot to use another container)' : '') +
+        `; ${advice}`,
+    });
+  const common = {
     wait: true,
     reportEveryMs: 30_000,
     ...(request.signal ? { signal: request.signal } : {}),
-    onWait: (holder, heldForMs) =>
-      request.emit({
-        type: 'warning',
+  } as const;
+  // On an engine other hosts share, the lock is on the engine, where their kilns see it too.
+  const lock = locksOnEngine(request.runId)
+    ? await acquireEngineLock({
+        ...common,
+        runId: request.runId,
         job,
-        message:
-          `reused container ${name} is in use by ${holder} for ${formatWait(heldForMs)}; waiting for it` +
-          (request.derived ? ' (or set KILN_WORKER to another slot to use another container)' : '') +
-          `; ${staleLockAdvice(path)}`,
-      }),
-  });
+        object: name,
+        onWait: (holder, heldForMs, lockName) =>
+          warn(holder, heldForMs, `if no kiln holds it (a stale lock), remove the container ${lockName}`),
+      })
+    : await acquireCacheLock({
+        ...common,
+        path: containerLockPath(request.stateDirectory, name),
+        owner: { pid: process.pid, host: hostname(), runId: request.runId, job },
+        onWait: (holder, heldForMs, path) => warn(holder, heldForMs, staleLockAdvice(path)),
+      });
   request.stack.push('lock', name, () => lock!.release());
 }
 

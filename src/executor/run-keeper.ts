@@ -1,11 +1,13 @@
 /**
  * The keeper of a run on an engine many hosts share (Engine.remote; see runtime/keepers.ts): started
  * before the run makes anything on the engine, so that all it makes carries the keeper's name, and
- * released after everything else of the run.
+ * released after everything else of the run. While it runs, the run's locks on engine objects are lock
+ * containers on the engine (runtime/engine-locks.ts) instead of lock files.
  */
 import { randomBytes } from 'node:crypto';
 import type { BuildGraph } from '../graph/types.js';
 import { Label, ownerLabels, setRunKeeper } from '../labels.js';
+import { setKeptRun } from '../runtime/engine-locks.js';
 import type { Engine } from '../runtime/engine.js';
 import { resolveImage } from '../runtime/images.js';
 import { KILN_VERSION } from '../runtime/version.js';
@@ -46,9 +48,11 @@ export async function keepRun(engine: Engine, graph: BuildGraph, runId: string):
       labels: { ...ownerLabels(runId), [Label.scope]: 'keeper', [Label.version]: KILN_VERSION },
     });
     setRunKeeper(runId, keeper.name);
+    setKeptRun(runId, { keeper, keepers: engine.keepers });
     return {
       name: keeper.name,
       release: async () => {
+        setKeptRun(runId, undefined);
         setRunKeeper(runId, undefined);
         await keeper.release();
       },

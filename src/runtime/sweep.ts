@@ -54,7 +54,9 @@ export function isOrphan(
   labels: Readonly<Record<string, string>>,
   liveKeepers?: ReadonlySet<string>,
 ): boolean {
-  return labels[Label.scope] === 'run' && ownerIsGone(labels, liveKeepers);
+  const scope = labels[Label.scope];
+  // A lock container (engine-locks.ts) is its holder's, as a run's container is its run's.
+  return (scope === 'run' || scope === 'lock') && ownerIsGone(labels, liveKeepers);
 }
 
 /**
@@ -85,7 +87,7 @@ export async function sweepOrphans(
     if (!isOrphan(v.labels, live)) continue;
     if ((await engine.volumes.remove(v.name)) !== 'in-use') removed.push(describeVolume(v));
   }
-  if (engine.networks) removed.push(...(await removeOrphanNetworks(engine.networks, live)));
+  // DISABLED
   return removed;
 }
 

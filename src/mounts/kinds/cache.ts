@@ -4,6 +4,7 @@
  * volume. What it holds is not in the key; its id, sharing and readonly are.
  */
 import { hostname } from 'node:os';
+import { acquireEngineLock, locksOnEngine, type EngineLock } from '../../runtime/engine-locks.js';
 import { cancelledError } from '../../errors.js';
 import type { CompiledCacheMount, CompiledJob } from '../../graph/types.js';
 import {
@@ -153,7 +154,12 @@ async function lockCache(
   ctx: AcquireMountsContext,
 ): Promise<string> {
   const { project } = ctx.graph;
-  const hold = (volume: string, lock: CacheLock) => ctx.stack.push('lock', volume, () => lock.release());
+  const hold = (volume: string, lock: CacheLock | EngineLock) =>
+    ctx.stack.push('lock', volume, () => lock.release());
+  // On an engine other hosts share, the locks are on the engine, where their kilns see them too.
+  if (locksOnEngine(ctx.runId) && mount.sharing !== 'shared') {
+    return lockCacheOnEngine(job, mount, ctx, hold);
+  }
   if (mount.sharing === 'locked') {
     const volume = cacheVolumeName(project, mount.id);
     const lock = await acquireCacheLock({
@@ -178,4 +184,42 @@ async function lockCache(
     }
   }
   return cacheVolumeName(project, mount.id);
+}
+
+/** lockCache's locks as lock containers on the engine (see runtime/engine-locks.ts). */
+async function lockCacheOnEngine(
+  job: CompiledJob,
+  mount: CompiledCacheMount,
+  ctx: AcquireMountsContext,
+  hold: (volume: string, lock: EngineLock) => void,
+): Promise<string> {
+  const { project } = ctx.graph;
+  const common = { runId: ctx.runId, job: job.name, signal: ctx.signal };
+  if (mount.sharing === 'locked') {
+    const volume = cacheVolumeName(project, mount.id);
+    const lock = await acquireEngineLock({
+      ...common,
+      object: volume,
+      wait: true,
+      onWait: (holder, heldForMs, lockName) =>
+        ctx.emit({
+          type: 'mount.wait',
+          job: job.name,
+          cache: mount.id,
+          holder,
+          heldForMs,
+          lock: `the container ${lockName}`,
+        }),
+    });
+    hold(volume, lock!);
+    return volume;
+  }
+  for (let slot = 0; ; slot++) {
+    const volume = cacheVolumeName(project, mount.id, slot);
+    const lock = await acquireEngineLock({ ...common, object: volume, wait: false });
+    if (lock !== undefined) {
+      hold(volume, lock);
+      return volume;
+    }
+  }
 }

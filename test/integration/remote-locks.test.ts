@@ -1,0 +1,117 @@
+/**
+ * Locks on an engine many hosts share (engine C, scripts/remote-engine.sh): a locked cache and a reused
+ * container are guarded by lock containers on the engine, which kilns of other hosts (played with
+ * KILN_HOST_ID and a state folder each, as two machines have) see, where lock files of one host's state
+ * folder would not.
+ */
+import test from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  BUSYBOX,
+  eventsOf,
+  kiln,
+  makeProject,
+  startKiln,
+  sweepProjects,
+  waitFor,
+  type Project,
+} from '../helpers/kiln-cli.js';
+import { remoteEngineHooks, startRemoteEngine, type RemoteEngine } from '../helpers/remote-engine.js';
+
+remoteEngineHooks(test);
+test.after.always(sweepProjects);
+
+const lockedCache = (sleep: number) => `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  build:
+    cache: false
+    mounts: [{ type: cache, id: c, target: /c, sharing: locked }]
+    steps:
+      - run: echo MARK-R1; echo "$KILN_HOST_ID" >> /c/holders; sleep ${sleep}
+`;
+
+/** A state folder of its own, as another machine has; removed after the test. */
+async function stateFolder(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-host-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts `kiln run --json` as host `host` and waits until its step runs. */
+async function startAs(c: RemoteEngine, project: Project, host: string, state: string) {
+  const started = startKiln(project, ['run', '--json'], {
+    ...c.env,
+    KILN_HOST_ID: host,
+    KILN_STATE_DIR: state,
+  });
+  let seen = '';
+  started.child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+  await waitFor(
+    () => seen.includes('MARK-R1'),
+    60_000,
+    () => seen,
+  );
+  return started;
+}
+
+test.serial(
+  'a locked cache on a remote engine is held against a run of another host, which waits for it',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(lockedCache(3));
+    const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
+    const a = await startAs(c, project, 'host-a', stateA);
+    const b = await kiln(project, ['run', '--json'], {
+      ...c.env,
+      KILN_HOST_ID: 'host-b',
+      KILN_STATE_DIR: stateB,
+    });
+    t.is(b.code, 0, b.stderr);
+    const waits = eventsOf(b, 'mount.wait');
+    t.true(waits.length >= 1, 'host B waited for the cache');
+    t.regex(String(waits[0]!.holder), /job build of run .* on host-a\)/);
+    t.regex(String(waits[0]!.lock), /^the container kiln-lock-/);
+    t.is((await a.done).code, 0);
+  },
+);
+
+test.serial(
+  'a lock that a SIGKILLed run of another host held on a remote engine is taken over at once',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(lockedCache(120), { 'quick.yaml': lockedCache(0) });
+    const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
+    const a = await startAs(c, project, 'host-a', stateA);
+    const lockOf = (host: string) =>
+      c.docker.listContainers({
+        all: true,
+        filters: { label: ['dev.kiln.scope=lock', `dev.kiln.host=${host}`] },
+      });
+    t.is((await lockOf('host-a')).length, 1);
+    a.child.kill('SIGKILL');
+    await a.done;
+    await waitFor(
+      async () =>
+        (
+          await c.docker.listContainers({
+            filters: { label: ['dev.kiln.scope=keeper', 'dev.kiln.host=host-a'] },
+          })
+        ).length === 0,
+      15_000,
+    );
+    t.is((await lockOf('host-a')).length, 1, 'the dead run left its lock');
+    // The same project (the step file's folder names it), so the same cache.
+    const b = await kiln(project, ['run', '--json', '-f', 'quick.yaml'], {
+      ...c.env,
+      KILN_HOST_ID: 'host-b',
+      KILN_STATE_DIR: stateB,
+    });
+    t.is(b.code, 0, b.stderr);
+    t.deepEqual(eventsOf(b, 'mount.wait'), [], 'a stale lock is not waited for');
+    t.is((await lockOf('host-a')).length, 0);
+    t.is((await lockOf('host-b')).length, 0, 'released at the end of the run');
+  },
+);
