@@ -147,7 +147,7 @@ type RunOptions = Parameters<typeof import('./run-command.js').runCommand>[1];
 function addShellCommand(program: Command, setExit: (code: number) => void, debug: () => boolean): void {
   subcommand(program, 'shell')
     .description(
-      'open a shell in a fresh container of a job: its mounts, the outputs of its needs (from the job\n' +
+      'open a shell in a fresh container of a job: its mounts, the outputs of its needs (from the job ' +
         'cache), its workdir and env; no step runs, everything is released when the shell exits',
     )
     .argument('<job>', 'the job')
