@@ -57,7 +57,8 @@ export class HeldOutput extends Writable {
 
   /** Resolves once what was written before has reached the target; later writes wait. */
   async hold(): Promise<void> {
-    while (this.writableLength > 0) await new Promise((resolve) => setImmediate(resolve));
+    // Polled: the target (a terminal) takes what is written at once unless the user paused it.
+    while (this.writableLength > 0) await new Promise((resolve) => setTimeout(resolve, 5));
     this.#held = true;
   }
 
