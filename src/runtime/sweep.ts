@@ -87,7 +87,7 @@ export async function sweepOrphans(
     if (!isOrphan(v.labels, live)) continue;
     if ((await engine.volumes.remove(v.name)) !== 'in-use') removed.push(describeVolume(v));
   }
-  // DISABLED
+  if (engine.networks) removed.push(...(await removeOrphanNetworks(engine.networks, live)));
   return removed;
 }
 

@@ -236,3 +236,35 @@ test("the example in fixtures/services (the README's) runs: the plain view prefi
   t.regex(run.stdout, /\[test\] +service db stopped\n/);
   await nothingLeft(t, p);
 });
+
+test("a dead run's services and network are listed by kiln prune and swept by the next run", async (t) => {
+  const p = await project(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  test:
+    services:
+      db:
+        image: ${BUSYBOX}
+        command: sleep 600
+        health: { run: "false", interval: 0.2, retries: 10000 }
+    steps:
+      - run: echo never
+`);
+  const { child, done } = await startKilnUntil(p, ['run', '--json'], '"container.create"');
+  child.kill('SIGKILL');
+  await done;
+  t.is((await containersOf(p)).length, 2, 'the dead run left its job container and its service');
+  t.is((await networksOf(p)).length, 1, 'and its network');
+  const listed = await kiln(p, ['prune', '--project', '--dry-run']);
+  t.is(listed.code, 0, listed.stderr);
+  t.regex(listed.stdout, /would remove network kiln-\S+ \(run\)/);
+  const other = await project(`
+version: 1
+jobs:
+  other: { image: ${BUSYBOX}, steps: [{ run: "true" }] }
+`);
+  const sweeper = await kiln(other, ['run']);
+  t.is(sweeper.code, 0, sweeper.stderr);
+  await nothingLeft(t, p);
+});
