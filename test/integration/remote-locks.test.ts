@@ -115,3 +115,33 @@ test.serial(
     t.is((await lockOf('host-b')).length, 0, 'released at the end of the run');
   },
 );
+
+test.serial(
+  'a reused container on a remote engine is held against a run of another host, which waits for it',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(`version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  dev:
+    reuse: true
+    steps:
+      - run: echo MARK-R1; sleep 3
+`);
+    const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
+    const a = await startAs(c, project, 'host-a', stateA);
+    const b = await kiln(project, ['run', '--json'], {
+      ...c.env,
+      KILN_HOST_ID: 'host-b',
+      KILN_STATE_DIR: stateB,
+    });
+    t.is(b.code, 0, b.stderr);
+    const warnings = eventsOf(b, 'warning').map((e) => String(e.message));
+    t.true(
+      warnings.some((m) => /reused container .* is in use by job dev of run .* on host-a\)/.test(m)),
+      warnings.join('\n'),
+    );
+    t.true(warnings.some((m) => /remove the container kiln-lock-/.test(m)));
+    t.is((await a.done).code, 0);
+  },
+);
