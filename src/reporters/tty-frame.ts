@@ -84,9 +84,9 @@ function detail(job: JobState, c: Colors, now: number): string {
       const step = currentStep(job);
       if (step) return stepLabel(job, step);
       if (job.cache?.result === 'hit') return cachedDetail(job, c);
-      if (job.phase === 'cache') return c.dim('checking cache');
       if (job.services?.some((service) => service.status === 'starting'))
         return c.dim('waiting for services');
+      if (job.phase === 'cache') return c.dim('checking cache');
       if (job.phase === 'container') return c.dim('starting container');
       if (job.phase === 'release') return c.dim('releasing');
       if (job.phase === 'steps') return c.dim('between steps');
