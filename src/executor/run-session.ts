@@ -103,13 +103,23 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
       for (const message of pending.splice(0)) listener({ type: 'warning', time: event.time, message });
     }
   });
-  await sweepOrphans(engine);
-  const store = ResultStore.forEnv(options.env);
-  await sweepUnsealedOutputs(engine, store);
   const runId = options.runId ?? newRunId();
   const only = options.only ? selectOnly(graph, options.jobs ?? []) : undefined;
   const selected =
     only?.graph ?? (options.jobs && options.jobs.length > 0 ? selectJobs(graph, [...options.jobs]) : graph);
+  // On an engine other hosts share, the run's liveness is its keeper, started before anything is made
+  // (while the sweeps run: they make nothing).
+  const keeper = keepRun(engine, selected, runId);
+  const store = ResultStore.forEnv(options.env);
+  try {
+    await sweepOrphans(engine);
+    await sweepUnsealedOutputs(engine, store);
+  } catch (error) {
+    await (await keeper).release();
+    throw error;
+  }
+  const keeping = await keeper;
+  if (keeping.warning !== undefined) pending.push(keeping.warning);
   const docker = new DockerJobExecutor(engine, {
     ...(options.env ? { env: options.env } : {}),
     ...(options.pressure ? { pressure: options.pressure } : {}),
@@ -122,9 +132,6 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
     ...(options.cacheReadonly !== undefined ? { readonly: options.cacheReadonly } : {}),
     ...(options.env ? { env: options.env } : {}),
   });
-  // On an engine other hosts share, the run's liveness is its keeper, started before anything is made.
-  const keeping = await keepRun(engine, selected, runId);
-  if (keeping.warning !== undefined) pending.push(keeping.warning);
   // Before the executor exists: a refusal leaves nothing to close (but the keeper).
   const needs =
     only && only.fromCache.length > 0
