@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { EngineUnavailableError, ExitCode } from '../../src/errors.js';
 import { createEngine, isRemoteHost } from '../../src/runtime/engine.js';
 import { dockerConnection, tlsVerifyRequested } from '../../src/runtime/docker-connection.js';
+import { unreachableError } from '../../src/runtime/docker-errors.js';
 
 test('isRemoteHost: a tcp, ssh or https DOCKER_HOST is another machine; a unix socket or none is this one', (t) => {
   const env = {};
@@ -131,4 +132,41 @@ test('dockerConnection: ssh names the user, host and port and uses the ssh agent
 test('an address kiln cannot use is an EngineUnavailableError, not a crash', (t) => {
   t.throws(() => dockerConnection('ftp://box', {}), { instanceOf: EngineUnavailableError });
   t.throws(() => dockerConnection('tcp://[bad', {}), { instanceOf: EngineUnavailableError });
+});
+
+test('a TLS fault is told as one, with what to check: the CA, the client certificate, the name', (t) => {
+  const endpoint = 'tcp://box:2376';
+  const fault = (code: string) => Object.assign(new Error(code), { code });
+  t.regex(
+    unreachableError(endpoint, fault('UNABLE_TO_VERIFY_LEAF_SIGNATURE')).message,
+    /TLS handshake with the Docker engine at tcp:\/\/box:2376 failed .*not signed by the CA of DOCKER_CERT_PATH's ca\.pem/,
+  );
+  t.regex(
+    unreachableError(endpoint, fault('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE')).message,
+    /refused this client: DOCKER_CERT_PATH must hold a client certificate/,
+  );
+  t.regex(
+    unreachableError(endpoint, fault('ERR_TLS_CERT_ALTNAME_INVALID')).message,
+    /certificate does not name the host of DOCKER_HOST/,
+  );
+});
+
+test('a refused connection to an engine on another host says to check that host, not to start dockerd here', (t) => {
+  const error = Object.assign(new Error('refused'), { code: 'ECONNREFUSED' });
+  const remote = unreachableError('tcp://box:2376', error, { answeredBefore: false }).message;
+  t.regex(remote, /engine on that host runs and listens at this address \(docker -H tcp:\/\/box:2376 info/);
+  t.notRegex(remote, /systemctl/);
+  const local = unreachableError('unix:///var/run/docker.sock', error, { answeredBefore: false }).message;
+  t.regex(local, /systemctl start docker/);
+});
+
+test('plain HTTP answered by a TLS engine says to set DOCKER_TLS_VERIFY', (t) => {
+  const error = Object.assign(
+    new Error('(HTTP code 400) unexpected - Client sent an HTTP request to an HTTPS server.'),
+    {
+      statusCode: 400,
+      json: { message: 'Client sent an HTTP request to an HTTPS server.' },
+    },
+  );
+  t.regex(unreachableError('tcp://box:2376', error).message, /speaks TLS only: set DOCKER_TLS_VERIFY=1/);
 });
