@@ -43,6 +43,9 @@ export class DockerKeepers implements KeeperRuntime {
       )) as unknown as Duplex;
       // A broken connection ends the keeper, which is what it is for; nothing to report here.
       stream.on('error', () => {});
+      // The run keeps the process alive; its keeper's connection alone must not (a path that forgot to
+      // release it would otherwise hang kiln's exit).
+      (stream as Duplex & { unref?: () => void }).unref?.();
       await dockerCall(`starting the run's keeper ${spec.name}`, this.endpoint, () => container.start());
     } catch (error) {
       await release().catch(() => {});
