@@ -53,11 +53,12 @@ export function cachePolicy(job: CompiledJob, projectDir: string, reuseAll = fal
     if (reason !== undefined) reasons.push(reason);
   }
   if (job.reuse !== false) reasons.push('it reuses its container across runs (reuse)');
+  else if (reuseAll && job.outputs.length === 0 && !job.services?.length)
+    reasons.push('kiln run --reuse keeps every container across runs');
   if (job.services?.length) {
     const names = job.services.map((s) => s.name).join(', ');
     reasons.push(`it has services (${names}), whose state is not in its key; cache: true caches it`);
-  } else if (reuseAll && job.outputs.length === 0)
-    reasons.push('kiln run --reuse keeps every container across runs');
+  }
   return { cached: reasons.length === 0, reasons };
 }
 

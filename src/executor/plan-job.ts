@@ -79,7 +79,8 @@ export async function planJob(
     mounts.container.flatMap((p) => (p.kind === 'tmpfs' ? [[p.mount.target, p.options] as const] : [])),
   );
   // A reused container keeps its mounts from run to run; outputs need fresh volumes each run. `--reuse`
-  // leaves such jobs out; a job that asks for both is refused.
+  // leaves such jobs out; a job that asks for both is refused. A job's services' network lives for one
+  // run: `--reuse` leaves a job with services out too (asking for both is refused by the compiler).
   if (job.reuse !== false && job.outputs.length > 0) {
     throw new MountError(
       job.name,
@@ -87,7 +88,7 @@ export async function planJob(
       'a job with outputs cannot reuse its container (a reused container keeps its mounts, and outputs get fresh volumes each run); remove reuse or the outputs',
     );
   }
-  const reused = job.reuse !== false || (options.reuse && job.outputs.length === 0);
+  const reused = job.reuse !== false || (options.reuse && job.outputs.length === 0 && !job.services?.length);
   const given = job.reuse && job.reuse.name ? job.reuse.name : undefined;
   return {
     job,

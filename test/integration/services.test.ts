@@ -39,6 +39,8 @@ async function project(yaml: string): Promise<Project> {
 }
 
 test.after.always(async () => {
+  // Containers first: a network goes once nothing is on it.
+  await sweepProjects();
   for (const p of made.splice(0)) {
     for (const name of await networksOf(p))
       await docker
@@ -46,7 +48,6 @@ test.after.always(async () => {
         .remove()
         .catch(() => {});
   }
-  await sweepProjects();
 });
 
 async function nothingLeft(t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, p: Project) {
@@ -266,5 +267,33 @@ jobs:
 `);
   const sweeper = await kiln(other, ['run']);
   t.is(sweeper.code, 0, sweeper.stderr);
+  await nothingLeft(t, p);
+});
+
+test("a service with neither health nor ports is ready once it runs, and sees none of the job's env", async (t) => {
+  const p = await project(`
+version: 1
+defaults: { image: ${BUSYBOX}, env: { JOB_ONLY: from-the-job } }
+jobs:
+  test:
+    services:
+      helper:
+        image: ${BUSYBOX}
+        env: { OWN: its-own }
+        command: env; trap 'exit 0' TERM; while :; do sleep 0.1; done
+    steps:
+      - run: echo "$JOB_ONLY"
+`);
+  const run = await kiln(p, ['run', '--json', '--reuse']);
+  t.is(run.code, 0, run.stdout + run.stderr);
+  t.is(outputOf(run, 'test', 'step-1'), 'from-the-job\n');
+  t.like(eventsOf(run, 'service.ready')[0], { service: 'helper' });
+  const printed = eventsOf(run, 'service.output')
+    .map((e) => e.data)
+    .join('');
+  t.regex(printed, /OWN=its-own/);
+  t.notRegex(printed, /JOB_ONLY/);
+  t.like(eventsOf(run, 'container.create')[0], { job: 'test' }, '--reuse leaves a job with services out');
+  t.deepEqual(eventsOf(run, 'container.reuse'), []);
   await nothingLeft(t, p);
 });

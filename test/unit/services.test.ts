@@ -231,3 +231,18 @@ test('a job with services is not cached unless it says cache: true', (t) => {
   });
   t.deepEqual(cachePolicy(graph.jobs.get('opted')!, '/home/me/app'), { cached: true, reasons: [] });
 });
+
+test('kiln run --reuse leaves a job with services out, and a reused job keeps its one reason', (t) => {
+  const graph = compile(
+    definition({
+      served: { services: { db: { image: REDIS } }, steps: run },
+      reused: { reuse: true, steps: run },
+    }),
+  );
+  t.deepEqual(cachePolicy(graph.jobs.get('served')!, '/home/me/app', true).reasons, [
+    'it has services (db), whose state is not in its key; cache: true caches it',
+  ]);
+  t.deepEqual(cachePolicy(graph.jobs.get('reused')!, '/home/me/app', true).reasons, [
+    'it reuses its container across runs (reuse)',
+  ]);
+});
