@@ -51,6 +51,8 @@ export function packListing(
       }
       pack.finalize();
     } catch (error) {
+      // The reader of the stream gets the error; the stream itself must not throw it again.
+      pack.on('error', () => undefined);
       pack.destroy(error as Error);
     }
   })();
@@ -79,6 +81,9 @@ async function packEntry(
         error ? reject(error) : resolve(),
       );
     });
+    // A stream destroyed midway (a changed file, a cancel) reports through `done` and the pack.
+    sink!.on('error', () => undefined);
+    done.catch(() => undefined);
     let read = 0;
     if (entry.size > 0) {
       for await (const chunk of createReadStream(path, { start: 0, end: entry.size - 1 })) {
@@ -89,7 +94,6 @@ async function packEntry(
       }
     }
     if (read !== entry.size || hash.digest('hex') !== entry.content) {
-      done.catch(() => undefined);
       throw new SourceChangedError(path);
     }
     (sink as unknown as { end(): void }).end();

@@ -169,10 +169,13 @@ async function fillVolume(
     const counted = new PassThrough();
     counted.on('data', (chunk: Buffer) => (bytes += chunk.length));
     const source = options.tar();
-    await Promise.all([
+    const [packed, put] = await Promise.allSettled([
       pipeline(source, counted),
       engine.containers.putArchive(writer.id, STAGING_PATH, counted),
     ]);
+    // The stream's own fault (a file that changed as it was read) says more than the upload it cut off.
+    if (packed.status === 'rejected') throw packed.reason;
+    if (put.status === 'rejected') throw put.reason;
     return bytes;
   } finally {
     await writer.remove();

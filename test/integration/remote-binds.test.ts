@@ -203,13 +203,15 @@ jobs:
   agent:
     image: ${image}
     steps:
-      - run: for i in 1 2 3; do echo $i | socat - UNIX-CONNECT:$SSH_AUTH_SOCK; done
+      - run: |
+          for i in 1 2 3; do echo $i | socat - UNIX-CONNECT:$SSH_AUTH_SOCK; done
+          for i in 4 5 6; do (echo $i | socat - UNIX-CONNECT:$SSH_AUTH_SOCK) & done; wait
         mounts:
           - { type: ssh }
 `;
 
 test.serial(
-  "the host's ssh agent is relayed into the container over an exec stream, one connection after another",
+  "the host's ssh agent is relayed into the container over exec streams, connections one after another and at once",
   async (t) => {
     const image = await socatImage();
     const c = await startRemoteEngine({ images: [image] });
@@ -221,7 +223,9 @@ test.serial(
     const out = eventsOf(result, 'step.output')
       .map((e) => e.data as string)
       .join('');
-    t.is(out, 'pong:1\npong:2\npong:3\n');
+    const lines = out.trim().split('\n');
+    t.deepEqual(lines.slice(0, 3), ['pong:1', 'pong:2', 'pong:3'], 'one after another');
+    t.deepEqual(lines.slice(3).sort(), ['pong:4', 'pong:5', 'pong:6'], 'and at the same time');
   },
 );
 
