@@ -213,7 +213,7 @@ test('kiln validate reports schema faults and needs problems of one file in one 
     t.deepEqual(
       error!.diagnostics.map((d) => `${d.position?.line}:${d.position?.column} ${d.message}`),
       [
-        "5:5 unknown key 'imagee' in job 'build', did you mean 'image'? (allowed: image, workdir, env, user, shell, network, needs, if, mounts, timeout, reuse, default-mounts, outputs, cache, steps, matrix, fail-fast, extends)",
+        "5:5 unknown key 'imagee' in job 'build', did you mean 'image'? (allowed: image, workdir, env, user, shell, network, services, needs, if, mounts, timeout, reuse, default-mounts, outputs, cache, steps, matrix, fail-fast, extends)",
         "6:13 job 'build' needs 'tset', which is not a job (did you mean 'test'?)",
         '9:13 jobs form a cycle through needs: test -> lint -> test (each needs the next); remove one of these needs',
         "12:19 item 2 of 'needs' of job 'lint' must be a job name (quote it: \"3\"), not 3",
