@@ -52,6 +52,7 @@ export type {
 export type { ExecRuntime, ExecProcess, ExecSpec } from './runtime/exec.js';
 export type { TtyExecRuntime, TtyExecSpec, TtyProcess, TerminalSize } from './runtime/tty-exec.js';
 export type { VolumeRuntime, VolumeInfo, VolumeUsage } from './runtime/volumes.js';
+export type { NetworkRuntime, NetworkSummary } from './runtime/networks.js';
 export type { SweptResource } from './runtime/sweep.js';
 export { KILN_VERSION } from './runtime/version.js';
 export {
@@ -73,6 +74,7 @@ export {
   InfrastructureError,
   ImageNotFoundError,
   MountError,
+  ServiceError,
   CancelledError,
   formatDiagnostic,
   isKilnError,
