@@ -8,7 +8,7 @@
  * - a file, either way: put into the container before it starts; a writable one is read back when the
  *   job ends (executor/acquire-container.ts).
  */
-import { MountError } from '../errors.js';
+import { cancelledError, MountError } from '../errors.js';
 import type { HostOwner } from '../host-paths.js';
 import type { TreeListing } from '../results/tree-format.js';
 import { createRunCopy, readVolume, shipSource, sourceMount } from '../runtime/source-volumes.js';
@@ -35,6 +35,7 @@ export async function shipBind(p: PlannedBindMount, ctx: ShipBindContext): Promi
   const listing = await remote.digest(p.realPath, p.mount.exclude, writable);
   const isFile = listing.entries.length === 1 && listing.entries[0]!.path === '';
   const fail = (error: unknown): never => {
+    if (ctx.signal.aborted) throw cancelledError(ctx.signal);
     if (error instanceof SourceChangedError) {
       throw new MountError(ctx.job, ctx.named, `${error.message}; run again`, error);
     }
@@ -46,7 +47,7 @@ export async function shipBind(p: PlannedBindMount, ctx: ShipBindContext): Promi
       file: {
         target: p.mount.target,
         hostPath: p.realPath,
-        tar: () => packListing(p.realPath, listing, owner, name),
+        tar: () => packListing(p.realPath, listing, owner, name, ctx.signal),
         ...(writable ? { writeBack: { listing } } : {}),
       },
       source: p.realPath,
@@ -54,7 +55,7 @@ export async function shipBind(p: PlannedBindMount, ctx: ShipBindContext): Promi
     };
   }
   const common = { image: remote.image, runId: ctx.runId, project: ctx.graph.project, job: ctx.job };
-  const tar = () => packListing(p.realPath, listing, owner);
+  const tar = () => packListing(p.realPath, listing, owner, undefined, ctx.signal);
   if (!writable) {
     let pending = remote.shipped.get(listing.digest);
     const first = pending === undefined;

@@ -19,6 +19,7 @@ import { chmod, lchown, link, lstat, mkdir, open, rename, rm, symlink, unlink } 
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
+import { cancelledError } from '../errors.js';
 import type { HostOwner } from '../host-paths.js';
 import { drain, readTar, tarEntryPath, tarEntryType, type TarBody } from '../results/tar-digest.js';
 import type { TreeEntry, TreeListing } from '../results/tree-format.js';
@@ -33,18 +34,20 @@ export class SourceChangedError extends Error {
 /**
  * A tar stream of the tree at `root` as `listing` names it: folders, files and symlinks (fifos, sockets
  * and devices are left out), owned by `owner`. A listing whose root is a file (`path` '') gives one
- * entry named `fileName`.
+ * entry named `fileName`. The stream fails with a CancelledError once `signal` is aborted.
  */
 export function packListing(
   root: string,
   listing: TreeListing,
   owner: HostOwner,
   fileName?: string,
+  signal?: AbortSignal,
 ): Readable {
   const pack = tar.pack();
   void (async () => {
     try {
       for (const entry of listing.entries) {
+        if (signal?.aborted) throw cancelledError(signal);
         const name = entry.path === '' ? (fileName ?? basename(root)) : entry.path;
         const path = entry.path === '' ? root : join(root, entry.path);
         await packEntry(pack, entry, name, path, owner);

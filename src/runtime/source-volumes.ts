@@ -12,7 +12,9 @@
  *   did not finish: it is never mounted, and `kiln prune` removes it once its kiln is gone.
  * So an unchanged source is found by its digest with one inspect, and sent again only when its mark (or
  * the volume it names) is missing. Two kilns that upload the same digest at once both upload; the first
- * mark wins and the other's content volume is removed.
+ * mark wins and the other's content volume is removed. `kiln prune` removes a mark before its content
+ * and never content that a container uses; a run that found a mark in the instant before would mount a
+ * volume that is gone, which the engine makes anew, empty (the job then fails on its missing sources).
  *
  * A read-write bind gets a run-scoped copy instead (`dev.kiln.scope=run`, swept with its run), which is
  * read back when the job ends (mounts/ship-binds.ts).

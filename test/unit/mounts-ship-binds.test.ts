@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import test from 'ava';
 import tar from 'tar-stream';
+import { CancelledError } from '../../src/errors.js';
 import { copyBackTree, packListing, SourceChangedError } from '../../src/mounts/ship-binds.js';
 import { loadExcludeRules, treeDigest } from '../../src/results/index.js';
 
@@ -152,4 +153,15 @@ test('a copy comes back: changes and new files written, deletions applied, untou
   );
   t.is(done.deleted, 1);
   t.deepEqual(done.warnings, []);
+});
+
+test('packing stops with a cancel once the run is cancelled', async (t) => {
+  const root = await tree({ 'a.txt': 'a', 'b.txt': 'b' });
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const controller = new AbortController();
+  controller.abort(new CancelledError('interrupted'));
+  const error = await t.throwsAsync(
+    entries(packListing(root, await listing(root), owner, undefined, controller.signal)),
+  );
+  t.true(error instanceof CancelledError, String(error));
 });
