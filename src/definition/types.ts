@@ -20,7 +20,7 @@ export type {
   TmpfsMountSpec,
 } from './mount-kinds/index.js';
 export { MOUNT_TYPES } from './mount-kinds/index.js';
-import type { MountSpec, TmpfsMountSpec } from './mount-kinds/index.js';
+import type { CacheMountSpec, MountSpec, TmpfsMountSpec } from './mount-kinds/index.js';
 
 /** Where a secret's value comes from; values never live in the step file. */
 export type SecretSource = { readonly env: string } | { readonly file: string };
@@ -113,8 +113,8 @@ export interface ServiceSpec {
   readonly entrypoint?: string | readonly string[];
   /** The user it runs as. Default: the image's. */
   readonly user?: string;
-  /** tmpfs mounts (absolute targets). */
-  readonly mounts?: readonly TmpfsMountSpec[];
+  /** tmpfs mounts, and cache volumes shared with the project's jobs (`sharing: shared`); absolute targets. */
+  readonly mounts?: readonly (TmpfsMountSpec | CacheMountSpec)[];
   /** More host names it answers to on the job's network, besides its name. */
   readonly aliases?: readonly string[];
   /** TCP ports it listens on: without `health`, it is ready once each accepts a connection. */

@@ -255,6 +255,16 @@ export class DockerJobExecutor implements JobExecutor {
       signal: context.signal,
       killSignal: context.killSignal,
       graceMs: context.graceMs,
+      mounts: {
+        volumes: this.#engine.volumes,
+        graph: context.graph,
+        runId: context.runId,
+        emit: context.emit,
+        stack,
+        signal: context.signal,
+        env: this.#env,
+        secrets: this.#secretsOf(context),
+      },
     };
   }
 

@@ -175,7 +175,7 @@ function compileService(
       fail(`port ${JSON.stringify(port)} must be a whole number from 1 to 65535`, `${at}/ports/${i}`);
     else if (!ports.includes(port)) ports.push(port);
   });
-  const tmpfs = serviceTmpfs(spec.mounts, `${at}/mounts`, fail);
+  const { tmpfs, caches } = serviceMounts(spec.mounts, `${at}/mounts`, fail);
   const health = spec.health === undefined ? undefined : compileHealth(spec.health, `${at}/health`, fail);
   if (!ok) return undefined;
   return {
@@ -186,6 +186,7 @@ function compileService(
     ...(entrypoint !== undefined ? { entrypoint } : {}),
     ...(spec.user !== undefined ? { user: spec.user } : {}),
     tmpfs,
+    caches,
     aliases,
     ports,
     ...(health !== undefined ? { health } : {}),
@@ -212,36 +213,61 @@ function entrypointOf(value: unknown, at: string, fail: Fail): readonly string[]
   return undefined;
 }
 
-function serviceTmpfs(mounts: unknown, at: string, fail: Fail): CompiledService['tmpfs'] {
-  if (mounts === undefined) return [];
+/** Cache ids, as the schema takes them. */
+const CACHE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** A service's mounts: tmpfs, and cache volumes shared with the project's jobs. */
+function serviceMounts(mounts: unknown, at: string, fail: Fail): Pick<CompiledService, 'tmpfs' | 'caches'> {
+  const tmpfs: Array<CompiledService['tmpfs'][number]> = [];
+  const caches: Array<CompiledService['caches'][number]> = [];
+  if (mounts === undefined) return { tmpfs, caches };
   if (!Array.isArray(mounts)) {
-    fail('mounts must be a list of tmpfs mounts', at);
-    return [];
+    fail('mounts must be a list of tmpfs and cache mounts', at);
+    return { tmpfs, caches };
   }
-  const out: Array<CompiledService['tmpfs'][number]> = [];
+  const targets = new Set<string>();
   mounts.forEach((mount: unknown, i) => {
-    const m = mount as { type?: unknown; target?: unknown; size?: unknown; mode?: unknown } | null;
-    if (m === null || typeof m !== 'object' || m.type !== 'tmpfs') {
-      fail('a service takes tmpfs mounts only ({ type: tmpfs, target: /path })', `${at}/${i}`);
+    const m = mount as Record<string, unknown> | null;
+    if (m === null || typeof m !== 'object' || (m['type'] !== 'tmpfs' && m['type'] !== 'cache')) {
+      fail('a service takes tmpfs and cache mounts only ({ type: tmpfs, target: /path })', `${at}/${i}`);
       return;
     }
-    if (typeof m.target !== 'string' || !m.target.startsWith('/') || m.target === '/') {
+    const target = m['target'];
+    if (typeof target !== 'string' || !target.startsWith('/') || target === '/') {
       fail('a service mount needs an absolute target other than /', `${at}/${i}/target`);
       return;
     }
-    if (out.some((other) => other.target === m.target)) {
-      fail(`two mounts on ${m.target}`, `${at}/${i}/target`);
+    if (targets.has(target)) {
+      fail(`two mounts on ${target}`, `${at}/${i}/target`);
+      return;
+    }
+    targets.add(target);
+    if (m['type'] === 'cache') {
+      const id = m['id'];
+      if (typeof id !== 'string' || !CACHE_ID.test(id) || id.length > 128) {
+        fail('a cache mount needs an id: letters, digits, _, . and -, at most 128', `${at}/${i}/id`);
+        return;
+      }
+      if ((m['sharing'] ?? 'shared') !== 'shared') {
+        fail(
+          `cache ${id}: a service's cache must be shared (sharing: shared): a locked or private cache ` +
+            `is held by one job at a time, and its own job would wait for it`,
+          `${at}/${i}/sharing`,
+        );
+        return;
+      }
+      caches.push({ type: 'cache', id, target, sharing: 'shared', readonly: m['readonly'] === true });
       return;
     }
     try {
-      const sizeBytes = m.size === undefined ? undefined : parseSize(m.size as string | number);
-      const mode = m.mode === undefined ? 0o1777 : parseMode(m.mode as string | number);
-      out.push({ type: 'tmpfs', target: m.target, ...(sizeBytes !== undefined ? { sizeBytes } : {}), mode });
+      const sizeBytes = m['size'] === undefined ? undefined : parseSize(m['size'] as string | number);
+      const mode = m['mode'] === undefined ? 0o1777 : parseMode(m['mode'] as string | number);
+      tmpfs.push({ type: 'tmpfs', target, ...(sizeBytes !== undefined ? { sizeBytes } : {}), mode });
     } catch (error) {
-      fail(`mount ${m.target}: ${(error as Error).message}`, `${at}/${i}`);
+      fail(`mount ${target}: ${(error as Error).message}`, `${at}/${i}`);
     }
   });
-  return out;
+  return { tmpfs, caches };
 }
 
 function compileHealth(health: unknown, at: string, fail: Fail): CompiledServiceHealth | undefined {

@@ -4,7 +4,12 @@
  */
 import type { SecretSource } from '../definition/types.js';
 import type { MatrixInstance } from './matrix.js';
-import type { CompiledContainerMount, CompiledStepMount, CompiledTmpfsMount } from './mount-kinds/index.js';
+import type {
+  CompiledCacheMount,
+  CompiledContainerMount,
+  CompiledStepMount,
+  CompiledTmpfsMount,
+} from './mount-kinds/index.js';
 
 /**
  * The compiled mounts, one type per kind (each declared in its module under mount-kinds/, see
@@ -93,6 +98,8 @@ export interface CompiledService {
   readonly entrypoint?: readonly string[];
   readonly user?: string;
   readonly tmpfs: readonly CompiledTmpfsMount[];
+  /** Cache volumes it mounts, shared with the project's jobs. */
+  readonly caches: readonly CompiledCacheMount[];
   /** More host names it answers to on the job's network. */
   readonly aliases: readonly string[];
   /** TCP ports that, without `health`, must accept a connection before the job's first step. */

@@ -1,5 +1,5 @@
 /**
- * A job's services: their images resolved, then a network of the job's own, then each service's
+ * A job's services: their images resolved and their cache volumes made, then a network of the job's own, then each service's
  * container on it (answering to its name and aliases), started, its output streamed as `service.output`
  * events. Every acquire pushes its release, so that LIFO order removes the job's container (pushed
  * later), then the services (TERM, the grace period, KILL, then removal), then the network. The caller
@@ -17,6 +17,9 @@ import { jobHostname } from '../graph/compile-services.js';
 import { waitUntilReady, type WaitingService } from './readiness.js';
 import { acquireServiceNetwork, serviceLabels, serviceNetworkName } from './service-network.js';
 import { LogTail } from './log-tail.js';
+import { acquireServiceCaches, serviceCacheMounts } from './service-caches.js';
+import type { AcquireMountsContext } from '../mounts/kinds/index.js';
+import type { DockerMount } from '../runtime/containers.js';
 
 /** How many of a failed service's last lines of output its error shows. */
 export const FAILED_SERVICE_LINES = 20;
@@ -37,6 +40,8 @@ export interface ServicesContext {
   readonly killSignal: AbortSignal;
   /** How long a service is given to stop after TERM, before KILL, in ms. */
   readonly graceMs: number;
+  /** What the services' cache volumes are acquired with (as a job's mounts are). */
+  readonly mounts: AcquireMountsContext;
 }
 
 /** The services of a job, started (see acquireServices). */
@@ -69,13 +74,19 @@ export async function acquireServices(
   if (specs.length === 0) return undefined;
   const imageIds = await Promise.all(specs.map((s) => resolveImage(ctx.images, s.image, job.name)));
   if (ctx.signal.aborted) throw cancelledError(ctx.signal);
+  const caches = await acquireServiceCaches(
+    job,
+    specs.flatMap((s) => s.caches),
+    ctx.mounts,
+  );
   const labels = serviceLabels(ctx.project, job.name, ctx.runId);
   const network = serviceNetworkName(ctx.runId, job.name);
   await acquireServiceNetwork(ctx.engine, ctx.stack, labels, network);
   const running: Running[] = [];
   for (const [i, spec] of specs.entries()) {
     if (ctx.signal.aborted) throw cancelledError(ctx.signal);
-    running.push(await startService(job.name, spec, imageIds[i]!, network, labels, ctx));
+    const mounts = serviceCacheMounts(spec.caches, caches);
+    running.push(await startService(job.name, spec, imageIds[i]!, mounts, network, labels, ctx));
   }
   const hostname = jobHostname(job.name);
   return {
@@ -89,6 +100,7 @@ async function startService(
   job: string,
   spec: CompiledService,
   imageId: string,
+  mounts: readonly DockerMount[],
   network: string,
   labels: Readonly<Record<string, string>>,
   ctx: ServicesContext,
@@ -102,7 +114,7 @@ async function startService(
     env: spec.env,
     ...(spec.user !== undefined ? { user: spec.user } : {}),
     labels: { ...labels, [Label.service]: spec.name },
-    mounts: [],
+    mounts,
     tmpfs: Object.fromEntries(spec.tmpfs.map((t) => [t.target, tmpfsOptions(t)])),
     network,
     networkAliases: [spec.name, ...spec.aliases],

@@ -297,3 +297,33 @@ jobs:
   t.deepEqual(eventsOf(run, 'container.reuse'), []);
   await nothingLeft(t, p);
 });
+
+test("a service's cache mount is the project's cache volume, which the job can mount too", async (t) => {
+  const p = await project(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  test:
+    mounts: [{ type: cache, id: shared-data, target: /data }]
+    services:
+      writer:
+        image: ${BUSYBOX}
+        mounts: [{ type: cache, id: shared-data, target: /cache }, { type: tmpfs, target: /scratch }]
+        command: echo "from the service" > /scratch/x && cp /scratch/x /cache/hello; trap 'exit 0' TERM; while :; do sleep 0.1; done
+        health: { run: test -f /cache/hello, interval: 0.1 }
+    steps:
+      - run: cat /data/hello
+`);
+  const run = await kiln(p, ['run', '--json']);
+  t.is(run.code, 0, run.stdout + run.stderr);
+  t.is(outputOf(run, 'test', 'step-1'), 'from the service\n');
+  await nothingLeft(t, p);
+  const volumes =
+    (await docker.listVolumes({ filters: { label: ['dev.kiln.cache=shared-data'] } })).Volumes ?? [];
+  const base = p.dir.split('/').pop()!.toLowerCase();
+  for (const v of volumes.filter((v) => (v.Labels?.['dev.kiln.project'] ?? '').startsWith(base)))
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => {});
+});

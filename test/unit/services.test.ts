@@ -246,3 +246,27 @@ test('kiln run --reuse leaves a job with services out, and a reused job keeps it
     'it reuses its container across runs (reuse)',
   ]);
 });
+
+test("a service's cache must be shared, and mounts a service cannot take are errors", (t) => {
+  const found = problemsOf(
+    definition({
+      a: {
+        services: {
+          db: {
+            image: REDIS,
+            mounts: [
+              { type: 'cache', id: 'pg', target: '/var/lib/pg', sharing: 'locked' },
+              { type: 'cache', id: 'ok', target: '/ok' },
+              { type: 'bind', source: '.', target: '/src' } as never,
+            ],
+          },
+        },
+        steps: run,
+      },
+    }),
+  );
+  t.deepEqual(found, [
+    "job 'a', service 'db': cache pg: a service's cache must be shared (sharing: shared): a locked or private cache is held by one job at a time, and its own job would wait for it",
+    "job 'a', service 'db': a service takes tmpfs and cache mounts only ({ type: tmpfs, target: /path })",
+  ]);
+});
