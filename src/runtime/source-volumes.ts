@@ -100,7 +100,7 @@ export async function shipSource(engine: Engine, options: ShipOptions): Promise<
     await engine.volumes.remove(volume).catch(() => undefined);
     throw error;
   }
-  const mark = await engine.volumes.create(
+  await engine.volumes.create(
     sourceMarkName(options.digest),
     {
       [Label.managed]: 'true',
@@ -113,13 +113,12 @@ export async function shipSource(engine: Engine, options: ShipOptions): Promise<
     },
     `the completion mark of bind source ${hex.slice(0, 12)}`,
   );
-  if (mark === 'existing') {
-    // Another kiln finished the same content first: use its volume, drop ours.
-    const theirs = await findSourceVolume(engine, options.digest);
-    if (theirs !== undefined && theirs !== volume) {
-      await engine.volumes.remove(volume).catch(() => undefined);
-      return { volume: theirs, uploadedBytes };
-    }
+  // The mark that stands names the content to use: another kiln may have marked the same content first
+  // (an engine may answer a second create of a name as if it made it).
+  const marked = await findSourceVolume(engine, options.digest);
+  if (marked !== undefined && marked !== volume) {
+    await engine.volumes.remove(volume).catch(() => undefined);
+    return { volume: marked, uploadedBytes };
   }
   return { volume, uploadedBytes };
 }

@@ -18,8 +18,14 @@ import { MemoryVolumes } from '../helpers/fake-runtime.js';
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 /** An engine with in-memory volumes whose containers take archives (or fail to, when told). */
-function engine(options: { failPut?: boolean; onPut?: () => Promise<void> } = {}) {
+function engine(
+  options: { failPut?: boolean; onPut?: () => Promise<void>; createSaysCreated?: boolean } = {},
+) {
   const volumes = new MemoryVolumes();
+  if (options.createSaysCreated) {
+    const create = volumes.create.bind(volumes);
+    volumes.create = async (name, labels) => (await create(name, labels), 'created');
+  }
   const put: string[] = [];
   const containers = {
     create: async () => `c${put.length}`,
@@ -82,6 +88,8 @@ test('a mark whose content volume is gone is not trusted: it is removed and the 
 
 test('when another kiln marks the same content first, its volume is used and ours removed', async (t) => {
   const { engine: e, volumes } = engine({
+    // As Docker does: a second create of a name answers as if it made it.
+    createSaysCreated: true,
     onPut: async () => {
       volumes.add('theirs', { 'dev.kiln.digest': DIGEST });
       volumes.add(sourceMarkName(DIGEST), { 'dev.kiln.digest': DIGEST, 'dev.kiln.content': 'theirs' });
