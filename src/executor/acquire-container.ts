@@ -7,7 +7,10 @@
  * wrote into them back to the user is pushed above the container's (see mounts/host-owner.ts).
  */
 import type { Emit } from '../events.js';
+import { MountError } from '../errors.js';
+import { Label } from '../labels.js';
 import { copyBackFile } from '../mounts/ship-binds.js';
+import { SOURCE_VOLUME_PREFIX } from '../runtime/source-volumes.js';
 import { handBackCommand, handedBack, makeNestedMountPoints, type HostOwner } from '../mounts/host-owner.js';
 import type { PreparedMounts } from '../mounts/types.js';
 import type { ReleaseStack } from '../release.js';
@@ -28,7 +31,7 @@ import { relaySshAgents } from './ssh-relay.js';
 import { lockReusedContainer } from './reuse-lock.js';
 
 export interface AcquireContainerContext {
-  readonly engine: Pick<Engine, 'containers' | 'exec'>;
+  readonly engine: Pick<Engine, 'containers' | 'exec' | 'volumes'>;
   readonly project: string;
   readonly runId: string;
   readonly emit: Emit;
@@ -91,6 +94,7 @@ export async function acquireContainer(
   const shortId = id.slice(0, 12);
   const name = spec.reuse?.name ?? shortId;
   pushRelease(id, name, spec, ctx);
+  if (ctx.remote && !reused) await checkSourceVolumes(id, mounts, ctx, job.name);
   await putFiles(id, mounts, ctx, job.name);
   if (!reused) await startJobContainer(engine, id, spec);
   if (!ctx.remote) pushHandBack(id, plan, mounts, ctx);
@@ -152,6 +156,32 @@ function pushRelease(id: string, name: string, spec: JobContainerSpec, ctx: Acqu
     ctx.stack.push('container', name, async () => {
       await engine.containers.remove(id);
     });
+  }
+}
+
+/**
+ * On a remote engine: every bind-source volume the new container mounts is still the one that was found
+ * (`kiln prune` may remove one in the instant between; the engine would then have made an empty volume
+ * of that name for the container). Else the container and that empty volume go, and the job fails.
+ */
+async function checkSourceVolumes(
+  id: string,
+  mounts: PreparedMounts,
+  ctx: AcquireContainerContext,
+  job: string,
+): Promise<void> {
+  for (const mount of mounts.mounts) {
+    if (mount.Type !== 'volume' || !mount.Source?.startsWith(SOURCE_VOLUME_PREFIX)) continue;
+    const found = await ctx.engine.volumes.inspect(mount.Source);
+    if (found?.labels[Label.digest] !== undefined) continue;
+    await ctx.engine.containers.remove(id);
+    await ctx.engine.volumes.remove(mount.Source);
+    throw new MountError(
+      job,
+      `bind -> ${mount.Target}`,
+      `the engine's copy of the bind source (volume ${mount.Source}) was removed as the job started ` +
+        `(by kiln prune?); run again`,
+    );
   }
 }
 

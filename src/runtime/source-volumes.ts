@@ -28,12 +28,15 @@ import type { Engine } from './engine.js';
 import { createReaderContainer } from './output-volumes.js';
 import { KILN_VERSION } from './version.js';
 
+/** The names of source volumes (content and marks) start so. */
+export const SOURCE_VOLUME_PREFIX = 'kiln-source-';
+
 /** Where the volume is mounted in the container that fills or reads it. */
 const STAGING_PATH = '/kiln-source';
 
 /** The completion mark's name for a digest (`sha256:<hex>`). */
 export function sourceMarkName(digest: string): string {
-  return `kiln-source-${digest.replace(/^sha256:/, '')}`;
+  return `${SOURCE_VOLUME_PREFIX}${digest.replace(/^sha256:/, '')}`;
 }
 
 /** The mount of a source volume: never filled from the image, read-only unless it is a run's copy. */
@@ -84,7 +87,7 @@ export async function shipSource(engine: Engine, options: ShipOptions): Promise<
   const found = await findSourceVolume(engine, options.digest);
   if (found !== undefined) return { volume: found, uploadedBytes: 0 };
   const hex = options.digest.replace(/^sha256:/, '');
-  const volume = `kiln-source-${hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`;
+  const volume = `${SOURCE_VOLUME_PREFIX}${hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`;
   const labels = {
     ...ownerLabels(options.runId),
     [Label.scope]: 'source',
