@@ -14,7 +14,8 @@
  * the volume it names) is missing. Two kilns that upload the same digest at once both upload; the first
  * mark wins and the other's content volume is removed. `kiln prune` removes a mark before its content
  * and never content that a container uses; a run that found a mark in the instant before would mount a
- * volume that is gone, which the engine makes anew, empty (the job then fails on its missing sources).
+ * volume that is gone, which the engine makes anew, empty: executor/acquire-container.ts checks for that
+ * once the container exists, and fails the job.
  *
  * A read-write bind gets a run-scoped copy instead (`dev.kiln.scope=run`, swept with its run), which is
  * read back when the job ends (mounts/ship-binds.ts).
