@@ -5,6 +5,7 @@
  * later), then the services (TERM, the grace period, KILL, then removal), then the network. The caller
  * makes the job's container join `network`, then awaits `ready` before the first step.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { cancelledError, ServiceError } from '../errors.js';
 import type { Emit } from '../events.js';
 import type { CompiledJob, CompiledService } from '../graph/types.js';
@@ -141,11 +142,14 @@ async function startService(
   await containers.start(id, `the container of ${description} (image ${spec.image})`);
   startedAt = Date.now();
   ctx.emit({ type: 'service.start', job, service: spec.name, image: spec.image, container: id.slice(0, 12) });
+  // One decoder per stream: a character split between two chunks comes out whole.
+  const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
   output = containers
     .follow(
       id,
       (stream, chunk) => {
-        const data = chunk.toString('utf8');
+        const data = decoders[stream].write(chunk);
+        if (data === '') return;
         tail.push(data);
         ctx.emit({ type: 'service.output', job, service: spec.name, stream, data });
       },
