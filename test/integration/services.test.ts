@@ -4,7 +4,7 @@
  * step with its last lines in the summary, two jobs each with its own `db`, cancellation while waiting,
  * the plain view's `[job:db]` lines, and nothing (container or network) left after any of them.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import {
@@ -235,6 +235,11 @@ test("the example in fixtures/services (the README's) runs: the plain view prefi
   t.regex(run.stdout, /\[test\] +service db ready \(/);
   t.regex(run.stdout, /\[test\/read\] +db says: hello from kiln\n/);
   t.regex(run.stdout, /\[test\] +service db stopped\n/);
+  const plan = await kiln(p, ['plan']);
+  t.regex(
+    plan.stdout,
+    /test +runs +not cached: it has services \(db\), whose state is not in its key; cache: true caches it/,
+  );
   await nothingLeft(t, p);
 });
 
@@ -326,4 +331,37 @@ jobs:
       .getVolume(v.Name)
       .remove()
       .catch(() => {});
+});
+
+test('a job with services and cache: true is cached, and a change to its services is a miss that says so', async (t) => {
+  const yaml = (greeting: string) => `
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  test:
+    cache: true
+    services:
+      helper:
+        image: ${BUSYBOX}
+        env: { GREETING: ${greeting} }
+        command: trap 'exit 0' TERM; while :; do sleep 0.1; done
+    steps:
+      - run: echo ran
+`;
+  const p = await project(yaml('hello'));
+  const plan = await kiln(p, ['plan']);
+  t.regex(plan.stdout, /test +runs/, plan.stdout + plan.stderr);
+  const first = await kiln(p, ['run', '--json']);
+  t.is(first.code, 0, first.stdout + first.stderr);
+  const second = await kiln(p, ['run', '--json']);
+  t.like(eventsOf(second, 'job.cache')[0], { result: 'hit' });
+  t.deepEqual(eventsOf(second, 'service.start'), [], 'a hit starts no service');
+  await writeFile(p.file, yaml('bonjour'));
+  const third = await kiln(p, ['run', '--json']);
+  t.like(eventsOf(third, 'job.cache')[0], { result: 'miss' });
+  t.true(
+    eventsOf(third, 'job.cache')[0]!.reasons.includes("the job's services changed"),
+    JSON.stringify(eventsOf(third, 'job.cache')),
+  );
+  await nothingLeft(t, p);
 });
