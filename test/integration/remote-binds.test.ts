@@ -22,7 +22,15 @@ import {
 } from '../helpers/kiln-cli.js';
 import { remoteEngineHooks, startRemoteEngine } from '../helpers/remote-engine.js';
 import { createEngine } from '../../src/runtime/engine.js';
-import { pruneSourceVolumes } from '../../src/runtime/source-volumes.js';
+import { pruneSourceVolumes, sourceMount } from '../../src/runtime/source-volumes.js';
+import { acquireContainer } from '../../src/executor/acquire-container.js';
+import { ReleaseStack } from '../../src/release.js';
+import {
+  engine as hostEngine,
+  job as fixtureJob,
+  recorder,
+  uniqueProject,
+} from '../helpers/mounts-fixtures.js';
 
 remoteEngineHooks(test);
 test.after.always(sweepProjects);
@@ -289,5 +297,46 @@ jobs:
     const again = await kiln(project, ['run', '--json', '--no-cache'], c.env);
     t.is(again.code, 0, again.stderr);
     t.true(total(again) > 0, 'the pruned tree travels again');
+  },
+);
+
+test.serial(
+  'a source volume removed between its lookup and the container (a concurrent prune) fails the job, and the empty volume the engine made goes',
+  async (t) => {
+    const host = hostEngine();
+    const project = uniqueProject('rsrc');
+    const volume = `kiln-source-gone-${process.pid}-${Date.now()}`;
+    const imageId = (await host.images.idOf(BUSYBOX))!;
+    const stack = new ReleaseStack();
+    const { emit } = recorder();
+    const error = await t.throwsAsync(
+      acquireContainer(
+        {
+          job: fixtureJob('read', []),
+          imageId,
+          mounts: { container: [], sshBinds: [], steps: [] },
+          tmpfs: {},
+          secretDirs: [],
+          workdirs: ['/'],
+        },
+        { mounts: [sourceMount(volume, '/src', true)], tmpfs: {}, steps: [] },
+        {
+          engine: host,
+          project,
+          runId: `run-${process.pid}`,
+          emit,
+          stack,
+          signal: new AbortController().signal,
+          stateDirectory: join(tmpdir(), `kiln-state-${process.pid}`),
+          owner: { uid: 0, gid: 0 },
+          remote: true,
+        },
+      ),
+    );
+    await stack.release();
+    t.regex(error!.message, /job read, mount bind -> \/src: .*was removed as the job started/);
+    t.is(await host.volumes.inspect(volume), undefined, 'the empty volume is gone');
+    const left = await host.containers.list([`dev.kiln.project=${project}`]);
+    t.deepEqual(left, [], 'so is the container');
   },
 );
