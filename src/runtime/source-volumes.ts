@@ -27,6 +27,7 @@ import { Label, ownerIsGone, ownerLabels } from '../labels.js';
 import type { DockerMount } from './containers.js';
 import type { Engine } from './engine.js';
 import { createReaderContainer } from './output-volumes.js';
+import { liveKeepers } from './sweep.js';
 import { KILN_VERSION } from './version.js';
 
 /** The names of source volumes (content and marks) start so. */
@@ -242,6 +243,8 @@ export async function pruneSourceVolumes(
   const volumes = (await engine.volumes.list([`${Label.managed}=true`, `${Label.scope}=source`])).filter(
     (v) => options.project === undefined || v.labels[Label.project] === options.project,
   );
+  // Looked up after the volumes were listed: a run that starts meanwhile has a keeper of its own.
+  const live = await liveKeepers(engine);
   const marks = volumes.filter((v) => v.labels[Label.content] !== undefined);
   const marked = new Set(marks.map((m) => m.labels[Label.content]!));
   const info = (v: (typeof volumes)[number]): SourceVolumeInfo => ({
@@ -266,7 +269,9 @@ export async function pruneSourceVolumes(
     if ((await engine.volumes.remove(content)) === 'in-use') kept.push(info(mark));
   }
   for (const v of volumes) {
-    if (v.labels[Label.content] !== undefined || marked.has(v.name) || !ownerIsGone(v.labels)) continue;
+    if (v.labels[Label.content] !== undefined || marked.has(v.name) || !ownerIsGone(v.labels, live)) {
+      continue;
+    }
     removed.push(info(v));
     if (!options.dryRun) await engine.volumes.remove(v.name);
   }
