@@ -170,7 +170,20 @@ async function releaseService(
   let exitCode: number | undefined;
   try {
     if (!ctx.killSignal.aborted) {
-      await containers.stop(service.containerId, graceSeconds(ctx.graceMs)).catch(() => {});
+      // A service that is no longer running exited on its own while the job ran: it failed.
+      const before = await containers.inspect(service.containerId).catch(() => undefined);
+      if (before !== undefined && !before.running && !service.failed) {
+        service.failed = true;
+        ctx.emit({
+          type: 'warning',
+          job,
+          message:
+            `service ${service.spec.name} exited on its own, with code ${before.exitCode ?? 'unknown'}, ` +
+            `while the job ran; its output is in its log`,
+        });
+      }
+      if (before?.running)
+        await containers.stop(service.containerId, graceSeconds(ctx.graceMs)).catch(() => {});
       exitCode = (await containers.inspect(service.containerId).catch(() => undefined))?.exitCode;
     }
     await withinMs(service.output, LAST_OUTPUT_MS);

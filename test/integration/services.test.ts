@@ -365,3 +365,29 @@ jobs:
   );
   await nothingLeft(t, p);
 });
+
+test('a service that exits on its own while the steps run ends failed, with its exit code and a warning', async (t) => {
+  const p = await project(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  test:
+    services:
+      flaky:
+        image: ${BUSYBOX}
+        command: nc -l -p 7000 >/dev/null; echo giving up; exit 4
+        health: { run: "true" }
+    steps:
+      - run: until nc -w 1 flaky 7000 </dev/null; do sleep 0.1; done; sleep 1
+`);
+  const run = await kiln(p, ['run', '--json']);
+  t.is(run.code, 0, run.stdout + run.stderr);
+  t.like(eventsOf(run, 'service.end')[0], { service: 'flaky', status: 'failed', exitCode: 4 });
+  t.regex(
+    eventsOf(run, 'warning')
+      .map((e) => e.message)
+      .join('\n'),
+    /service flaky exited on its own, with code 4, while the job ran/,
+  );
+  await nothingLeft(t, p);
+});
