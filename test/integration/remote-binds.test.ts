@@ -184,7 +184,12 @@ async function socatImage(): Promise<string> {
     return SOCAT;
   const dir = await mkdtemp(join(tmpdir(), 'kiln-socat-'));
   try {
-    await run('apt-get', ['download', 'socat', 'libwrap0', 'libssl3'], { cwd: dir });
+    const download = () => run('apt-get', ['download', 'socat', 'libwrap0', 'libssl3'], { cwd: dir });
+    // A fresh machine may not have read Debian's package lists yet.
+    await download().catch(async () => {
+      await run('apt-get', ['update', '-qq']);
+      await download();
+    });
     await writeFile(
       join(dir, 'Dockerfile'),
       `FROM ${GCC}\nCOPY *.deb /tmp/debs/\nRUN dpkg -i /tmp/debs/*.deb && rm -rf /tmp/debs\n`,
