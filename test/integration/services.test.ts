@@ -395,3 +395,26 @@ jobs:
   );
   await nothingLeft(t, p);
 });
+
+test('failed health checks during the start period do not count', async (t) => {
+  const p = await project(`
+version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  test:
+    services:
+      db:
+        image: ${BUSYBOX}
+        command: trap 'exit 0' TERM; while :; do sleep 0.1; done
+        health: { run: "false", interval: 0.1, retries: 2, start-period: 1.5 }
+    steps:
+      - run: echo never
+`);
+  const run = await kiln(p, ['run', '--json']);
+  t.is(run.code, 1, run.stdout + run.stderr);
+  const started = Date.parse(eventsOf(run, 'service.start')[0]!.time);
+  const failed = Date.parse(eventsOf(run, 'error')[0]!.time);
+  t.true(failed - started >= 1500, `failed ${failed - started} ms after its start`);
+  t.regex(eventsOf(run, 'error')[0]!.message, /failed 2 times in a row/);
+  await nothingLeft(t, p);
+});
