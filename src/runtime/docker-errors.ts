@@ -173,6 +173,16 @@ export function unreachableError(
       error,
     );
   }
+  if (endpoint.startsWith('ssh://')) {
+    return new EngineUnavailableError(
+      `cannot reach the Docker engine at ${endpoint} over ssh: ${what(code, endpoint)} (${code ?? dockerMessage(error)}). ` +
+        'kiln logs in with the keys of the ssh agent that SSH_AUTH_SOCK names and runs `docker system ' +
+        'dial-stdio` there: check that `ssh` to that user and host works with that agent (ssh-add -l lists ' +
+        'its keys) and that the docker CLI on that host reaches its engine.',
+      endpoint,
+      error,
+    );
+  }
   if (isNetworkEndpoint(endpoint)) {
     return new EngineUnavailableError(
       `cannot reach the Docker engine at ${endpoint}: ${what(code, endpoint)} (${code ?? dockerMessage(error)}). ` +

@@ -43,6 +43,9 @@ export class DockerKeepers implements KeeperRuntime {
       )) as unknown as Duplex;
       // A broken connection ends the keeper, which is what it is for; nothing to report here.
       stream.on('error', () => {});
+      // Nothing comes back (no stdout is attached), but a stream that is not read never ends, and over
+      // ssh its channel, and so the ssh connection, would then stay open after release.
+      stream.resume();
       // The run keeps the process alive; its keeper's connection alone must not (a path that forgot to
       // release it would otherwise hang kiln's exit).
       (stream as Duplex & { unref?: () => void }).unref?.();

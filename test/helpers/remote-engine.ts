@@ -189,3 +189,43 @@ export async function stopRemoteEngine(): Promise<void> {
 export function remoteEngineHooks(test: TestFn): void {
   test.after.always(stopRemoteEngine);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The host's engine over ssh (scripts/ssh-engine.sh)
+
+export const sshEngineScript = join(repoRoot, 'scripts', 'ssh-engine.sh');
+
+export interface SshEngine {
+  /** DOCKER_HOST (`ssh://root@127.0.0.1:PORT`) and SSH_AUTH_SOCK (an agent holding the one key let in). */
+  readonly env: { readonly DOCKER_HOST: string; readonly SSH_AUTH_SOCK: string };
+}
+
+let sshStartedHere = false;
+
+/** Starts the test sshd and its agent (installing openssh-server when missing), or joins them. */
+export async function startSshEngine(): Promise<SshEngine> {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'scripts/ssh-engine.sh needs root: it installs openssh-server and runs an sshd, as in CI.',
+    );
+  }
+  const run = (args: string[]) =>
+    new Promise<ScriptResult>((resolve) =>
+      execFile('bash', [sshEngineScript, ...args], { timeout: 300_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      ),
+    );
+  const wasRunning = (await run(['status'])).code === 0;
+  const started = await run(['start']);
+  if (started.code !== 0) throw new Error(`ssh-engine.sh start failed:\n${started.stderr}`);
+  sshStartedHere ||= !wasRunning;
+  const value = (name: string) => new RegExp(`^${name}=(.+)$`, 'm').exec(started.stdout)?.[1] ?? '';
+  return { env: { DOCKER_HOST: value('DOCKER_HOST'), SSH_AUTH_SOCK: value('SSH_AUTH_SOCK') } };
+}
+
+/** Stops the test sshd and agent when this process started them. */
+export async function stopSshEngine(): Promise<void> {
+  if (!sshStartedHere) return;
+  sshStartedHere = false;
+  await new Promise((resolve) => execFile('bash', [sshEngineScript, 'stop'], resolve));
+}
