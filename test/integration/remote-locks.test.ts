@@ -145,3 +145,27 @@ jobs:
     t.is((await a.done).code, 0);
   },
 );
+
+test.serial(
+  'a private cache on a remote engine gives a run of another host the next slot while one is held',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(lockedCache(3).replace('sharing: locked', 'sharing: private'));
+    const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
+    const a = await startAs(c, project, 'host-a', stateA);
+    const b = await kiln(project, ['run', '--json'], {
+      ...c.env,
+      KILN_HOST_ID: 'host-b',
+      KILN_STATE_DIR: stateB,
+    });
+    t.is(b.code, 0, b.stderr);
+    const ranA = await a.done;
+    t.is(ranA.code, 0);
+    const volumeOf = (run: typeof b) =>
+      eventsOf(run, 'mount.prepare').find((e) => e.mount === 'cache')?.source as string | undefined;
+    const [volumeA, volumeB] = [volumeOf(ranA), volumeOf(b)];
+    t.truthy(volumeA);
+    t.truthy(volumeB);
+    t.not(volumeB, volumeA, 'B did not share A’s slot');
+  },
+);
