@@ -40,17 +40,28 @@ async function stateFolder(t: { teardown(fn: () => Promise<void>): void }): Prom
   return dir;
 }
 
-/** Starts `kiln run --json` as host `host` and waits until its step runs. */
-async function startAs(c: RemoteEngine, project: Project, host: string, state: string) {
-  const started = startKiln(project, ['run', '--json'], {
+/**
+ * Starts `kiln run --json` as host `host` and waits until its stdout shows `marker` (default: its step
+ * runs). A cancel (SIGINT) ends it within a second.
+ */
+async function startAs(
+  c: RemoteEngine,
+  project: Project,
+  host: string,
+  state: string,
+  marker = 'MARK-R1',
+  args: readonly string[] = [],
+) {
+  const started = startKiln(project, ['run', '--json', ...args], {
     ...c.env,
     KILN_HOST_ID: host,
     KILN_STATE_DIR: state,
+    KILN_CANCEL_GRACE_PERIOD: '1',
   });
   let seen = '';
   started.child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
   await waitFor(
-    () => seen.includes('MARK-R1'),
+    () => seen.includes(marker),
     60_000,
     () => seen,
   );
@@ -61,20 +72,18 @@ test.serial(
   'a locked cache on a remote engine is held against a run of another host, which waits for it',
   async (t) => {
     const c = await startRemoteEngine();
-    const project = await makeProject(lockedCache(3));
+    const project = await makeProject(lockedCache(120), { 'quick.yaml': lockedCache(0) });
     const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
     const a = await startAs(c, project, 'host-a', stateA);
-    const b = await kiln(project, ['run', '--json'], {
-      ...c.env,
-      KILN_HOST_ID: 'host-b',
-      KILN_STATE_DIR: stateB,
-    });
-    t.is(b.code, 0, b.stderr);
-    const waits = eventsOf(b, 'mount.wait');
-    t.true(waits.length >= 1, 'host B waited for the cache');
+    // B waits for A's lock (the same project, so the same cache) until A is cancelled.
+    const b = await startAs(c, project, 'host-b', stateB, '"type":"mount.wait"', ['-f', 'quick.yaml']);
+    a.child.kill('SIGINT');
+    t.is((await a.done).code, 130);
+    const ranB = await b.done;
+    t.is(ranB.code, 0, ranB.stderr);
+    const waits = eventsOf(ranB, 'mount.wait');
     t.regex(String(waits[0]!.holder), /job build of run .* on host-a\)/);
     t.regex(String(waits[0]!.lock), /^the container kiln-lock-/);
-    t.is((await a.done).code, 0);
   },
 );
 
@@ -116,33 +125,35 @@ test.serial(
   },
 );
 
-test.serial(
-  'a reused container on a remote engine is held against a run of another host, which waits for it',
-  async (t) => {
-    const c = await startRemoteEngine();
-    const project = await makeProject(`version: 1
+const reusedJob = (run: string) => `version: 1
 defaults: { image: ${BUSYBOX} }
 jobs:
   dev:
     reuse: true
     steps:
-      - run: echo MARK-R1; sleep 3
-`);
+      - run: ${run}
+`;
+
+test.serial(
+  'a reused container on a remote engine is held against a run of another host, which waits for it',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(reusedJob('echo MARK-R1; sleep 120'), {
+      'quick.yaml': reusedJob('echo quick'),
+    });
     const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
     const a = await startAs(c, project, 'host-a', stateA);
-    const b = await kiln(project, ['run', '--json'], {
-      ...c.env,
-      KILN_HOST_ID: 'host-b',
-      KILN_STATE_DIR: stateB,
-    });
-    t.is(b.code, 0, b.stderr);
-    const warnings = eventsOf(b, 'warning').map((e) => String(e.message));
+    const b = await startAs(c, project, 'host-b', stateB, 'is in use by job dev', ['-f', 'quick.yaml']);
+    a.child.kill('SIGINT');
+    t.is((await a.done).code, 130);
+    const ranB = await b.done;
+    t.is(ranB.code, 0, ranB.stderr);
+    const warnings = eventsOf(ranB, 'warning').map((e) => String(e.message));
     t.true(
       warnings.some((m) => /reused container .* is in use by job dev of run .* on host-a\)/.test(m)),
       warnings.join('\n'),
     );
     t.true(warnings.some((m) => /remove the container kiln-lock-/.test(m)));
-    t.is((await a.done).code, 0);
   },
 );
 
@@ -150,17 +161,19 @@ test.serial(
   'a private cache on a remote engine gives a run of another host the next slot while one is held',
   async (t) => {
     const c = await startRemoteEngine();
-    const project = await makeProject(lockedCache(3).replace('sharing: locked', 'sharing: private'));
+    const privateCache = (sleep: number) => lockedCache(sleep).replace('sharing: locked', 'sharing: private');
+    const project = await makeProject(privateCache(120), { 'quick.yaml': privateCache(0) });
     const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
     const a = await startAs(c, project, 'host-a', stateA);
-    const b = await kiln(project, ['run', '--json'], {
+    const b = await kiln(project, ['run', '--json', '-f', 'quick.yaml'], {
       ...c.env,
       KILN_HOST_ID: 'host-b',
       KILN_STATE_DIR: stateB,
     });
     t.is(b.code, 0, b.stderr);
+    a.child.kill('SIGINT');
     const ranA = await a.done;
-    t.is(ranA.code, 0);
+    t.is(ranA.code, 130);
     const volumeOf = (run: typeof b) =>
       eventsOf(run, 'mount.prepare').find((e) => e.mount === 'cache')?.source as string | undefined;
     const [volumeA, volumeB] = [volumeOf(ranA), volumeOf(b)];
