@@ -61,8 +61,8 @@ async function leftoversOf(docker: Docker, runId: string): Promise<Leftovers> {
 }
 
 /** Starts the long job on engine C and waits until it runs; returns the run id and the running kiln. */
-async function startLongRun(c: RemoteEngine, project: Project) {
-  const started = startKiln(project, ['run', '--json'], c.env);
+async function startLongRun(c: RemoteEngine, project: Project, env: NodeJS.ProcessEnv = {}) {
+  const started = startKiln(project, ['run', '--json'], { ...c.env, ...env });
   let seen = '';
   started.child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
   await waitFor(
@@ -79,7 +79,7 @@ test.serial(
   'a run on a remote engine keeps a keeper while it runs, named on what it makes, gone at its end',
   async (t) => {
     const c = await startRemoteEngine();
-    const project = await makeProject(longJob.replace('sleep 120', 'sleep 2'));
+    const project = await makeProject(longJob.replace('sleep 120', 'sleep 5'));
     const run = await startLongRun(c, project);
     const during = await leftoversOf(c.docker, run.runId);
     t.is(during.keepers.length, 1);
@@ -126,8 +126,8 @@ test.serial(
   'a live run’s resources on a remote engine are never swept by a run of another host',
   async (t) => {
     const c = await startRemoteEngine();
-    const project = await makeProject(longJob.replace('sleep 120', 'sleep 6'));
-    const run = await startLongRun(c, project);
+    const project = await makeProject(longJob);
+    const run = await startLongRun(c, project, { KILN_CANCEL_GRACE_PERIOD: '1' });
     const before = await leftoversOf(c.docker, run.runId);
     const other = await makeProject(quickJob);
     const next = await kiln(other, ['run'], {
@@ -143,7 +143,9 @@ test.serial(
     });
     t.is(pruned.code, 0, pruned.stderr);
     t.deepEqual(await leftoversOf(c.docker, run.runId), before);
+    // Still alive and well: it ends as a cancelled run does.
+    run.child.kill('SIGINT');
     const result = await run.done;
-    t.is(result.code, 0, result.stderr);
+    t.is(result.code, 130, result.stderr);
   },
 );
