@@ -14,13 +14,15 @@
 #   engine's rules alone. Never `--bridge none` here: in the host's network namespace that deletes the
 #   host engine's docker0.
 #
-# Usage: remote-engine.sh start|stop|purge|env|status
+# Usage: remote-engine.sh start|stop|purge|env|status|check-host
 #   start   start it (nothing when it already answers), load the fixture images it lacks from the first
 #           engine (`docker save | docker load`), then print the env a client needs
 #   stop    stop it and remove its bridge; its data root (images, certificates) is kept
 #   purge   stop, then delete its data root (and so its certificates)
 #   env     print DOCKER_HOST=… DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=… (one per line)
 #   status  exit 0 when it answers, 1 when not
+#   check-host  exit 0 when the host engine's docker0 exists and a container on its bridge starts (what
+#           this engine must never break), 3 when not
 #
 # Root only (it starts a daemon): otherwise it explains and exits 3, kiln's code for infrastructure.
 #
