@@ -6,6 +6,7 @@ import { projectName } from '../graph/project-name.js';
 import { pruneContainers } from '../executor/prune-containers.js';
 import { listCaches, removeCaches } from '../mounts/index.js';
 import { checkEngine, createEngine, type Engine } from '../runtime/engine.js';
+import { liveEngineLocks, lockContainerName } from '../runtime/engine-locks.js';
 import { ensureStateDir } from '../state-dir.js';
 import { reportError } from './report-error.js';
 import { parseSize } from '../definition/sizes.js';
@@ -83,9 +84,15 @@ export async function pruneCommand(options: {
     for (const r of containers) {
       process.stdout.write(`${verb} ${r.kind} ${r.name}${r.scope ? ` (${r.scope})` : ''}\n`);
     }
-    const caches = (await listCaches(engine.volumes)).filter(
-      (c) => project === undefined || c.project === project,
-    );
+    // A cache whose lock a live run holds on the engine (a run of another host, on a shared engine) is
+    // in use even before that run's container mounts it.
+    const held = await liveEngineLocks(engine);
+    const caches = (await listCaches(engine.volumes))
+      .filter((c) => project === undefined || c.project === project)
+      .map((c) => {
+        const holder = c.inUse ? undefined : held.get(lockContainerName(c.name));
+        return holder === undefined ? c : { ...c, inUse: true, usedBy: holder };
+      });
     const chosen = options.all ? caches : [];
     if (caches.length > 0) {
       process.stdout.write('caches:\n');

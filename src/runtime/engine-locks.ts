@@ -13,6 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { cancelledError } from '../errors.js';
 import { Label, ownerIsGone, ownerLabels, thisHost } from '../labels.js';
 import { safeName } from '../names.js';
+import type { Engine } from './engine.js';
 import type { Keeper, KeeperRuntime } from './keepers.js';
 
 /** The keeper of a run of this process, with the engine it runs on. */
@@ -113,4 +114,19 @@ export async function acquireEngineLock(request: EngineLockRequest): Promise<Eng
       throw error;
     }
   }
+}
+
+/**
+ * The lock containers on the engine whose holders are alive: lock name -> who holds it (see
+ * describeLockHolder). Empty on an engine without keepers.
+ */
+export async function liveEngineLocks(
+  engine: Pick<Engine, 'containers' | 'keepers'>,
+): Promise<ReadonlyMap<string, string>> {
+  if (!engine.keepers) return new Map();
+  const locks = await engine.containers.list([`${Label.managed}=true`, `${Label.scope}=lock`]);
+  const live = await engine.keepers.live();
+  return new Map(
+    locks.filter((l) => !ownerIsGone(l.labels, live)).map((l) => [l.name, describeLockHolder(l.labels)]),
+  );
 }

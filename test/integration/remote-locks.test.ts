@@ -18,7 +18,13 @@ import {
   waitFor,
   type Project,
 } from '../helpers/kiln-cli.js';
-import { remoteEngineHooks, startRemoteEngine, type RemoteEngine } from '../helpers/remote-engine.js';
+import { lockContainerName } from '../../src/runtime/engine-locks.js';
+import {
+  TEST_LABEL,
+  remoteEngineHooks,
+  startRemoteEngine,
+  type RemoteEngine,
+} from '../helpers/remote-engine.js';
 
 remoteEngineHooks(test);
 test.after.always(sweepProjects);
@@ -180,5 +186,54 @@ test.serial(
     t.truthy(volumeA);
     t.truthy(volumeB);
     t.not(volumeB, volumeA, 'B did not share A’s slot');
+  },
+);
+
+test.serial(
+  'kiln prune keeps a cache whose lock a live run of another host holds on a remote engine',
+  async (t) => {
+    const c = await startRemoteEngine();
+    const project = await makeProject(lockedCache(0), {
+      'long.yaml': `version: 1\njobs:\n  other:\n    image: ${BUSYBOX}\n    steps:\n      - run: echo MARK-R1; sleep 120\n`,
+    });
+    const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
+    const env = { ...c.env, KILN_HOST_ID: 'host-a', KILN_STATE_DIR: stateA };
+    const made = await kiln(project, ['run', '--json'], env);
+    t.is(made.code, 0, made.stderr);
+    const volume = eventsOf(made, 'mount.prepare').find((e) => e.mount === 'cache')!.source as string;
+    // A live run of host A (its keeper runs), and a lock on the cache in its name that no container
+    // mounting the cache goes with yet: the moment between taking a lock and mounting the volume.
+    const a = await startAs(c, project, 'host-a', stateA, 'MARK-R1', ['-f', 'long.yaml']);
+    const [keeper] = await c.docker.listContainers({
+      filters: { label: ['dev.kiln.scope=keeper', 'dev.kiln.host=host-a'] },
+    });
+    const lock = await c.docker.createContainer({
+      name: lockContainerName(volume),
+      Image: BUSYBOX,
+      Entrypoint: ['/bin/sh'],
+      Labels: {
+        [TEST_LABEL]: 'remote-locks',
+        'dev.kiln.managed': 'true',
+        'dev.kiln.scope': 'lock',
+        'dev.kiln.host': 'host-a',
+        'dev.kiln.pid': '1',
+        'dev.kiln.run': 'r-held',
+        'dev.kiln.job': 'holder',
+        'dev.kiln.keeper': keeper!.Names[0]!.slice(1),
+      },
+    });
+    t.teardown(() => lock.remove({ force: true }).catch(() => {}));
+    const pruned = await kiln(project, ['prune', '--all', '--dry-run', '--project'], {
+      ...c.env,
+      KILN_HOST_ID: 'host-b',
+      KILN_STATE_DIR: stateB,
+    });
+    t.is(pruned.code, 0, pruned.stderr);
+    t.true(
+      pruned.stdout.includes(`kept cache ${volume}: in use by job holder of run r-held (pid 1 on host-a)`),
+      pruned.stdout,
+    );
+    a.child.kill('SIGINT');
+    t.is((await a.done).code, 130);
   },
 );
