@@ -6,7 +6,7 @@
 import { cancelledError, CancelledError, KilnError } from '../errors.js';
 import type { Status } from '../events.js';
 import type { CompiledJob, CompiledStep } from '../graph/types.js';
-import { acquireMounts } from '../mounts/acquire-mounts.js';
+import { acquireMounts, type AcquireMountsContext } from '../mounts/acquire-mounts.js';
 import { RunSecrets } from '../mounts/run-secrets.js';
 import type { OutputPressure } from '../output-pressure.js';
 import { ReleaseStack } from '../release.js';
@@ -255,16 +255,21 @@ export class DockerJobExecutor implements JobExecutor {
       signal: context.signal,
       killSignal: context.killSignal,
       graceMs: context.graceMs,
-      mounts: {
-        volumes: this.#engine.volumes,
-        graph: context.graph,
-        runId: context.runId,
-        emit: context.emit,
-        stack,
-        signal: context.signal,
-        env: this.#env,
-        secrets: this.#secretsOf(context),
-      },
+      mounts: this.#mountsContext(context, stack),
+    };
+  }
+
+  /** What acquiring mounts takes, for the job's own mounts and its services'. */
+  #mountsContext(context: JobContext, stack: ReleaseStack): AcquireMountsContext {
+    return {
+      volumes: this.#engine.volumes,
+      graph: context.graph,
+      runId: context.runId,
+      emit: context.emit,
+      stack,
+      signal: context.signal,
+      env: this.#env,
+      secrets: this.#secretsOf(context),
     };
   }
 
@@ -279,14 +284,7 @@ export class DockerJobExecutor implements JobExecutor {
     const { job } = plan;
     const secrets = this.#secretsOf(context);
     const mounts = await acquireMounts(job, plan.mounts, {
-      volumes: this.#engine.volumes,
-      graph: context.graph,
-      runId: context.runId,
-      emit: context.emit,
-      stack,
-      signal: context.signal,
-      env: this.#env,
-      secrets,
+      ...this.#mountsContext(context, stack),
       ...(this.#engine.remote ? { remoteBinds: this.#remoteBinds(plan, context) } : {}),
     });
     const more = extras.acquireMounts ? await extras.acquireMounts(stack) : [];

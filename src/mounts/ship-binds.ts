@@ -157,13 +157,7 @@ export async function copyBackTree(
       }
       const temp = join(dirname(target), `.${basename(target)}.kiln-${tag}`);
       if (type === 'file') {
-        const hex = await writeBody(temp, body);
-        if (old?.type === 'file' && old.content === hex && old.mode === mode) {
-          await unlink(temp);
-          return;
-        }
-        await lchown(temp, owner.uid, owner.gid);
-        await chmod(temp, mode);
+        if (!(await writeChangedFile(temp, body, old, mode, owner))) return;
       } else if (type === 'symlink') {
         await drain(body);
         if (old?.type === 'symlink' && old.content === header.linkname) return;
@@ -214,17 +208,32 @@ export async function copyBackFile(
   await readTar(archive, async (header, body) => {
     if (tarEntryType(header) !== 'file' || changed) return drain(body);
     const mode = (header.mode ?? 0) & 0o7777;
-    const hex = await writeBody(temp, body);
-    if (old?.type === 'file' && old.content === hex && old.mode === mode) {
-      await unlink(temp);
-      return;
-    }
-    await lchown(temp, owner.uid, owner.gid);
-    await chmod(temp, mode);
+    if (!(await writeChangedFile(temp, body, old, mode, owner))) return;
     await replace(temp, path);
     changed = true;
   });
   return changed;
+}
+
+/**
+ * Writes a file's `body` to `temp`, owned by `owner` with `mode`, and says true; when it has the
+ * content and mode of `old`, the file that was sent, removes `temp` instead and says false.
+ */
+async function writeChangedFile(
+  temp: string,
+  body: TarBody,
+  old: TreeListing['entries'][number] | undefined,
+  mode: number,
+  owner: HostOwner,
+): Promise<boolean> {
+  const hex = await writeBody(temp, body);
+  if (old?.type === 'file' && old.content === hex && old.mode === mode) {
+    await unlink(temp);
+    return false;
+  }
+  await lchown(temp, owner.uid, owner.gid);
+  await chmod(temp, mode);
+  return true;
 }
 
 /** Renames `temp` over `target`; a folder in the way is removed first. */

@@ -52,17 +52,21 @@ class DockerExecProcess implements ExecProcess {
     return this.stream.isPaused();
   }
 
-  async exitCode(): Promise<number> {
-    // The stream can end a moment before the engine records the exit code.
-    for (let attempt = 0; ; attempt++) {
-      const info = await dockerCall('reading an exit code', this.endpoint, () => this.exec.inspect());
-      if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
-      await delay(Math.min(5 * 2 ** attempt, 100));
-    }
+  exitCode(): Promise<number> {
+    return execExitCode(this.exec, this.endpoint);
   }
 
   close(): void {
     this.stream.destroy();
+  }
+}
+
+/** An exec's exit code, once the engine has recorded it: its stream can end a moment before. */
+export async function execExitCode(exec: Docker.Exec, endpoint: string): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const info = await dockerCall('reading an exit code', endpoint, () => exec.inspect());
+    if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
+    await delay(Math.min(5 * 2 ** attempt, 100));
   }
 }
 

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { dockerCall, translate } from './docker-errors.js';
+import { execExitCode } from './docker-exec.js';
 import type { TerminalSize, TtyExecSpec, TtyProcess } from './tty-exec.js';
 
 /** Tries of the first resize while the engine has not started the command yet. */
@@ -54,13 +55,8 @@ class DockerTtyProcess implements TtyProcess {
     }
   }
 
-  async exitCode(): Promise<number> {
-    // The stream can end a moment before the engine records the exit code.
-    for (let attempt = 0; ; attempt++) {
-      const info = await dockerCall('reading an exit code', this.endpoint, () => this.exec.inspect());
-      if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
-      await delay(Math.min(5 * 2 ** attempt, 100));
-    }
+  exitCode(): Promise<number> {
+    return execExitCode(this.exec, this.endpoint);
   }
 
   close(): void {

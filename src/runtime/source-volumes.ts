@@ -26,7 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import { Label, ownerIsGone, ownerLabels } from '../labels.js';
 import type { DockerMount } from './containers.js';
 import type { Engine } from './engine.js';
-import { createReaderContainer } from './output-volumes.js';
+import { createReaderContainer, outputMount } from './output-volumes.js';
 import { liveKeepers } from './sweep.js';
 import { KILN_VERSION } from './version.js';
 
@@ -41,16 +41,11 @@ export function sourceMarkName(digest: string): string {
   return `${SOURCE_VOLUME_PREFIX}${digest.replace(/^sha256:/, '')}`;
 }
 
-/** The mount of a source volume: never filled from the image, read-only unless it is a run's copy. */
-export function sourceMount(volume: string, target: string, readonly: boolean): DockerMount {
-  return {
-    Type: 'volume',
-    Source: volume,
-    Target: target,
-    ReadOnly: readonly,
-    VolumeOptions: { NoCopy: true },
-  };
-}
+/**
+ * The mount of a source volume: an output's (never filled from the image), read-only unless it is a
+ * run's copy.
+ */
+export const sourceMount: (volume: string, target: string, readonly: boolean) => DockerMount = outputMount;
 
 /** The content volume of a digest when a complete one is on the engine, else undefined. */
 export async function findSourceVolume(engine: Engine, digest: string): Promise<string | undefined> {
