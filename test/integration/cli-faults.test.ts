@@ -69,10 +69,19 @@ const unreachable = test.macro({
     // One paragraph: a single line on stderr, naming the endpoint tried and how to get an engine.
     const lines = run.stderr.trimEnd().split('\n');
     t.is(lines.length, 1, run.stderr);
-    t.true(lines[0]!.startsWith(`kiln: cannot reach a Docker engine at ${dockerHost}: `), lines[0]);
     t.regex(lines[0]!, what);
-    t.regex(lines[0]!, /Start the engine \(sudo systemctl start docker, or run dockerd\)/);
-    t.regex(lines[0]!, /point DOCKER_HOST at a running one/);
+    if (dockerHost.startsWith('unix://')) {
+      // A socket on this host: the engine to start is this host's.
+      t.true(lines[0]!.startsWith(`kiln: cannot reach a Docker engine at ${dockerHost}: `), lines[0]);
+      t.regex(lines[0]!, /Start the engine \(sudo systemctl start docker, or run dockerd\)/);
+      t.regex(lines[0]!, /point DOCKER_HOST at a running one/);
+    } else {
+      // An engine on another host: nothing to start here; the address and its TLS settings to check.
+      t.true(lines[0]!.startsWith(`kiln: cannot reach the Docker engine at ${dockerHost}: `), lines[0]);
+      t.notRegex(lines[0]!, /systemctl/);
+      t.regex(lines[0]!, new RegExp(`docker -H ${dockerHost.replace(/[.]/g, '\\.')} info`));
+      t.regex(lines[0]!, /point DOCKER_HOST at another engine/);
+    }
     t.is(run.stdout, '');
     saysPlainly(t, run);
   },
