@@ -104,6 +104,58 @@ function compileService(
     diagnostics.add(`${label}: a service must be an object with an image`, at);
     return undefined;
   }
+  const aliases = claimHostNames(job, name, spec, at, hosts, diagnostics);
+  let ok = true;
+  const fail = (message: string, valueAt: string) => {
+    diagnostics.add(`${label}: ${message}`, valueAt);
+    ok = false;
+  };
+  if (typeof spec.image !== 'string' || spec.image.trim() === '') {
+    fail('needs an image', spec.image === undefined ? at : `${at}/image`);
+  } else {
+    const problem = imageReferenceProblem(spec.image);
+    if (problem !== undefined) fail(`image ${JSON.stringify(spec.image)} ${problem}`, `${at}/image`);
+  }
+  const env = serviceEnv(spec.env, `${at}/env`, fail);
+  const command =
+    spec.command === undefined ? undefined : argvOf(spec.command, 'command', `${at}/command`, fail);
+  const entrypoint = entrypointOf(spec.entrypoint, `${at}/entrypoint`, fail);
+  if (spec.user !== undefined && (typeof spec.user !== 'string' || spec.user === ''))
+    fail('user must be a name, uid or uid:gid', `${at}/user`);
+  const ports = servicePorts(spec.ports, `${at}/ports`, fail);
+  const { tmpfs, caches } = serviceMounts(spec.mounts, `${at}/mounts`, fail);
+  const health = spec.health === undefined ? undefined : compileHealth(spec.health, `${at}/health`, fail);
+  if (!ok) return undefined;
+  return {
+    name,
+    image: spec.image,
+    env,
+    ...(command !== undefined ? { command } : {}),
+    ...(entrypoint !== undefined ? { entrypoint } : {}),
+    ...(spec.user !== undefined ? { user: spec.user } : {}),
+    tmpfs,
+    caches,
+    aliases,
+    ports,
+    ...(health !== undefined ? { health } : {}),
+  };
+}
+
+type Fail = (message: string, at: string) => void;
+
+/**
+ * Claims the service's name and aliases on the job's network (`hosts`: each name taken, by whom), with a
+ * diagnostic for each that is not a host name or is taken; the aliases.
+ */
+function claimHostNames(
+  job: ServiceJob,
+  name: string,
+  spec: ServiceSpec,
+  at: string,
+  hosts: Map<string, string>,
+  diagnostics: DiagnosticCollector,
+): string[] {
+  const label = `${job.label}, service '${name}'`;
   const host = (value: string, what: string, valueAt: string) => {
     if (!SERVICE_NAME.test(value)) {
       diagnostics.add(
@@ -144,56 +196,32 @@ function compileService(
       aliases.push(alias);
     });
   }
-  let ok = true;
-  const fail = (message: string, valueAt: string) => {
-    diagnostics.add(`${label}: ${message}`, valueAt);
-    ok = false;
-  };
-  if (typeof spec.image !== 'string' || spec.image.trim() === '') {
-    fail('needs an image', spec.image === undefined ? at : `${at}/image`);
-  } else {
-    const problem = imageReferenceProblem(spec.image);
-    if (problem !== undefined) fail(`image ${JSON.stringify(spec.image)} ${problem}`, `${at}/image`);
-  }
-  const env: Record<string, string> = {};
-  if (spec.env !== undefined && !isMap(spec.env)) fail('env must be a map of NAME: value', `${at}/env`);
-  for (const [key, value] of Object.entries(isMap(spec.env) ? spec.env : {})) {
-    if (key === '' || key.includes('=') || /\0/.test(key) || typeof value !== 'string' || /\0/.test(value))
-      fail(`env ${JSON.stringify(key)} must be a name without '=' and a string value`, `${at}/env`);
-    else env[key] = value;
-  }
-  const command =
-    spec.command === undefined ? undefined : argvOf(spec.command, 'command', `${at}/command`, fail);
-  const entrypoint = entrypointOf(spec.entrypoint, `${at}/entrypoint`, fail);
-  if (spec.user !== undefined && (typeof spec.user !== 'string' || spec.user === ''))
-    fail('user must be a name, uid or uid:gid', `${at}/user`);
-  const ports: number[] = [];
-  if (spec.ports !== undefined && !Array.isArray(spec.ports))
-    fail('ports must be a list of TCP ports', `${at}/ports`);
-  (Array.isArray(spec.ports) ? spec.ports : []).forEach((port, i) => {
-    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
-      fail(`port ${JSON.stringify(port)} must be a whole number from 1 to 65535`, `${at}/ports/${i}`);
-    else if (!ports.includes(port)) ports.push(port);
-  });
-  const { tmpfs, caches } = serviceMounts(spec.mounts, `${at}/mounts`, fail);
-  const health = spec.health === undefined ? undefined : compileHealth(spec.health, `${at}/health`, fail);
-  if (!ok) return undefined;
-  return {
-    name,
-    image: spec.image,
-    env,
-    ...(command !== undefined ? { command } : {}),
-    ...(entrypoint !== undefined ? { entrypoint } : {}),
-    ...(spec.user !== undefined ? { user: spec.user } : {}),
-    tmpfs,
-    caches,
-    aliases,
-    ports,
-    ...(health !== undefined ? { health } : {}),
-  };
+  return aliases;
 }
 
-type Fail = (message: string, at: string) => void;
+/** The service's env: names without '=' and string values. */
+function serviceEnv(spec: ServiceSpec['env'], at: string, fail: Fail): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (spec !== undefined && !isMap(spec)) fail('env must be a map of NAME: value', at);
+  for (const [key, value] of Object.entries(isMap(spec) ? spec : {})) {
+    if (key === '' || key.includes('=') || /\0/.test(key) || typeof value !== 'string' || /\0/.test(value))
+      fail(`env ${JSON.stringify(key)} must be a name without '=' and a string value`, at);
+    else env[key] = value;
+  }
+  return env;
+}
+
+/** The service's TCP ports, each once. */
+function servicePorts(spec: ServiceSpec['ports'], at: string, fail: Fail): number[] {
+  const ports: number[] = [];
+  if (spec !== undefined && !Array.isArray(spec)) fail('ports must be a list of TCP ports', at);
+  (Array.isArray(spec) ? spec : []).forEach((port, i) => {
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+      fail(`port ${JSON.stringify(port)} must be a whole number from 1 to 65535`, `${at}/${i}`);
+    else if (!ports.includes(port)) ports.push(port);
+  });
+  return ports;
+}
 
 /** A command: a string runs through `/bin/sh -c`, a list is the argv. */
 function argvOf(run: RunCommand, what: string, at: string, fail: Fail): readonly string[] | undefined {
