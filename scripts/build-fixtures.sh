@@ -70,56 +70,48 @@ build_busybox() {
     - "$image" >/dev/null
 }
 
-build_debian_gcc() {
-  local image=kiln-fixture/debian-gcc:bookworm
+# debootstrap_image IMAGE PACKAGES SETUP CHANGE...: a minimal Debian bookworm with PACKAGES (comma
+# separated) and a /workspace, SETUP (a command given the root folder, or :) run on it, imported as IMAGE
+# with PATH set and each CHANGE (a Dockerfile instruction) applied. Nothing when IMAGE exists (no --force).
+debootstrap_image() {
+  local image=$1 packages=$2 setup=$3
+  shift 3
   if [[ $force -eq 0 ]] && have_image "$image"; then return 0; fi
   ensure_package debootstrap /usr/sbin/debootstrap
-  local root mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+  local root change mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+  local changes=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
+  for change in "$@"; do changes+=(--change "$change"); done
   root=$(mktemp -d)
-  trap 'rm -rf "$root"' RETURN
-  say "debootstrap of Debian bookworm with gcc from $mirror (one time, about a minute)..."
-  if ! debootstrap --variant=minbase --include=gcc,libc6-dev,make bookworm "$root" "$mirror" \
-    >"$root.log" 2>&1; then
+  trap 'rm -rf "$root"; trap - RETURN' RETURN
+  say "debootstrap of Debian bookworm with ${packages//,/, } from $mirror (one time, about a minute)..."
+  if ! debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$root.log" 2>&1; then
     say "debootstrap failed; its log: $root.log"
     exit 3
   fi
   rm -f "$root.log"
-  chroot "$root" useradd --create-home --uid 1000 --user-group --shell /bin/sh builder
+  "$setup" "$root"
   mkdir -p "$root/workspace"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/dev/* "$root"/proc/* \
     "$root"/sys/*
   say "importing $image"
-  tar -C "$root" -c . | docker import \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'CMD ["/bin/sh"]' \
-    --change 'LABEL dev.kiln.fixture=debian-gcc' \
-    - "$image" >/dev/null
+  tar -C "$root" -c . | docker import "${changes[@]}" - "$image" >/dev/null
 }
 
+# The user the tests run steps as (uid 1000).
+add_builder() { chroot "$1" useradd --create-home --uid 1000 --user-group --shell /bin/sh builder; }
+
+build_debian_gcc() {
+  debootstrap_image kiln-fixture/debian-gcc:bookworm gcc,libc6-dev,make add_builder \
+    'CMD ["/bin/sh"]' \
+    'LABEL dev.kiln.fixture=debian-gcc'
+}
+
+# The server in the foreground, on every address, without the protected mode that refuses other hosts.
 build_redis() {
-  local image=kiln-fixture/redis:bookworm
-  if [[ $force -eq 0 ]] && have_image "$image"; then return 0; fi
-  ensure_package debootstrap /usr/sbin/debootstrap
-  local root mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-  root=$(mktemp -d)
-  trap 'rm -rf "$root"' RETURN
-  say "debootstrap of Debian bookworm with redis-server from $mirror (one time, about a minute)..."
-  if ! debootstrap --variant=minbase --include=redis-server bookworm "$root" "$mirror" >"$root.log" 2>&1; then
-    say "debootstrap failed; its log: $root.log"
-    exit 3
-  fi
-  rm -f "$root.log"
-  mkdir -p "$root/workspace"
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/dev/* "$root"/proc/* \
-    "$root"/sys/*
-  say "importing $image"
-  # The server in the foreground, on every address, without the protected mode that refuses other hosts.
-  tar -C "$root" -c . | docker import \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'EXPOSE 6379' \
-    --change 'CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]' \
-    --change 'LABEL dev.kiln.fixture=redis' \
-    - "$image" >/dev/null
+  debootstrap_image kiln-fixture/redis:bookworm redis-server : \
+    'EXPOSE 6379' \
+    'CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]' \
+    'LABEL dev.kiln.fixture=redis'
 }
 
 for name in "${images[@]}"; do

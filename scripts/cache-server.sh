@@ -29,6 +29,8 @@
 # Root only (it installs a package and starts a daemon): otherwise it explains and exits 3.
 set -euo pipefail
 
+me=cache-server
+root_why="run the test cache server (it installs Debian's nginx-light and runs it as a daemon)"
 port=${KILN_TEST_CACHE_PORT:-18080}
 state=${KILN_TEST_CACHE_STATE:-/var/lib/kiln-cache-server}
 conf=$state/nginx.conf
@@ -37,30 +39,13 @@ error_log=$state/error.log
 data=$state/data
 url=http://127.0.0.1:$port
 
-say() { printf 'cache-server: %s\n' "$*" >&2; }
-fail() {
-  say "$1"
-  exit 3
-}
-
-need_root() {
-  [[ $(id -u) -eq 0 ]] && return 0
-  fail "only root can run the test cache server (it installs Debian's nginx-light and runs it as a
-  daemon). Run this as root (sudo bash scripts/cache-server.sh $1), as the tests do in CI."
-}
+# shellcheck source=lib/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
 
 # The master's pid when our nginx runs: the pid file names an nginx started with our configuration.
-live_pid() {
-  local pid
-  pid=$(cat "$pid_file" 2>/dev/null || true)
-  if [[ $pid =~ ^[0-9]+$ ]] && ours "$pid"; then
-    printf '%s\n' "$pid"
-    return 0
-  fi
-  return 1
-}
+master_pid() { live_pid "$pid_file" nginx "-c $conf "; }
 
-ours() { [[ $(cat "/proc/$1/comm" 2>/dev/null) == nginx ]] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "-c $conf "; }
+ours() { pid_is "$1" nginx "-c $conf "; }
 
 # Our master when its pid file is lost or wrong: the nginx whose command line names our configuration.
 find_master() {
@@ -188,11 +173,11 @@ reload() {
 }
 
 start() {
-  need_root start
+  need_root start "$root_why"
   ensure_nginx
   mkdir -p "$state"
   local pid
-  if ! pid=$(live_pid); then
+  if ! pid=$(master_pid); then
     if pid=$(find_master); then
       say "nginx (pid $pid) runs with a lost or wrong pid file; rewriting it"
       printf '%s\n' "$pid" >"$pid_file"
@@ -202,7 +187,7 @@ start() {
     fi
   fi
   write_conf
-  if pid=$(live_pid); then
+  if pid=$(master_pid); then
     reload "$pid"
   else
     if answers; then
@@ -211,35 +196,25 @@ start() {
     # nginx returns once its master has bound the port and gone to the background.
     nginx -c "$conf" -e "$error_log" 9>&- ||
       fail "nginx did not start; see the lines above and $error_log."
-    local i
-    for ((i = 0; i < 40; i++)); do
-      answers && break
-      sleep 0.25
-    done
-    answers || fail "nginx started but does not answer at $url; see $error_log."
+    await_answers 10 || fail "nginx started but does not answer at $url; see $error_log."
   fi
   printf '%s\n' "$url"
 }
 
 stop() {
-  need_root stop
-  local pid i
-  pid=$(live_pid) || pid=$(find_master) || {
+  need_root stop "$root_why"
+  local pid
+  pid=$(master_pid) || pid=$(find_master) || {
     rm -f "$pid_file"
     return 0
   }
   # A fast stop (TERM): open transfers are cut.
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 40; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  end_pid "$pid" 10
   rm -f "$pid_file"
 }
 
 fault() {
-  need_root fault
+  need_root fault "$root_why"
   case ${1:-} in
     on | 500 | slow | off) ;;
     *)
@@ -250,25 +225,16 @@ fault() {
   mkdir -p "$state"
   write_fault "$1"
   local pid
-  if pid=$(live_pid); then reload "$pid"; fi
-}
-
-# One start, stop or fault change at a time. nginx is started without the lock's descriptor, so that it
-# does not hold the lock.
-lock() {
-  [[ $(id -u) -eq 0 ]] || return 0 # the command then explains that it needs root
-  mkdir -p "$state"
-  exec 9>"$state/lock"
-  flock 9
+  if pid=$(master_pid); then reload "$pid"; fi
 }
 
 case ${1:-} in
-  start) lock && start ;;
-  stop) lock && stop ;;
+  start) lock "$state/lock" && start ;;
+  stop) lock "$state/lock" && stop ;;
   url) printf '%s\n' "$url" ;;
   dir) printf '%s\n' "$data" ;;
-  status) live_pid >/dev/null && answers ;;
-  fault) lock && fault "${2:-}" ;;
+  status) master_pid >/dev/null && answers ;;
+  fault) lock "$state/lock" && fault "${2:-}" ;;
   *)
     say "usage: cache-server.sh start|stop|url|dir|status|fault 500|slow|off"
     exit 2

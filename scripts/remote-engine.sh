@@ -32,6 +32,9 @@
 #   KILN_ENGINE_C_PORT     its TCP port on 127.0.0.1 (default 23760)
 set -euo pipefail
 
+me=remote-engine
+engine="the remote engine"
+root_why="start or stop the remote engine (it runs a dockerd with its own data root, mount namespace and bridge)"
 name=kiln-engine-c
 port=${KILN_ENGINE_C_PORT:-23760}
 host=tcp://127.0.0.1:$port
@@ -48,62 +51,16 @@ hidden=(/tmp /work)
 wait_s=${KILN_ENGINE_C_WAIT:-60}
 read -r -a images <<<"${KILN_ENGINE_C_IMAGES:-kiln-fixture/busybox:latest}"
 
-say() { printf 'remote-engine: %s\n' "$*" >&2; }
-fail() {
-  say "$1"
-  exit 3
-}
+# shellcheck source=lib/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
 
 client_env() {
   printf 'DOCKER_HOST=%s\nDOCKER_TLS_VERIFY=1\nDOCKER_CERT_PATH=%s\n' "$host" "$client_dir"
 }
 
-c_docker() { DOCKER_HOST=$host DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$client_dir docker "$@"; }
+engine_docker() { DOCKER_HOST=$host DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$client_dir docker "$@"; }
 
-answers() { [[ -r $client_dir/key.pem ]] && c_docker info >/dev/null 2>&1; }
-
-# The pid of our dockerd when it is alive: the pid file names a dockerd with our exec root. Anything else
-# (no file, a dead pid, a pid reused by another process) is a stale file.
-live_pid() {
-  local pid
-  pid=$(cat "$pid_file" 2>/dev/null || true)
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$exec_root " || return 1
-  printf '%s\n' "$pid"
-}
-
-# The managed containerd our dockerd started, when it outlived it (dockerd killed with SIGKILL).
-containerd_pid() {
-  local pid
-  pid=$(cat "$exec_root/containerd/containerd.pid" 2>/dev/null || true)
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == containerd ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$exec_root/" || return 1
-  printf '%s\n' "$pid"
-}
-
-stop_containerd() {
-  local pid
-  pid=$(containerd_pid) || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
-}
-
-wait_gone() {
-  local pid=$1 i
-  for ((i = 0; i < 120; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.25
-  done
-  return 1
-}
-
-need_root() {
-  [[ $(id -u) -eq 0 ]] && return 0
-  fail "only root can start or stop the remote engine (it runs a dockerd with its own data root, mount
-  namespace and bridge). Run this as root (sudo bash scripts/remote-engine.sh $1), as the tests do in CI."
-}
+answers() { [[ -r $client_dir/key.pem ]] && engine_docker info >/dev/null 2>&1; }
 
 # The CA, the server's certificate and a client's, made once. The client's folder holds what the docker
 # CLI and kiln read from DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem.
@@ -147,100 +104,53 @@ bridge_up() {
   ip link set "$bridge" up
 }
 
-load_images() {
-  local image
-  for image in "${images[@]}"; do
-    c_docker image inspect "$image" >/dev/null 2>&1 && continue
-    docker image inspect "$image" >/dev/null 2>&1 ||
-      fail "the first engine has no $image to copy: run 'bash scripts/build-fixtures.sh' first."
-    say "copying $image from the first engine"
-    docker save "$image" | c_docker load >/dev/null ||
-      fail "could not copy $image into the remote engine."
-  done
+# Starts dockerd in the background (its pid is then $!).
+launch() {
+  bridge_up
+  say "starting dockerd on $host in a mount namespace without ${hidden[*]} (log: $log_file)"
+  # A mount namespace of its own, private, with an empty tmpfs over each hidden folder: the daemon, its
+  # containerd and its containers see none of this host's projects. A UTS namespace too, so that the
+  # engine names itself $name. A session of its own, so that it outlives whoever started it. setsid,
+  # nohup, unshare and sh each exec the next: $! is dockerd's pid.
+  setsid nohup unshare --mount --propagation private --uts -- \
+    sh -c 'hostname "$0" && for d in '"${hidden[*]}"'; do mount -t tmpfs -o mode=1777 kiln-hidden "$d" || exit 1; done && exec dockerd "$@"' \
+    "$name" \
+    --config-file "$config_file" \
+    --data-root "$data_root" \
+    --exec-root "$exec_root" \
+    --pidfile "$pid_file" \
+    -H "$host" \
+    --tlsverify \
+    --tlscacert "$tls_dir/ca.pem" \
+    --tlscert "$tls_dir/server-cert.pem" \
+    --tlskey "$tls_dir/server-key.pem" \
+    --containerd-namespace kiln-c \
+    --containerd-plugins-namespace kiln-c-plugins \
+    --cgroup-parent "$name" \
+    --bridge "$bridge" \
+    --iptables=false \
+    --ip6tables=false \
+    --ip-forward=false \
+    --ip-masq=false \
+    >"$log_file" 2>&1 </dev/null 9>&- &
 }
 
 start() {
-  need_root start
-  command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 ||
-    fail "dockerd is not installed: run 'bash scripts/ensure-engine.sh' first (it installs Debian's docker.io)."
+  need_root start "$root_why"
+  need_dockerd
   command -v ip >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 ||
     fail "the remote engine needs 'ip' (iproute2) and 'unshare' (util-linux): apt-get install iproute2 util-linux."
   mkdir -p "$data_root" "$exec_root"
   make_certs
-  if ! answers; then
-    local pid
-    if pid=$(live_pid); then
-      say "dockerd (pid $pid) is running but does not answer yet; waiting..."
-    else
-      [[ -e $pid_file ]] && say "removing a stale pid file ($pid_file)"
-      rm -f "$pid_file"
-      # A containerd left behind by a killed daemon (or the stale pid file of one) makes the new one
-      # wait for a containerd that never answers.
-      stop_containerd
-      rm -f "$exec_root/containerd/containerd.pid"
-      # Its own configuration: never /etc/docker/daemon.json, which is the first engine's; and its own
-      # key (/etc/docker/key.json would give it the first engine's ID).
-      printf '{ "deprecated-key-path": "%s" }\n' "$data_root/key.json" >"$config_file"
-      bridge_up
-      say "starting dockerd on $host in a mount namespace without ${hidden[*]} (log: $log_file)"
-      # A mount namespace of its own, private, with an empty tmpfs over each hidden folder: the daemon,
-      # its containerd and its containers see none of this host's projects. A UTS namespace too, so that
-      # the engine names itself $name. A session of its own, so that it outlives whoever started it.
-      setsid nohup unshare --mount --propagation private --uts -- \
-        sh -c 'hostname "$0" && for d in '"${hidden[*]}"'; do mount -t tmpfs -o mode=1777 kiln-hidden "$d" || exit 1; done && exec dockerd "$@"' \
-        "$name" \
-        --config-file "$config_file" \
-        --data-root "$data_root" \
-        --exec-root "$exec_root" \
-        --pidfile "$pid_file" \
-        -H "$host" \
-        --tlsverify \
-        --tlscacert "$tls_dir/ca.pem" \
-        --tlscert "$tls_dir/server-cert.pem" \
-        --tlskey "$tls_dir/server-key.pem" \
-        --containerd-namespace kiln-c \
-        --containerd-plugins-namespace kiln-c-plugins \
-        --cgroup-parent "$name" \
-        --bridge "$bridge" \
-        --iptables=false \
-        --ip6tables=false \
-        --ip-forward=false \
-        --ip-masq=false \
-        >"$log_file" 2>&1 </dev/null 9>&- &
-      # setsid, nohup, unshare and sh each exec the next: this is dockerd's pid.
-      pid=$!
-      disown || true
-    fi
-    local i
-    for ((i = 0; i < wait_s * 4; i++)); do
-      answers && break
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    if ! answers; then
-      tail -n 20 "$log_file" >&2 2>/dev/null || true
-      fail "the remote engine did not answer (within ${wait_s}s, or its dockerd ended); its log is above and in $log_file."
-    fi
-    say "engine is up at $host"
-  fi
+  dockerd_up launch
   load_images
   client_env
 }
 
 stop() {
-  need_root stop
-  local pid
-  if pid=$(live_pid); then
-    # dockerd stops its containers and its containerd on SIGTERM; its mounts die with its namespace.
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_gone "$pid"; then
-      say "dockerd (pid $pid) did not stop within 30s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      wait_gone "$pid" || true
-    fi
-  fi
-  stop_containerd
-  rm -f "$pid_file"
+  need_root stop "$root_why"
+  # Its mounts die with its namespace.
+  dockerd_down
   if ip link show "$bridge" >/dev/null 2>&1; then
     ip link delete "$bridge" type bridge
   fi
@@ -255,19 +165,11 @@ check_host_engine() {
   say "the host engine's docker0 is intact and its containers start"
 }
 
-# One start or stop at a time (two test runs starting it together would start two daemons). The daemon
-# is started without the lock's descriptor, so that it does not hold the lock.
-lock() {
-  [[ $(id -u) -eq 0 ]] || return 0 # the command then explains that it needs root
-  exec 9>"/run/$name.lock"
-  flock 9
-}
-
 case ${1:-} in
-  start) lock && start ;;
-  stop) lock && stop ;;
+  start) lock "/run/$name.lock" && start ;;
+  stop) lock "/run/$name.lock" && stop ;;
   purge)
-    lock && stop
+    lock "/run/$name.lock" && stop
     # dockerd bind-mounts its data root onto itself, but in its own mount namespace, gone with it.
     rm -rf "$data_root" "$config_file" "$exec_root"
     ;;

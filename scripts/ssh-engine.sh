@@ -20,6 +20,8 @@
 #   KILN_SSH_ENGINE_STATE   state folder (default /var/lib/kiln-ssh-engine)
 set -euo pipefail
 
+me=ssh-engine
+root_why="run the test ssh engine (it installs Debian's openssh-server and runs an sshd)"
 port=${KILN_SSH_ENGINE_PORT:-22220}
 state=${KILN_SSH_ENGINE_STATE:-/var/lib/kiln-ssh-engine}
 conf=$state/sshd_config
@@ -28,29 +30,11 @@ agent_sock=$state/agent.sock
 agent_pid=$state/agent.pid
 key=$state/id_ed25519
 
-say() { printf 'ssh-engine: %s\n' "$*" >&2; }
-fail() {
-  say "$1"
-  exit 3
-}
-
-need_root() {
-  [[ $(id -u) -eq 0 ]] && return 0
-  fail "only root can run the test ssh engine (it installs Debian's openssh-server and runs an sshd).
-  Run this as root (sudo bash scripts/ssh-engine.sh $1), as the tests do in CI."
-}
+# shellcheck source=lib/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/daemon.sh"
 
 client_env() {
   printf 'DOCKER_HOST=ssh://root@127.0.0.1:%s\nSSH_AUTH_SOCK=%s\n' "$port" "$agent_sock"
-}
-
-# The pid in `file` when it is alive and its command line holds `mark`.
-live() {
-  local file=$1 mark=$2 pid
-  pid=$(cat "$file" 2>/dev/null || true)
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$mark" || return 1
-  printf '%s\n' "$pid"
 }
 
 answers() {
@@ -59,7 +43,7 @@ answers() {
 }
 
 start() {
-  need_root start
+  need_root start "$root_why"
   if ! command -v /usr/sbin/sshd >/dev/null 2>&1; then
     command -v apt-get >/dev/null 2>&1 || fail "sshd is missing and there is no apt-get to install openssh-server."
     say "installing openssh-server"
@@ -86,33 +70,28 @@ UsePAM no
 StrictModes no
 PidFile $sshd_pid
 EOF
-  if ! live "$sshd_pid" "$conf" >/dev/null; then
+  if ! live_pid "$sshd_pid" "" "$conf" >/dev/null; then
     rm -f "$sshd_pid"
     # Without the caller's output: a daemon holding it open would keep the caller waiting for its end.
     /usr/sbin/sshd -f "$conf" -E "$state/sshd.log" </dev/null >/dev/null 2>&1 ||
       fail "sshd did not start; see $state/sshd.log."
   fi
-  if ! live "$agent_pid" "$agent_sock" >/dev/null; then
+  if ! live_pid "$agent_pid" "" "$agent_sock" >/dev/null; then
     rm -f "$agent_sock"
     # The agent forks into the background: its pid is what it prints.
     ssh-agent -a "$agent_sock" -s </dev/null >"$state/agent.env" 2>/dev/null
     sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p' "$state/agent.env" >"$agent_pid"
   fi
   SSH_AUTH_SOCK=$agent_sock ssh-add "$key" >/dev/null 2>&1 || fail "could not add the key to the agent."
-  local i
-  for ((i = 0; i < 40; i++)); do
-    answers && break
-    sleep 0.25
-  done
-  answers || fail "a login over ssh on port $port does not work; see $state/sshd.log."
+  await_answers 10 || fail "a login over ssh on port $port does not work; see $state/sshd.log."
   client_env
 }
 
 stop() {
-  need_root stop
+  need_root stop "$root_why"
   local pid
-  if pid=$(live "$sshd_pid" "$conf"); then kill "$pid"; fi
-  if pid=$(live "$agent_pid" "$agent_sock"); then kill "$pid"; fi
+  if pid=$(live_pid "$sshd_pid" "" "$conf"); then kill "$pid"; fi
+  if pid=$(live_pid "$agent_pid" "" "$agent_sock"); then kill "$pid"; fi
   rm -f "$sshd_pid" "$agent_pid" "$agent_sock"
 }
 
