@@ -6,10 +6,13 @@
  * the summary closes the run.
  */
 import {
+  type ServiceEndEvent,
+  type ServiceOutputEvent,
+  type ServiceReadyEvent,
+  type ServiceStartEvent,
   stepOutputText,
   type JobCacheEvent,
   type KilnEvent,
-  type ServiceOutputEvent,
   type StepEndEvent,
   type StepOutputEvent,
 } from '../events.js';
@@ -138,6 +141,27 @@ export class PlainReporter implements Reporter {
         );
         return;
       case 'service.start':
+      case 'service.ready':
+      case 'service.output':
+      case 'service.end':
+        this.#onService(event);
+        return;
+      case 'debug.shell':
+        for (const line of debugBanner(event)) this.#line(event.job, `${s.c.yellow('shell:')} ${line}`);
+        return;
+      case 'run.end':
+        this.#summarise();
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** A service's line: started, ready, its output, stopped or failed. */
+  #onService(event: ServiceStartEvent | ServiceReadyEvent | ServiceOutputEvent | ServiceEndEvent): void {
+    const s = this.#style;
+    switch (event.type) {
+      case 'service.start':
         this.#widen(serviceLabel(event.job, event.service));
         this.#line(event.job, `service ${visible(event.service)} started (${visible(event.image)})`);
         return;
@@ -159,14 +183,6 @@ export class PlainReporter implements Reporter {
                 (event.exitCode === undefined ? '' : ` (exit code ${event.exitCode})`)
             : `service ${visible(event.service)} stopped`,
         );
-        return;
-      case 'debug.shell':
-        for (const line of debugBanner(event)) this.#line(event.job, `${s.c.yellow('shell:')} ${line}`);
-        return;
-      case 'run.end':
-        this.#summarise();
-        return;
-      default:
         return;
     }
   }

@@ -406,6 +406,30 @@ function reduceJob(job: JobState, event: JobEvent, at: number): JobState {
         ...(event.attempt !== undefined ? { attempt: event.attempt, attempts: event.attempts } : {}),
       }));
     case 'service.start':
+    case 'service.ready':
+    case 'service.end':
+      return reduceService(job, event, at);
+    case 'job.end':
+      return {
+        ...job,
+        status: event.status,
+        phase: undefined,
+        waitingFor: undefined,
+        endedAt: at,
+        durationMs: event.durationMs ?? (job.startedAt === undefined ? undefined : at - job.startedAt),
+        reason: event.reason,
+      };
+  }
+}
+
+/** Folds a service's start, readiness or end into its job's state. */
+function reduceService(
+  job: JobState,
+  event: Extract<JobEvent, { type: 'service.start' | 'service.ready' | 'service.end' }>,
+  at: number,
+): JobState {
+  switch (event.type) {
+    case 'service.start':
       return {
         ...job,
         services: [
@@ -423,15 +447,5 @@ function reduceJob(job: JobState, event: JobEvent, at: number): JobState {
       return withService(job, event.service, (s) => ({ ...s, status: 'ready', readyMs: event.durationMs }));
     case 'service.end':
       return withService(job, event.service, (s) => ({ ...s, status: event.status }));
-    case 'job.end':
-      return {
-        ...job,
-        status: event.status,
-        phase: undefined,
-        waitingFor: undefined,
-        endedAt: at,
-        durationMs: event.durationMs ?? (job.startedAt === undefined ? undefined : at - job.startedAt),
-        reason: event.reason,
-      };
   }
 }

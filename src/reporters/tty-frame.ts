@@ -169,6 +169,36 @@ function fit(line: string, columns: number): string {
   return widthOf(line) > columns ? cliTruncate(line, columns) : line;
 }
 
+/**
+ * The output lines shown under each running job among `jobs`: shared out one at a time among them, up
+ * to OUTPUT_LINES_PER_JOB each and `budget` in all, each job's last lines.
+ */
+function shareOutputLines(jobs: readonly JobState[], budget: number): Map<JobState, string[]> {
+  const outputs = new Map<JobState, string[]>();
+  const candidates = jobs
+    .filter((job) => job.status === 'running')
+    .map((job) => {
+      const step = currentStep(job);
+      return { job, lines: step ? lastLines(step, OUTPUT_LINES_PER_JOB) : [] };
+    })
+    .filter(({ lines }) => lines.length > 0);
+  for (let round = 0; round < OUTPUT_LINES_PER_JOB && budget > 0; round++) {
+    for (const { job, lines } of candidates) {
+      if (budget === 0) break;
+      const shown = outputs.get(job) ?? [];
+      if (round >= lines.length) continue;
+      shown.push('');
+      outputs.set(job, shown);
+      budget--;
+    }
+  }
+  for (const { job, lines } of candidates) {
+    const count = outputs.get(job)?.length ?? 0;
+    if (count > 0) outputs.set(job, lines.slice(-count));
+  }
+  return outputs;
+}
+
 /** The frame as lines joined by `\n` (no trailing newline). */
 export function renderFrame(state: RunState, options: FrameOptions): string {
   const c = pc.createColors(options.color);
@@ -202,32 +232,13 @@ export function renderFrame(state: RunState, options: FrameOptions): string {
       serviceLines.set(job, servicesLine(job, c));
     }
   }
-  // Output lines: shared out one at a time among running jobs, up to OUTPUT_LINES_PER_JOB each.
-  const outputs = new Map<JobState, string[]>();
-  if (columns >= NARROW_COLUMNS) {
-    let budget = Math.max(0, room - visible.size - serviceLines.size - (hidden.length > 0 ? 1 : 0));
-    const candidates = jobs
-      .filter((job) => visible.has(job) && job.status === 'running')
-      .map((job) => {
-        const step = currentStep(job);
-        return { job, lines: step ? lastLines(step, OUTPUT_LINES_PER_JOB) : [] };
-      })
-      .filter(({ lines }) => lines.length > 0);
-    for (let round = 0; round < OUTPUT_LINES_PER_JOB && budget > 0; round++) {
-      for (const { job, lines } of candidates) {
-        if (budget === 0) break;
-        const shown = outputs.get(job) ?? [];
-        if (round >= lines.length) continue;
-        shown.push('');
-        outputs.set(job, shown);
-        budget--;
-      }
-    }
-    for (const { job, lines } of candidates) {
-      const count = outputs.get(job)?.length ?? 0;
-      if (count > 0) outputs.set(job, lines.slice(-count));
-    }
-  }
+  const outputs =
+    columns >= NARROW_COLUMNS
+      ? shareOutputLines(
+          jobs.filter((job) => visible.has(job)),
+          Math.max(0, room - visible.size - serviceLines.size - (hidden.length > 0 ? 1 : 0)),
+        )
+      : new Map<JobState, string[]>();
 
   const out: string[] = [];
   for (const job of jobs) {
