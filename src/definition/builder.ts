@@ -53,7 +53,7 @@ import type {
 } from './types.js';
 import { closest, validateDocument } from './validate.js';
 
-/** A duration: `90s`, `10m`, `1h30m`, or a number of seconds. */
+/** A duration: `500ms`, `90s`, `10m`, `1h30m`, or a number of seconds. */
 export type Duration = string | number;
 
 /** Environment variables: one name and value, or a map of them (merged over those set before). */

@@ -59,7 +59,7 @@ export interface StepSpec {
   /** The shell for a string `run`, as the job's `shell` (which it replaces for this step). Default: the job's. */
   readonly shell?: string | readonly string[];
   readonly mounts?: readonly MountSpec[];
-  /** A duration: `90s`, `10m`, `1h30m`, or a number of seconds. */
+  /** A duration: `500ms`, `90s`, `10m`, `1h30m`, or a number of seconds. */
   readonly timeout?: string | number;
   /** The step's failure does not fail the job. Default false. */
   readonly allowFailure?: boolean;

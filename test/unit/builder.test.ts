@@ -162,7 +162,7 @@ test('every problem of a built definition is reported, in the words of the step 
       "'no steps' is not a valid job name in 'jobs': letters, digits, '_', '.' and '-', starting with a letter or digit; at most 100 characters",
       "'steps' of job 'no steps' must be a non-empty list of steps, not an empty list",
       "'name' of step 1 of job 'ok' must be a non-empty string, not an empty string",
-      "'timeout' of step 1 of job 'ok' must be a duration (e.g. 90s, 10m, 1h30m, 600), not 'soon'",
+      "'timeout' of step 1 of job 'ok' must be a duration (e.g. 90s, 10m, 1h30m, 500ms, 600), not 'soon'",
     ],
   );
 });

@@ -82,7 +82,7 @@ test(reports, 'env-number.yaml', [
 ]);
 test(reports, 'bad-job-name.yaml', [[3, 3, "'build all' is not a valid job name in 'jobs'"]]);
 test(reports, 'bad-timeout.yaml', [
-  [4, 14, "'timeout' of job 'build' must be a duration (e.g. 90s, 10m, 1h30m, 600)"],
+  [4, 14, "'timeout' of job 'build' must be a duration (e.g. 90s, 10m, 1h30m, 500ms, 600)"],
 ]);
 test(reports, 'bad-sharing.yaml', [
   [5, 61, "'sharing' of mount 1 of job 'build' must be one of shared, private, locked"],

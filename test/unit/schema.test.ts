@@ -2,6 +2,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { parseDuration } from '../../src/definition/durations.js';
 import { FIELD_TABLES } from '../../src/definition/fields.js';
 import { packageRoot, resolveRef, stepFileSchema, type SchemaNode } from '../../src/definition/schema.js';
 import { validateDocument } from '../../src/definition/validate.js';
@@ -42,7 +43,11 @@ test(rejects, 'missing-jobs.yaml', "missing required key 'jobs' at the top level
 test(rejects, 'no-steps.yaml', "'steps' of job 'build' must be a non-empty list of steps, not an empty list");
 test(rejects, 'env-number.yaml', `'CI' of 'env' of job 'build' must be a string (quote it: "1"), not 1`);
 test(rejects, 'bad-job-name.yaml', "'build all' is not a valid job name in 'jobs'");
-test(rejects, 'bad-timeout.yaml', "'timeout' of job 'build' must be a duration (e.g. 90s, 10m, 1h30m, 600)");
+test(
+  rejects,
+  'bad-timeout.yaml',
+  "'timeout' of job 'build' must be a duration (e.g. 90s, 10m, 1h30m, 500ms, 600)",
+);
 test(rejects, 'bad-sharing.yaml', "must be one of shared, private, locked, not 'exclusive'");
 test(rejects, 'secret-two-sources.yaml', "secret 'token' must be a secret source");
 test(
@@ -229,3 +234,39 @@ test('every object of the schema with properties has a field table', (t) => {
     .map(([name]) => name);
   t.deepEqual(Object.keys(FIELD_TABLES).sort(), ['', ...objects].sort());
 });
+
+/** Each place a duration is written, as a job that holds `value` there. */
+const DURATION_FIELDS: Readonly<Record<string, (value: unknown) => Record<string, unknown>>> = {
+  'job timeout': (value) => ({ timeout: value }),
+  'step timeout': (value) => ({ steps: [{ run: 'true', timeout: value }] }),
+  'retry delay': (value) => ({ steps: [{ run: 'true', retry: { attempts: 2, delay: value } }] }),
+  ...Object.fromEntries(
+    ['interval', 'timeout', 'start-period'].map((key) => [
+      `service health ${key}`,
+      (value: unknown) => ({ services: { db: { image: 'redis', health: { run: 'true', [key]: value } } } }),
+    ]),
+  ),
+};
+
+const DURATION_TEXTS = [
+  ...['500ms', '90s', '10m', '1h30m', '2d', '1m30.5s', '1.5h', '30m1h', '1s500ms', ' 45S ', '20', '0.5'],
+  ...['soon', '', '10 minutes', '1m30', '5x', '-1s', '1.s', 's', '1h 30m', '5 ms', '1e3s', '.5s'],
+];
+
+const durationAgrees = test.macro({
+  exec(t, field: string) {
+    for (const text of DURATION_TEXTS) {
+      let parses = true;
+      try {
+        parseDuration(text);
+      } catch {
+        parses = false;
+      }
+      const found = messages(job(DURATION_FIELDS[field]!(text)));
+      t.deepEqual(found.length === 0, parses, `${JSON.stringify(text)}: ${found.join('; ')}`);
+    }
+  },
+  title: (_, field) => `the schema accepts exactly the durations parseDuration reads, as a ${field}`,
+});
+
+for (const field of Object.keys(DURATION_FIELDS)) test(durationAgrees, field);

@@ -198,7 +198,7 @@ jobs:
       `${FILE}:7:28: 'attempts' of 'retry' of step 1 of job 'a' is 1, less than the 2 allowed (attempts in all, the first included: 2 to 10)`,
       `${FILE}:7:36: item 1 of 'on' of 'retry' of step 1 of job 'a' is 0, less than the 1 allowed`,
       `${FILE}:7:39: item 2 of 'on' of 'retry' of step 1 of job 'a' is 300, more than the 255 allowed`,
-      `${FILE}:7:52: 'delay' of 'retry' of step 1 of job 'a' must be a duration (e.g. 90s, 10m, 1h30m, 600), not 'soon'`,
+      `${FILE}:7:52: 'delay' of 'retry' of step 1 of job 'a' must be a duration (e.g. 90s, 10m, 1h30m, 500ms, 600), not 'soon'`,
       `${FILE}:9:28: 'attempts' of 'retry' of step 2 of job 'a' is 11, more than the 10 allowed (attempts in all, the first included: 2 to 10)`,
       `${FILE}:11:9: missing required key 'attempts' in 'retry' of step 3 of job 'a'`,
     ],
