@@ -16,62 +16,29 @@
  * There is one cache server per machine (a fixed port): tests that change its token or faults, or stop it,
  * must be `test.serial`.
  */
-import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { TestFn } from 'ava';
 import Docker from 'dockerode';
 import { repoRoot } from './kiln-cli.js';
+import {
+  TEST_LABEL,
+  ScriptedEngine,
+  mustRunScript,
+  runScript,
+  type MustRunOptions,
+} from './scripted-engine.js';
 
 const secondEngineScript = join(repoRoot, 'scripts', 'second-engine.sh');
 const cacheServerScript = join(repoRoot, 'scripts', 'cache-server.sh');
 
-/** The label of Docker objects a test makes on engine B by hand (kiln's own carry dev.kiln.managed). */
-export const TEST_LABEL = 'dev.kiln.test';
+export { TEST_LABEL };
 
-interface ScriptResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const scriptRun: MustRunOptions = { starts: 'a second Docker engine and an nginx cache server' };
 
-function runScript(
-  script: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<ScriptResult> {
-  return new Promise((resolve) => {
-    execFile(
-      'bash',
-      [script, ...args],
-      { env: { ...process.env, ...env }, timeout: 180_000, maxBuffer: 4 << 20 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function mustRun(
-  script: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<string> {
-  if (process.getuid?.() !== 0) {
-    throw new Error(
-      `${relative(repoRoot, script)} ${args.join(' ')} needs root: these tests start a second Docker engine ` +
-        'and an nginx cache server, as they do in CI. Run the tests as root.',
-    );
-  }
-  const result = await runScript(script, args, env);
-  if (result.code !== 0) {
-    throw new Error(
-      `${relative(repoRoot, script)} ${args.join(' ')} failed (exit ${result.code}):\n${result.stderr.trim()}`,
-    );
-  }
-  return result.stdout.trim();
+function mustRun(script: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return mustRunScript(script, args, env, scriptRun);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -86,73 +53,41 @@ export interface SecondEngine {
   readonly docker: Docker;
 }
 
-let engine: Promise<SecondEngine> | undefined;
-/** Whether this process started engine B (then it stops it too); false when it was already running. */
-let engineStartedHere = false;
-
 export interface SecondEngineOptions {
   /** Images engine B must have, copied from the host's engine when missing. Default: the busybox fixture. */
   readonly images?: readonly string[];
 }
 
-/**
- * Starts engine B (a few seconds the first time; images are copied once and kept in its data root) or
- * joins the one running; the same engine for every caller in this process.
- */
-export async function startSecondEngine(options: SecondEngineOptions = {}): Promise<SecondEngine> {
-  engine ??= (async () => {
-    const wasRunning =
-      process.getuid?.() === 0 && (await runScript(secondEngineScript, ['status'])).code === 0;
-    const out = await mustRun(secondEngineScript, ['start']);
-    engineStartedHere = !wasRunning;
+const engineB = new ScriptedEngine<SecondEngine>({
+  script: secondEngineScript,
+  imagesVar: 'KILN_ENGINE_B_IMAGES',
+  run: scriptRun,
+  parse(out) {
     const dockerHost = /^DOCKER_HOST=(.+)$/m.exec(out)?.[1];
     if (!dockerHost?.startsWith('unix://')) {
       throw new Error(`second-engine.sh start printed no DOCKER_HOST line:\n${out}`);
     }
     const socketPath = dockerHost.slice('unix://'.length);
     return { dockerHost, socketPath, docker: new Docker({ socketPath }) };
-  })();
-  engine.catch(() => (engine = undefined));
-  const started = await engine;
-  if (options.images?.length) {
-    await mustRun(secondEngineScript, ['start'], { KILN_ENGINE_B_IMAGES: options.images.join(' ') });
-  }
-  return started;
+  },
+});
+
+/**
+ * Starts engine B (a few seconds the first time; images are copied once and kept in its data root) or
+ * joins the one running; the same engine for every caller in this process.
+ */
+export function startSecondEngine(options: SecondEngineOptions = {}): Promise<SecondEngine> {
+  return engineB.start(options.images);
 }
 
 /** Removes the containers and volumes that kiln (dev.kiln.managed) or a test (TEST_LABEL) made on engine B. */
-export async function sweepSecondEngine(): Promise<void> {
-  if (!engine) return;
-  const { docker } = await engine;
-  for (const label of ['dev.kiln.managed=true', TEST_LABEL]) {
-    const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
-    await Promise.all(
-      containers.map((c) =>
-        docker
-          .getContainer(c.Id)
-          .remove({ force: true, v: true })
-          .catch(() => {}),
-      ),
-    );
-    const volumes = (await docker.listVolumes({ filters: { label: [label] } })).Volumes ?? [];
-    await Promise.all(
-      volumes.map((v) =>
-        docker
-          .getVolume(v.Name)
-          .remove({ force: true })
-          .catch(() => {}),
-      ),
-    );
-  }
+export function sweepSecondEngine(): Promise<void> {
+  return engineB.sweep();
 }
 
 /** Sweeps engine B, then stops it when this process started it (a user's running engine B is left alone). */
-export async function stopSecondEngine(): Promise<void> {
-  if (!engine) return;
-  await sweepSecondEngine().catch(() => {});
-  if (engineStartedHere) await mustRun(secondEngineScript, ['stop']);
-  engine = undefined;
-  engineStartedHere = false;
+export function stopSecondEngine(): Promise<void> {
+  return engineB.stop();
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -16,13 +16,18 @@
  * the file only when this process started it: an engine C that was already running (a user's, or one a
  * suite-level script started) is kept, so that it can serve several test files without a restart.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type { TestFn } from 'ava';
 import Docker from 'dockerode';
 import { repoRoot } from './kiln-cli.js';
-import { TEST_LABEL } from './other-machine.js';
+import {
+  TEST_LABEL,
+  ScriptedEngine,
+  runScript,
+  type MustRunOptions,
+  type ScriptResult,
+} from './scripted-engine.js';
 
 export { TEST_LABEL };
 
@@ -52,42 +57,17 @@ export interface RemoteEngineOptions {
   readonly images?: readonly string[];
 }
 
-interface ScriptResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const scriptRun: MustRunOptions = {
+  starts: 'a remote Docker engine (its own mount namespace, bridge and TLS port)',
+  timeoutMs: 300_000,
+};
 
+/** Runs scripts/remote-engine.sh with `args` (its exit code in the result: never throws). */
 export function runRemoteEngineScript(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<ScriptResult> {
-  return new Promise((resolve) => {
-    execFile(
-      'bash',
-      [remoteEngineScript, ...args],
-      { env: { ...process.env, ...env }, timeout: 300_000, maxBuffer: 4 << 20 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function mustRun(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const command = `${relative(repoRoot, remoteEngineScript)} ${args.join(' ')}`;
-  if (process.getuid?.() !== 0) {
-    throw new Error(
-      `${command} needs root: these tests start a remote Docker engine (its own mount namespace, bridge ` +
-        'and TLS port), as they do in CI. Run the tests as root.',
-    );
-  }
-  const result = await runRemoteEngineScript(args, env);
-  if (result.code !== 0) {
-    throw new Error(`${command} failed (exit ${result.code}):\n${result.stderr.trim()}`);
-  }
-  return result.stdout.trim();
+  return runScript(remoteEngineScript, args, env, scriptRun.timeoutMs);
 }
 
 /** Parses the script's `NAME=value` lines. */
@@ -118,19 +98,11 @@ export function tlsClient(dockerHost: string, certPath: string): Docker {
   });
 }
 
-let engine: Promise<RemoteEngine> | undefined;
-/** Whether this process started engine C (then it stops it too); false when it was already running. */
-let engineStartedHere = false;
-
-/**
- * Starts engine C (a few seconds the first time: certificates are made and images copied once, and kept in
- * its data root) or joins the one running; the same engine for every caller in this process.
- */
-export async function startRemoteEngine(options: RemoteEngineOptions = {}): Promise<RemoteEngine> {
-  engine ??= (async () => {
-    const wasRunning = process.getuid?.() === 0 && (await runRemoteEngineScript(['status'])).code === 0;
-    const out = await mustRun(['start']);
-    engineStartedHere = !wasRunning;
+const engineC = new ScriptedEngine<RemoteEngine>({
+  script: remoteEngineScript,
+  imagesVar: 'KILN_ENGINE_C_IMAGES',
+  run: scriptRun,
+  parse(out) {
     const env = parseEnv(out);
     return {
       env,
@@ -138,48 +110,25 @@ export async function startRemoteEngine(options: RemoteEngineOptions = {}): Prom
       docker: tlsClient(env.DOCKER_HOST, env.DOCKER_CERT_PATH),
       stop: stopRemoteEngine,
     };
-  })();
-  engine.catch(() => (engine = undefined));
-  const started = await engine;
-  if (options.images?.length) {
-    await mustRun(['start'], { KILN_ENGINE_C_IMAGES: options.images.join(' ') });
-  }
-  return started;
+  },
+});
+
+/**
+ * Starts engine C (a few seconds the first time: certificates are made and images copied once, and kept in
+ * its data root) or joins the one running; the same engine for every caller in this process.
+ */
+export function startRemoteEngine(options: RemoteEngineOptions = {}): Promise<RemoteEngine> {
+  return engineC.start(options.images);
 }
 
 /** Removes the containers and volumes that kiln (dev.kiln.managed) or a test (TEST_LABEL) made on engine C. */
-export async function sweepRemoteEngine(): Promise<void> {
-  if (!engine) return;
-  const { docker } = await engine;
-  for (const label of ['dev.kiln.managed=true', TEST_LABEL]) {
-    const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
-    await Promise.all(
-      containers.map((c) =>
-        docker
-          .getContainer(c.Id)
-          .remove({ force: true, v: true })
-          .catch(() => {}),
-      ),
-    );
-    const volumes = (await docker.listVolumes({ filters: { label: [label] } })).Volumes ?? [];
-    await Promise.all(
-      volumes.map((v) =>
-        docker
-          .getVolume(v.Name)
-          .remove({ force: true })
-          .catch(() => {}),
-      ),
-    );
-  }
+export function sweepRemoteEngine(): Promise<void> {
+  return engineC.sweep();
 }
 
 /** Sweeps engine C, then stops it when this process started it (a running engine C is left alone). */
-export async function stopRemoteEngine(): Promise<void> {
-  if (!engine) return;
-  await sweepRemoteEngine().catch(() => {});
-  if (engineStartedHere) await mustRun(['stop']);
-  engine = undefined;
-  engineStartedHere = false;
+export function stopRemoteEngine(): Promise<void> {
+  return engineC.stop();
 }
 
 /**
@@ -209,12 +158,7 @@ export async function startSshEngine(): Promise<SshEngine> {
       'scripts/ssh-engine.sh needs root: it installs openssh-server and runs an sshd, as in CI.',
     );
   }
-  const run = (args: string[]) =>
-    new Promise<ScriptResult>((resolve) =>
-      execFile('bash', [sshEngineScript, ...args], { timeout: 300_000 }, (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-      ),
-    );
+  const run = (args: string[]) => runScript(sshEngineScript, args, {}, 300_000);
   const wasRunning = (await run(['status'])).code === 0;
   const started = await run(['start']);
   if (started.code !== 0) throw new Error(`ssh-engine.sh start failed:\n${started.stderr}`);
@@ -227,5 +171,5 @@ export async function startSshEngine(): Promise<SshEngine> {
 export async function stopSshEngine(): Promise<void> {
   if (!sshStartedHere) return;
   sshStartedHere = false;
-  await new Promise((resolve) => execFile('bash', [sshEngineScript, 'stop'], resolve));
+  await runScript(sshEngineScript, ['stop'], {}, 300_000);
 }
