@@ -188,13 +188,16 @@ export async function outputStalled(project: Project, quietMs = 1000, timeoutMs 
   );
 }
 
-/** Starts kiln and resolves once its stdout shows `marker` (e.g. a step's output in --json mode). */
+/**
+ * Starts kiln and resolves once its stdout shows `marker` (e.g. a step's output in --json mode); `seen()` is
+ * its stdout so far.
+ */
 export async function startKilnUntil(
   project: Project,
   args: readonly string[],
   marker: string,
   env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; done: Promise<KilnRun> }> {
+): Promise<{ child: ChildProcess; done: Promise<KilnRun>; seen(): string }> {
   const started = startKiln(project, args, env);
   let seen = '';
   started.child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
@@ -203,7 +206,7 @@ export async function startKilnUntil(
     60_000,
     () => seen,
   );
-  return started;
+  return { ...started, seen: () => seen };
 }
 
 /** Follows the peak resident memory (VmHWM) of a running process; `stop()` returns it in KiB. */

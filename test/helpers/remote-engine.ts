@@ -132,6 +132,14 @@ export function stopRemoteEngine(): Promise<void> {
 }
 
 /**
+ * The environment of a kiln on another host that shares engine C: engine C's env, the host's id and the
+ * host's own state folder (two machines have one each).
+ */
+export function asHost(c: RemoteEngine, host: string, stateDir: string): NodeJS.ProcessEnv {
+  return { ...c.env, KILN_HOST_ID: host, KILN_STATE_DIR: stateDir };
+}
+
+/**
  * Registers an `after.always` hook that sweeps engine C and stops it where this file's tests started it.
  * Call once at the top of a test file: `remoteEngineHooks(test)`.
  */

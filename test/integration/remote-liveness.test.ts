@@ -9,12 +9,12 @@ import {
   BUSYBOX,
   kiln,
   makeProject,
-  startKiln,
+  startKilnUntil,
   sweepProjects,
   waitFor,
   type Project,
 } from '../helpers/kiln-cli.js';
-import { remoteEngineHooks, startRemoteEngine, type RemoteEngine } from '../helpers/remote-engine.js';
+import { asHost, remoteEngineHooks, startRemoteEngine, type RemoteEngine } from '../helpers/remote-engine.js';
 
 remoteEngineHooks(test);
 test.after.always(sweepProjects);
@@ -62,16 +62,9 @@ async function leftoversOf(docker: Docker, runId: string): Promise<Leftovers> {
 
 /** Starts the long job on engine C and waits until it runs; returns the run id and the running kiln. */
 async function startLongRun(c: RemoteEngine, project: Project, env: NodeJS.ProcessEnv = {}) {
-  const started = startKiln(project, ['run', '--json'], { ...c.env, ...env });
-  let seen = '';
-  started.child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-  await waitFor(
-    () => seen.includes('MARK-R1'),
-    60_000,
-    () => seen,
-  );
-  const runId = /"runId":"([^"]+)"/.exec(seen)?.[1];
-  if (!runId) throw new Error(`no run id in the events:\n${seen}`);
+  const started = await startKilnUntil(project, ['run', '--json'], 'MARK-R1', { ...c.env, ...env });
+  const runId = /"runId":"([^"]+)"/.exec(started.seen())?.[1];
+  if (!runId) throw new Error(`no run id in the events:\n${started.seen()}`);
   return { ...started, runId };
 }
 
@@ -111,11 +104,7 @@ test.serial(
 
     // kiln on another host: the dead run's pid means nothing there; its keeper's absence does.
     const other = await makeProject(quickJob);
-    const next = await kiln(other, ['run'], {
-      ...c.env,
-      KILN_HOST_ID: 'another-host',
-      KILN_STATE_DIR: project.stateDir,
-    });
+    const next = await kiln(other, ['run'], asHost(c, 'another-host', project.stateDir));
     t.is(next.code, 0, next.stderr);
     const after = await leftoversOf(c.docker, run.runId);
     t.deepEqual(after, { containers: [], volumes: [], keepers: [] });
@@ -130,17 +119,9 @@ test.serial(
     const run = await startLongRun(c, project, { KILN_CANCEL_GRACE_PERIOD: '1' });
     const before = await leftoversOf(c.docker, run.runId);
     const other = await makeProject(quickJob);
-    const next = await kiln(other, ['run'], {
-      ...c.env,
-      KILN_HOST_ID: 'another-host',
-      KILN_STATE_DIR: project.stateDir,
-    });
+    const next = await kiln(other, ['run'], asHost(c, 'another-host', project.stateDir));
     t.is(next.code, 0, next.stderr);
-    const pruned = await kiln(other, ['prune'], {
-      ...c.env,
-      KILN_HOST_ID: 'another-host',
-      KILN_STATE_DIR: project.stateDir,
-    });
+    const pruned = await kiln(other, ['prune'], asHost(c, 'another-host', project.stateDir));
     t.is(pruned.code, 0, pruned.stderr);
     t.deepEqual(await leftoversOf(c.docker, run.runId), before);
     // Still alive and well: it ends as a cancelled run does.

@@ -13,7 +13,7 @@ import {
   eventsOf,
   kiln,
   makeProject,
-  startKiln,
+  startKilnUntil,
   sweepProjects,
   waitFor,
   type Project,
@@ -21,6 +21,7 @@ import {
 import { lockContainerName } from '../../src/runtime/engine-locks.js';
 import {
   TEST_LABEL,
+  asHost,
   remoteEngineHooks,
   startRemoteEngine,
   type RemoteEngine,
@@ -58,20 +59,10 @@ async function startAs(
   marker = 'MARK-R1',
   args: readonly string[] = [],
 ) {
-  const started = startKiln(project, ['run', '--json', ...args], {
-    ...c.env,
-    KILN_HOST_ID: host,
-    KILN_STATE_DIR: state,
+  return startKilnUntil(project, ['run', '--json', ...args], marker, {
+    ...asHost(c, host, state),
     KILN_CANCEL_GRACE_PERIOD: '1',
   });
-  let seen = '';
-  started.child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
-  await waitFor(
-    () => seen.includes(marker),
-    60_000,
-    () => seen,
-  );
-  return started;
 }
 
 test.serial(
@@ -119,11 +110,7 @@ test.serial(
     );
     t.is((await lockOf('host-a')).length, 1, 'the dead run left its lock');
     // The same project (the step file's folder names it), so the same cache.
-    const b = await kiln(project, ['run', '--json', '-f', 'quick.yaml'], {
-      ...c.env,
-      KILN_HOST_ID: 'host-b',
-      KILN_STATE_DIR: stateB,
-    });
+    const b = await kiln(project, ['run', '--json', '-f', 'quick.yaml'], asHost(c, 'host-b', stateB));
     t.is(b.code, 0, b.stderr);
     t.deepEqual(eventsOf(b, 'mount.wait'), [], 'a stale lock is not waited for');
     t.is((await lockOf('host-a')).length, 0);
@@ -171,11 +158,7 @@ test.serial(
     const project = await makeProject(privateCache(120), { 'quick.yaml': privateCache(0) });
     const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
     const a = await startAs(c, project, 'host-a', stateA);
-    const b = await kiln(project, ['run', '--json', '-f', 'quick.yaml'], {
-      ...c.env,
-      KILN_HOST_ID: 'host-b',
-      KILN_STATE_DIR: stateB,
-    });
+    const b = await kiln(project, ['run', '--json', '-f', 'quick.yaml'], asHost(c, 'host-b', stateB));
     t.is(b.code, 0, b.stderr);
     a.child.kill('SIGINT');
     const ranA = await a.done;
@@ -197,7 +180,7 @@ test.serial(
       'long.yaml': `version: 1\njobs:\n  other:\n    image: ${BUSYBOX}\n    steps:\n      - run: echo MARK-R1; sleep 120\n`,
     });
     const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
-    const env = { ...c.env, KILN_HOST_ID: 'host-a', KILN_STATE_DIR: stateA };
+    const env = asHost(c, 'host-a', stateA);
     const made = await kiln(project, ['run', '--json'], env);
     t.is(made.code, 0, made.stderr);
     const volume = eventsOf(made, 'mount.prepare').find((e) => e.mount === 'cache')!.source as string;
@@ -223,11 +206,11 @@ test.serial(
       },
     });
     t.teardown(() => lock.remove({ force: true }).catch(() => {}));
-    const pruned = await kiln(project, ['prune', '--all', '--dry-run', '--project'], {
-      ...c.env,
-      KILN_HOST_ID: 'host-b',
-      KILN_STATE_DIR: stateB,
-    });
+    const pruned = await kiln(
+      project,
+      ['prune', '--all', '--dry-run', '--project'],
+      asHost(c, 'host-b', stateB),
+    );
     t.is(pruned.code, 0, pruned.stderr);
     t.true(
       pruned.stdout.includes(`kept cache ${volume}: in use by job holder of run r-held (pid 1 on host-a)`),

@@ -190,8 +190,8 @@ jobs:${job('one')}${job('two')}`);
   await nothingLeft(t, p);
 });
 
-test('SIGINT while a service is not ready yet cancels the job and releases the service and its network', async (t) => {
-  const p = await project(`
+/** A job whose service never becomes ready: kiln waits for it until the run is interrupted. */
+const NEVER_READY = `
 version: 1
 defaults: { image: ${BUSYBOX} }
 jobs:
@@ -203,7 +203,10 @@ jobs:
         health: { run: "false", interval: 0.2, retries: 10000 }
     steps:
       - run: echo never
-`);
+`;
+
+test('SIGINT while a service is not ready yet cancels the job and releases the service and its network', async (t) => {
+  const p = await project(NEVER_READY);
   // Once the job's container is made, kiln waits for the service, which never becomes ready.
   const { child, done } = await startKilnUntil(
     p,
@@ -248,19 +251,7 @@ test("the example in fixtures/services (the README's) runs: the plain view prefi
 });
 
 test("a dead run's services and network are listed by kiln prune and swept by the next run", async (t) => {
-  const p = await project(`
-version: 1
-defaults: { image: ${BUSYBOX} }
-jobs:
-  test:
-    services:
-      db:
-        image: ${BUSYBOX}
-        command: sleep 600
-        health: { run: "false", interval: 0.2, retries: 10000 }
-    steps:
-      - run: echo never
-`);
+  const p = await project(NEVER_READY);
   const { child, done } = await startKilnUntil(p, ['run', '--json'], '"container.create"');
   child.kill('SIGKILL');
   await done;
