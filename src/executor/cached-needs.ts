@@ -13,7 +13,7 @@ import { ReleaseStack } from '../release.js';
 import type { RemoteSettings, ResultStore, StoredResult } from '../results/index.js';
 import type { Engine } from '../runtime/engine.js';
 import type { ImageRuntime } from '../runtime/images.js';
-import type { JobContext, JobExecutor, JobOutcome, JobOutputRef } from '../scheduler/types.js';
+import type { JobContext, JobExecutor, JobOutcome, JobOutputRef, PreparedJob } from '../scheduler/types.js';
 import { visible } from '../visible-text.js';
 import { cachedOutcome, remoteOutcome } from './hit-outcomes.js';
 import { JobCache, type CacheDecision } from './job-cache.js';
@@ -171,13 +171,21 @@ export class SeededNeedsExecutor implements JobExecutor {
   }
 
   execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
+    return this.#inner.execute(job, this.#seed(job, context));
+  }
+
+  async prepare(job: CompiledJob, context: JobContext): Promise<PreparedJob> {
+    return this.#inner.prepare ? this.#inner.prepare(job, this.#seed(job, context)) : { slot: true };
+  }
+
+  #seed(job: CompiledJob, context: JobContext): JobContext {
     const needs = new Map(context.needs);
     for (const mount of job.mounts) {
       if (mount.type !== 'output' || needs.has(mount.job)) continue;
       const seeded = this.#seeded.get(mount.job);
       if (seeded) needs.set(mount.job, seeded);
     }
-    return this.#inner.execute(job, { ...context, needs });
+    return { ...context, needs };
   }
 
   async finish(runId: string): Promise<void> {

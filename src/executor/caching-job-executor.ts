@@ -29,7 +29,7 @@ import {
   outputMount,
   removeOutputVolume,
 } from '../runtime/output-volumes.js';
-import type { JobContext, JobExecutor, JobOutcome, JobOutputRef } from '../scheduler/types.js';
+import type { JobContext, JobExecutor, JobOutcome, JobOutputRef, PreparedJob } from '../scheduler/types.js';
 import { outcomeOfError, type DockerJobExecutor } from './docker-job-executor.js';
 import { exportHitOutputs, exportOutputs } from './export-outputs.js';
 import { isLazyVolume, outputRefsOf, remoteOutcome } from './hit-outcomes.js';
@@ -48,6 +48,9 @@ export interface CachingJobExecutorOptions {
   readonly remote?: RemoteSettings;
 }
 
+/** A job's plan and cache decision, made before it takes a slot ({@link CachingJobExecutor.prepare}). */
+type Decided = { readonly plan: JobPlan; readonly decision: CacheDecision } | { readonly error: unknown };
+
 /** What one run shares across its jobs; released when the run ends. */
 interface RunScope {
   readonly runId: string;
@@ -65,6 +68,8 @@ interface RunScope {
       download?: Promise<StoredResult | undefined>;
     }
   >;
+  /** Each prepared job's plan and decision, until it is executed. */
+  readonly decided: Map<string, Decided>;
   /** Pins of the results the run uses, and the volumes of outputs that are not kept. */
   readonly stack: ReleaseStack;
 }
@@ -87,17 +92,40 @@ export class CachingJobExecutor implements JobExecutor {
     this.#remote = options.remote;
   }
 
-  async execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
+  /**
+   * Plans the job and decides its cache key and lookup before it takes a slot: a local hit needs none
+   * (it runs nothing). A hit's pin is held from here until the run ends.
+   */
+  async prepare(job: CompiledJob, context: JobContext): Promise<PreparedJob> {
+    const decided = await this.#decide(job, context);
+    this.#scopeOf(context).decided.set(job.name, decided);
+    const hit =
+      'decision' in decided && decided.decision.result === 'hit' && decided.decision.source === 'local';
+    return { slot: !hit };
+  }
+
+  async #decide(job: CompiledJob, context: JobContext): Promise<Decided> {
     const scope = this.#scopeOf(context);
-    let plan: JobPlan;
-    let decision: CacheDecision;
     try {
       if (context.signal.aborted) throw cancelledError(context.signal);
-      plan = await this.#inner.planJob(job, context);
-      decision = await scope.cache.decide(plan, context.signal);
+      const plan = await this.#inner.planJob(job, context);
+      const decision = await scope.cache.decide(plan, context.signal, context.emit);
+      if (decision.result === 'hit' && decision.source === 'local' && decision.pin) {
+        const { pin } = decision;
+        scope.stack.push('pin', decision.keyed.key, () => pin.release());
+      }
+      return { plan, decision };
     } catch (error) {
-      return outcomeOfError(job, context, error);
+      return { error };
     }
+  }
+
+  async execute(job: CompiledJob, context: JobContext): Promise<JobOutcome> {
+    const scope = this.#scopeOf(context);
+    const decided = scope.decided.get(job.name) ?? (await this.#decide(job, context));
+    scope.decided.delete(job.name);
+    if ('error' in decided) return outcomeOfError(job, context, decided.error);
+    let { plan, decision } = decided;
     if (decision.result === 'hit' && decision.source === 'remote') {
       // Downloaded now only when exported; otherwise when (and if) a job that runs mounts an output.
       if (job.outputs.some((o) => o.export !== undefined))
@@ -127,8 +155,6 @@ export class CachingJobExecutor implements JobExecutor {
         : {}),
     });
     if (decision.result === 'hit' && decision.source === 'local') {
-      const { pin } = decision;
-      if (pin) scope.stack.push('pin', decision.keyed.key, () => pin.release());
       return this.#hit(plan, context, decision.stored, decision.keyed.inputs);
     }
     return this.#run(plan, context, keyed);
@@ -273,6 +299,7 @@ export class CachingJobExecutor implements JobExecutor {
         ...(remote ? { remote } : {}),
         keys: new Map(),
         lazy: new Map(),
+        decided: new Map(),
         // Released after the run's last event: failures are not told (a pin of a dead run is no pin).
         stack: new ReleaseStack(),
       };

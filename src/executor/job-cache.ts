@@ -111,7 +111,8 @@ export class JobCache {
     return this.#volumes;
   }
 
-  async decide(plan: JobPlan, signal?: AbortSignal): Promise<CacheDecision> {
+  /** `emit`: where the job's warnings go. Default the options' emit. */
+  async decide(plan: JobPlan, signal?: AbortSignal, emit: Emit = this.#options.emit): Promise<CacheDecision> {
     const { job } = plan;
     const { graph, store } = this.#options;
     const policy = cachePolicy(job, graph.projectDir, this.#options.reuse ?? false);
@@ -119,7 +120,7 @@ export class JobCache {
     const { inputs, listings } = await jobKeyInputs(plan, graph.projectDir, this.#sources, signal);
     const keyed: KeyedJob = { key: computeKey(inputs), inputs, listings };
     if (this.#options.noCache) return { result: 'disabled', reasons: ['kiln run --no-cache'], keyed };
-    const found = await this.#lookup(keyed.key, job.name, signal);
+    const found = await this.#lookup(keyed.key, job.name, signal, emit);
     if (found.kind === 'hit') {
       return {
         result: 'hit',
@@ -141,7 +142,7 @@ export class JobCache {
         ...(found.cause ? { localCause: found.cause } : {}),
       };
     }
-    const reasons = await this.missReasons(job.name, keyed, found.cause);
+    const reasons = await this.missReasons(job.name, keyed, found.cause, emit);
     return { result: 'miss', reasons, keyed };
   }
 
@@ -149,11 +150,12 @@ export class JobCache {
   async #lookup(
     key: string,
     job: string,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    emit: Emit,
   ): Promise<
     { kind: 'hit'; result: StoredResult; pin?: ResultPin } | { kind: 'miss'; cause?: SameKeyCause }
   > {
-    const { store, emit } = this.#options;
+    const { store } = this.#options;
     const pinning = this.#options.pin ?? true;
     const found = pinning ? await store.acquire(key, this.owner(job), signal) : await store.lookup(key);
     if (found.kind === 'miss') {
@@ -179,8 +181,13 @@ export class JobCache {
   }
 
   /** Why a job with this key missed, against the last inputs it had on this machine. */
-  async missReasons(job: string, keyed: KeyedJob, cause: SameKeyCause | undefined): Promise<string[]> {
-    const { store, graph, emit } = this.#options;
+  async missReasons(
+    job: string,
+    keyed: KeyedJob,
+    cause: SameKeyCause | undefined,
+    emit: Emit = this.#options.emit,
+  ): Promise<string[]> {
+    const { store, graph } = this.#options;
     const last: { last?: LastInputs; warning?: string } = await store
       .readLast(graph.project, job)
       .catch((error: unknown) => ({

@@ -10,6 +10,7 @@ export type {
   JobExecutor,
   JobOutcome,
   JobOutputRef,
+  PreparedJob,
   RunResult,
   StepResult,
 } from './types.js';

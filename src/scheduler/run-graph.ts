@@ -1,8 +1,10 @@
 /**
  * runGraph: runs a BuildGraph's jobs over their `needs`. A job starts when every job it needs has
  * passed, or, for a job with `if: always()`, once every job it needs has ended (whatever its status,
- * skipped too); one p-queue holds the concurrency. Fail-fast (the default, as make) starts nothing new
- * after the first failure but `always()` jobs, and lets running jobs finish; keep-going runs every job
+ * skipped too); one p-queue holds the concurrency. An executor that prepares jobs (JobExecutor.prepare:
+ * planning, cache lookups) does so outside the slots, a few jobs at a time, and a job that this settles
+ * (a cache hit) never waits for a slot. Fail-fast (the default, as make) starts nothing new after the
+ * first failure but `always()` jobs, and lets running jobs finish; keep-going runs every job
  * whose needs passed. The run's signal cancels: nothing new starts (`always()` jobs neither), running jobs
  * see their signal abort, the rest are skipped.
  */
@@ -17,7 +19,7 @@ import { cancelStatus, timeoutReason, toCancelReason } from './cancel-reason.js'
 import { indexDependencies, type DependencyIndex } from './dependency-index.js';
 import { newRunId } from './run-id.js';
 import { isFailure, isSuccess, runVerdict } from './run-status.js';
-import type { JobContext, JobExecutor, JobOutcome, RunResult } from './types.js';
+import type { JobContext, JobExecutor, JobOutcome, PreparedJob, RunResult } from './types.js';
 
 export { newRunId } from './run-id.js';
 
@@ -119,10 +121,18 @@ function describeStatus(status: Status): string {
   }
 }
 
-/** Where a job stands. Every job moves forward only: waiting -> queued -> running -> ended. */
+/**
+ * Jobs an executor prepares at once (JobExecutor.prepare): I/O bound work, held to this rather than to
+ * the concurrency, so that cache lookups overlap without opening files without bound.
+ */
+export const PREPARE_CONCURRENCY = 16;
+
+/** Where a job stands. Every job moves forward only: waiting -> (preparing ->) queued -> running -> ended. */
 const enum Phase {
   /** Some job it needs has not passed (for an `always()` job: ended) yet. */
   waiting,
+  /** Its executor prepares it (JobExecutor.prepare); no `job.start` yet, no slot held. */
+  preparing,
   /** In the p-queue, waiting for a free slot. */
   queued,
   running,
@@ -131,17 +141,30 @@ const enum Phase {
 
 const SKIPPED: JobOutcome = Object.freeze({ status: 'skipped', steps: Object.freeze([]) }) as JobOutcome;
 
+/** A job its executor prepared: what `execute` gets, and what it emitted meanwhile. */
+interface Prepared {
+  readonly context: JobContext;
+  readonly controller: AbortController;
+  /** Its events, held back until its `job.start`; undefined once they go straight out. */
+  readonly outbox: { held: EventInput[] | undefined };
+  /** What prepare threw, if it did. */
+  readonly thrown?: { error: unknown };
+  readonly prepareMs: number;
+}
+
 /** One run of a graph: the state of every job, indexed by its position in `graph.order`. */
 class GraphRun {
   readonly #graph: BuildGraph;
   readonly #index: DependencyIndex;
   readonly #settings: Settings;
   readonly #queue: PQueue;
+  /** Jobs being prepared (when the executor prepares them). */
+  readonly #prepares = new PQueue({ concurrency: PREPARE_CONCURRENCY });
   readonly #phase: Phase[];
   /** Per job, how many of the jobs it needs have not passed (for an `always()` job: ended) yet. */
   readonly #unmet: number[];
   readonly #outcomes: (JobOutcome | undefined)[];
-  /** Each running job's own controller: aborted by a cancel of the run or by the job's timeout. */
+  /** Each preparing or running job's own controller: aborted by a cancel of the run or by its timeout. */
   readonly #running = new Map<number, AbortController>();
   #ended = 0;
   /** Set once no new job may start. */
@@ -188,6 +211,7 @@ class GraphRun {
       else this.#index.names.forEach((_, i) => this.#unmet[i] === 0 && this.#enqueue(i));
       this.#checkAllEnded();
       await this.#allEndedPromise;
+      await this.#prepares.onIdle();
       await this.#queue.onIdle();
       await this.#settings.executor.finish?.(runId).catch((error: unknown) => {
         this.#emit({ type: 'warning', message: `finishing the run: ${(error as Error).message}` });
@@ -215,36 +239,105 @@ class GraphRun {
       this.#skip(i, this.#stopped === 'cancelled' ? SkipReason.cancelled : SkipReason.failFast);
       return;
     }
+    const fault = (error: unknown) => (this.#fault ??= { error });
+    if (this.#settings.executor.prepare) {
+      this.#phase[i] = Phase.preparing;
+      this.#prepares.add(() => this.#prepareJob(i)).catch(fault);
+      return;
+    }
     this.#phase[i] = Phase.queued;
-    this.#queue.add(() => this.#runJob(i)).catch((error: unknown) => (this.#fault ??= { error }));
+    this.#queue.add(() => this.#runJob(i)).catch(fault);
   }
 
-  async #runJob(i: number): Promise<void> {
-    // Skipped (fail-fast, cancel) while it waited for a slot.
-    if (this.#phase[i] !== Phase.queued) return;
-    this.#phase[i] = Phase.running;
-    const name = this.#index.names[i]!;
-    const job = this.#graph.jobs.get(name)!;
-    const controller = new AbortController();
-    this.#running.set(i, controller);
-    const context: JobContext = {
+  #contextOf(i: number, controller: AbortController, emit: Emit): JobContext {
+    return {
       graph: this.#graph,
       runId: this.#settings.runId,
-      emit: this.#emit,
+      emit,
       signal: controller.signal,
       killSignal: this.#settings.killSignal,
       graceMs: this.#settings.graceMs,
       needs: this.#needsOf(i),
     };
+  }
+
+  /** Aborts the job's signal once its timeout passes (from now); clear the returned timer. */
+  #timeout(job: CompiledJob, controller: AbortController): ReturnType<typeof setTimeout> | undefined {
+    const { timeoutMs } = job;
+    if (timeoutMs === undefined) return undefined;
+    return setTimeout(() => controller.abort(timeoutReason(`job ${job.name}`, timeoutMs)), timeoutMs);
+  }
+
+  /**
+   * Has the executor prepare the job (under its timeout; a cancel of the run aborts it too), then
+   * executes it at once when it needs no slot, else queues it for one. A job skipped meanwhile
+   * (fail-fast, cancel) goes no further, and what it emitted is dropped.
+   */
+  async #prepareJob(i: number): Promise<void> {
+    if (this.#phase[i] !== Phase.preparing) return;
+    const job = this.#graph.jobs.get(this.#index.names[i]!)!;
+    const controller = new AbortController();
+    this.#running.set(i, controller);
+    const outbox: Prepared['outbox'] = { held: [] };
+    const emit: Emit = (event) => (outbox.held ? outbox.held.push(event) : this.#emit(event));
+    const context = this.#contextOf(i, controller, emit);
+    const startedAt = performance.now();
+    const timer = this.#timeout(job, controller);
+    let settled: PreparedJob | undefined;
+    let thrown: { error: unknown } | undefined;
+    try {
+      settled = await this.#settings.executor.prepare!(job, context);
+      if (typeof settled !== 'object' || settled === null || typeof settled.slot !== 'boolean') {
+        throw new Error(`the executor prepared no slot decision for job ${job.name}`);
+      }
+    } catch (error) {
+      thrown = { error };
+    } finally {
+      clearTimeout(timer);
+      this.#running.delete(i);
+    }
+    if ((this.#phase[i] as Phase) !== Phase.preparing) {
+      outbox.held = undefined;
+      return;
+    }
+    const prepared: Prepared = {
+      context,
+      controller,
+      outbox,
+      prepareMs: performance.now() - startedAt,
+      ...(thrown ? { thrown } : {}),
+    };
+    this.#phase[i] = Phase.queued;
+    if (thrown || !settled!.slot) await this.#runJob(i, prepared);
+    else
+      this.#queue.add(() => this.#runJob(i, prepared)).catch((error: unknown) => (this.#fault ??= { error }));
+  }
+
+  async #runJob(i: number, prepared?: Prepared): Promise<void> {
+    // Skipped (fail-fast, cancel) while it waited for a slot.
+    if (this.#phase[i] !== Phase.queued) {
+      if (prepared) prepared.outbox.held = undefined;
+      return;
+    }
+    this.#phase[i] = Phase.running;
+    const name = this.#index.names[i]!;
+    const job = this.#graph.jobs.get(name)!;
+    const controller = prepared?.controller ?? new AbortController();
+    this.#running.set(i, controller);
+    const context = prepared?.context ?? this.#contextOf(i, controller, this.#emit);
 
     this.#emit({ type: 'job.start', job: name, image: job.image, steps: job.steps.map((s) => s.name) });
-    const startedAt = performance.now();
-    const timer =
-      job.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => controller.abort(timeoutReason(`job ${name}`, job.timeoutMs!)), job.timeoutMs);
+    if (prepared) {
+      const held = prepared.outbox.held ?? [];
+      prepared.outbox.held = undefined;
+      for (const event of held) this.#emit(event);
+    }
+    // A prepared job's time counts its preparing, not its wait for a slot.
+    const startedAt = performance.now() - (prepared?.prepareMs ?? 0);
+    const timer = this.#timeout(job, controller);
     let outcome: JobOutcome;
     try {
+      if (prepared?.thrown) throw prepared.thrown.error;
       outcome = await this.#execute(job, context);
     } catch (error) {
       outcome = this.#outcomeOfThrow(name, error, controller.signal);
@@ -347,7 +440,7 @@ class GraphRun {
     const reason = why === 'cancelled' ? SkipReason.cancelled : SkipReason.failFast;
     const skipped: number[] = [];
     this.#phase.forEach((phase, i) => {
-      if (phase !== Phase.waiting && phase !== Phase.queued) return;
+      if (phase !== Phase.waiting && phase !== Phase.preparing && phase !== Phase.queued) return;
       if (why === 'fail-fast' && this.#always(i)) return;
       this.#skip(i, reason);
       skipped.push(i);

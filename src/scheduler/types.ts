@@ -56,8 +56,24 @@ export interface JobOutcome {
   readonly outputs?: ReadonlyMap<string, JobOutputRef>;
 }
 
+/** What {@link JobExecutor.prepare} found out about a job. */
+export interface PreparedJob {
+  /**
+   * Whether the job's `execute` needs a concurrency slot (it runs something). False for a job whose
+   * outcome is already known (a cache hit): it is executed at once and holds no slot.
+   */
+  readonly slot: boolean;
+}
+
 export interface JobExecutor {
   execute(job: CompiledJob, context: JobContext): Promise<JobOutcome>;
+  /**
+   * Optional: the work for a job that needs no concurrency slot (planning it, deciding its cache key and
+   * looking it up: I/O bound), done once its needs have ended and before it waits for a slot; `execute`
+   * follows with the same context. The events it emits are held back until the job's `job.start`. A
+   * throw fails the job as a throw of `execute` does. Without it, everything happens in `execute`.
+   */
+  prepare?(job: CompiledJob, context: JobContext): Promise<PreparedJob>;
   /**
    * Optional: called once every job has ended, before `run.end`, for what the executor still owes the
    * run (uploads to a shared cache). A throw is reported as a warning, never a failure of the run.
