@@ -6,6 +6,7 @@ import type { Definition } from '../definition/types.js';
 import { UsageError } from '../errors.js';
 import { compile, selectJobs } from '../graph/index.js';
 import { withNeedProblems } from '../graph/needs.js';
+import { matrixGroups } from '../graph/select.js';
 import { closestName } from '../graph/suggest.js';
 import type { BuildGraph } from '../graph/types.js';
 import { visible } from '../visible-text.js';
@@ -62,18 +63,23 @@ export function envOptionValues(
 const LISTED_JOBS = 12;
 
 /**
- * The jobs named on the command line and what they need (the whole graph when none is named). An unknown
- * name is a UsageError (exit 2) suggesting the closest job, or listing the jobs when none is close.
+ * The jobs named on the command line and what they need (the whole graph when none is named). A matrix
+ * job's name as written (`build`) names all its instances, as in `needs`. An unknown name is a UsageError
+ * (exit 2) suggesting the closest job, or listing the jobs (a matrix job once, by its name) when none is
+ * close.
  */
 export function selectNamedJobs(graph: BuildGraph, names: readonly string[], file: string): BuildGraph {
-  const unknown = [...new Set(names.filter((name) => !graph.jobs.has(name)))];
+  const groups = matrixGroups(graph);
+  const unknown = [...new Set(names.filter((name) => !graph.jobs.has(name) && !groups.has(name)))];
   if (unknown.length > 0) {
-    const all = [...graph.jobs.keys()];
+    // As written in the step file (a matrix job by its name), then the instances for a closer match.
+    const written = [...new Set([...graph.jobs.values()].map((job) => job.matrix?.group ?? job.name))];
     const listed =
-      all.slice(0, LISTED_JOBS).join(', ') + (all.length > LISTED_JOBS ? `, ... (${all.length} jobs)` : '');
+      written.slice(0, LISTED_JOBS).join(', ') +
+      (written.length > LISTED_JOBS ? `, ... (${written.length} jobs)` : '');
     // The names come from the command line: shown with control characters escaped, one per line.
     const lines = unknown.map((name) => {
-      const closest = closestName(name, all);
+      const closest = closestName(name, [...written, ...[...groups.values()].flat()]);
       return closest !== undefined
         ? `no job named '${visible(name)}' in ${visible(file)}. Did you mean ${closest}?`
         : `no job named '${visible(name)}' in ${visible(file)}; its jobs are: ${listed || '(none)'}`;

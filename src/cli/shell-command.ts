@@ -1,6 +1,7 @@
 /** `kiln shell JOB`: a shell in a fresh container of a job, its mounts prepared, no step run. */
 import { ExitCode, UsageError } from '../errors.js';
 import { shellJob } from '../executor/shell-session.js';
+import { matrixGroups } from '../graph/select.js';
 import type { BuildGraph } from '../graph/types.js';
 import { debugBanner } from '../reporters/debug-banner.js';
 import type { CancelReason } from '../scheduler/types.js';
@@ -61,13 +62,14 @@ export async function shellCommand(name: string, options: ShellCommandOptions): 
   }
 }
 
-/** `name` is one job of the graph: an unknown one, or a matrix job with several instances, is refused. */
-function checkOneJob(graph: BuildGraph, name: string, file: string): void {
+/**
+ * `name` is one job of the graph: an unknown one (with the closest name), or a matrix job's name (with its
+ * instances' names: a shell opens one container), is refused.
+ */
+export function checkOneJob(graph: BuildGraph, name: string, file: string): void {
   if (graph.jobs.has(name)) return;
-  const selected = selectNamedJobs(graph, [name], file);
-  const instances = [...selected.jobs.values()]
-    .filter((job) => job.matrix?.group === name)
-    .map((job) => `'${visible(job.name)}'`);
+  selectNamedJobs(graph, [name], file);
+  const instances = (matrixGroups(graph).get(name) ?? []).map((instance) => `'${visible(instance)}'`);
   throw new UsageError(
     `kiln shell opens one job: ${visible(name)} is a matrix job; name one of its instances: ${instances.join(', ')}`,
   );

@@ -78,11 +78,7 @@ export function selectOnly(graph: BuildGraph, names: readonly string[]): OnlySel
  * every name that is neither a job of the graph nor a matrix job, with a suggestion.
  */
 function known(graph: BuildGraph, names: readonly string[]): readonly string[] {
-  const groups = new Map<string, string[]>();
-  for (const job of graph.jobs.values()) {
-    if (job.matrix !== undefined)
-      groups.set(job.matrix.group, [...(groups.get(job.matrix.group) ?? []), job.name]);
-  }
+  const groups = matrixGroups(graph);
   const unknown = names.filter((name) => !graph.jobs.has(name) && !groups.has(name));
   if (unknown.length > 0) {
     throw new DefinitionError(
@@ -93,6 +89,16 @@ function known(graph: BuildGraph, names: readonly string[]): readonly string[] {
     );
   }
   return names.flatMap((name) => (graph.jobs.has(name) ? [name] : groups.get(name)!));
+}
+
+/** Each matrix job's name as written (`build`), with the names of its instances. */
+export function matrixGroups(graph: BuildGraph): ReadonlyMap<string, readonly string[]> {
+  const groups = new Map<string, string[]>();
+  for (const job of graph.jobs.values()) {
+    if (job.matrix !== undefined)
+      groups.set(job.matrix.group, [...(groups.get(job.matrix.group) ?? []), job.name]);
+  }
+  return groups;
 }
 
 /** The graph narrowed to `jobs` (the selected names, in the graph's order). */
