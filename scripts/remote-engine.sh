@@ -106,6 +106,7 @@ bridge_up() {
 
 # Starts dockerd in the background (its pid is then $!).
 launch() {
+  dockerd_flags kiln-c
   bridge_up
   say "starting dockerd on $host in a mount namespace without ${hidden[*]} (log: $log_file)"
   # A mount namespace of its own, private, with an empty tmpfs over each hidden folder: the daemon, its
@@ -114,24 +115,12 @@ launch() {
   # nohup, unshare and sh each exec the next: $! is dockerd's pid.
   setsid nohup unshare --mount --propagation private --uts -- \
     sh -c 'hostname "$0" && for d in '"${hidden[*]}"'; do mount -t tmpfs -o mode=1777 kiln-hidden "$d" || exit 1; done && exec dockerd "$@"' \
-    "$name" \
-    --config-file "$config_file" \
-    --data-root "$data_root" \
-    --exec-root "$exec_root" \
-    --pidfile "$pid_file" \
-    -H "$host" \
+    "$name" "${dockerd_flags[@]}" \
     --tlsverify \
     --tlscacert "$tls_dir/ca.pem" \
     --tlscert "$tls_dir/server-cert.pem" \
     --tlskey "$tls_dir/server-key.pem" \
-    --containerd-namespace kiln-c \
-    --containerd-plugins-namespace kiln-c-plugins \
-    --cgroup-parent "$name" \
     --bridge "$bridge" \
-    --iptables=false \
-    --ip6tables=false \
-    --ip-forward=false \
-    --ip-masq=false \
     >"$log_file" 2>&1 </dev/null 9>&- &
 }
 

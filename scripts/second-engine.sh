@@ -51,6 +51,7 @@ netns_up() {
 launch() {
   # A socket left by a killed daemon makes the new one fail to listen.
   rm -f "$sock"
+  dockerd_flags kiln-b
   netns_up
   say "starting dockerd in network namespace $netns (log: $log_file)"
   # Only the network namespace is entered (and a UTS one, so that the engine names itself $name): mounts
@@ -58,20 +59,8 @@ launch() {
   # session of its own, so that it outlives whoever started it. setsid, nohup, nsenter, unshare and sh
   # each exec the next: $! is dockerd's pid.
   setsid nohup nsenter --net="/run/netns/$netns" -- unshare --uts -- \
-    sh -c 'hostname "$0" && exec dockerd "$@"' "$name" \
-    --config-file "$config_file" \
-    --data-root "$data_root" \
-    --exec-root "$exec_root" \
-    --pidfile "$pid_file" \
-    -H "$host" \
-    --containerd-namespace kiln-b \
-    --containerd-plugins-namespace kiln-b-plugins \
-    --cgroup-parent "$name" \
+    sh -c 'hostname "$0" && exec dockerd "$@"' "$name" "${dockerd_flags[@]}" \
     --bridge none \
-    --iptables=false \
-    --ip6tables=false \
-    --ip-forward=false \
-    --ip-masq=false \
     >"$log_file" 2>&1 </dev/null 9>&- &
 }
 

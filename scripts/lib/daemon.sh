@@ -95,6 +95,26 @@ stop_containerd() {
   wait_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
 }
 
+# dockerd_flags NAMESPACE: sets the array dockerd_flags to what every dockerd of its own takes: its own
+# configuration, data root, exec root, pid file, address, containerd namespaces (NAMESPACE, e.g. kiln-b)
+# and cgroup parent, and no rules in the host's iptables (those are the host engine's).
+dockerd_flags() {
+  dockerd_flags=(
+    --config-file "$config_file"
+    --data-root "$data_root"
+    --exec-root "$exec_root"
+    --pidfile "$pid_file"
+    -H "$host"
+    --containerd-namespace "$1"
+    --containerd-plugins-namespace "$1-plugins"
+    --cgroup-parent "$name"
+    --iptables=false
+    --ip6tables=false
+    --ip-forward=false
+    --ip-masq=false
+  )
+}
+
 # dockerd_up LAUNCH: unless the engine answers, starts its dockerd with the function LAUNCH (which runs it
 # in the background, last: its $! is dockerd's pid) after clearing what a killed one left behind, or waits
 # for the one starting; fails with the end of its log when it does not answer within wait_s.
