@@ -4,7 +4,7 @@
  * KILN_HOST_ID and a state folder each, as two machines have) see, where lock files of one host's state
  * folder would not.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   startKilnUntil,
   sweepProjects,
   waitFor,
+  type KilnRun,
   type Project,
 } from '../helpers/kiln-cli.js';
 import { lockContainerName } from '../../src/runtime/engine-locks.js';
@@ -65,19 +66,34 @@ async function startAs(
   });
 }
 
+/**
+ * Host A runs the project's kiln.yaml until its step says MARK-R1 (it then holds what the test is about);
+ * host B runs quick.yaml of the same project until its stdout shows `waiting`; A is cancelled. Returns B's
+ * run, which then goes on and succeeds.
+ */
+async function waitBehindAnotherHost(
+  t: ExecutionContext,
+  c: RemoteEngine,
+  project: Project,
+  waiting: string,
+): Promise<KilnRun> {
+  const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
+  const a = await startAs(c, project, 'host-a', stateA);
+  const b = await startAs(c, project, 'host-b', stateB, waiting, ['-f', 'quick.yaml']);
+  a.child.kill('SIGINT');
+  t.is((await a.done).code, 130);
+  const ranB = await b.done;
+  t.is(ranB.code, 0, ranB.stderr);
+  return ranB;
+}
+
 test.serial(
   'a locked cache on a remote engine is held against a run of another host, which waits for it',
   async (t) => {
     const c = await startRemoteEngine();
     const project = await makeProject(lockedCache(120), { 'quick.yaml': lockedCache(0) });
-    const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
-    const a = await startAs(c, project, 'host-a', stateA);
     // B waits for A's lock (the same project, so the same cache) until A is cancelled.
-    const b = await startAs(c, project, 'host-b', stateB, '"type":"mount.wait"', ['-f', 'quick.yaml']);
-    a.child.kill('SIGINT');
-    t.is((await a.done).code, 130);
-    const ranB = await b.done;
-    t.is(ranB.code, 0, ranB.stderr);
+    const ranB = await waitBehindAnotherHost(t, c, project, '"type":"mount.wait"');
     const waits = eventsOf(ranB, 'mount.wait');
     t.regex(String(waits[0]!.holder), /job build of run .* on host-a\)/);
     t.regex(String(waits[0]!.lock), /^the container kiln-lock-/);
@@ -134,13 +150,7 @@ test.serial(
     const project = await makeProject(reusedJob('echo MARK-R1; sleep 120'), {
       'quick.yaml': reusedJob('echo quick'),
     });
-    const [stateA, stateB] = [await stateFolder(t), await stateFolder(t)];
-    const a = await startAs(c, project, 'host-a', stateA);
-    const b = await startAs(c, project, 'host-b', stateB, 'is in use by job dev', ['-f', 'quick.yaml']);
-    a.child.kill('SIGINT');
-    t.is((await a.done).code, 130);
-    const ranB = await b.done;
-    t.is(ranB.code, 0, ranB.stderr);
+    const ranB = await waitBehindAnotherHost(t, c, project, 'is in use by job dev');
     const warnings = eventsOf(ranB, 'warning').map((e) => String(e.message));
     t.true(
       warnings.some((m) => /reused container .* is in use by job dev of run .* on host-a\)/.test(m)),
