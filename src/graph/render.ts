@@ -3,7 +3,7 @@
  */
 import { relative } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { BuildGraph, CompiledJob } from './types.js';
+import type { BuildGraph, CompiledJob, CompiledService } from './types.js';
 
 export type GraphFormat = 'dot' | 'mermaid' | 'json';
 export const GRAPH_FORMATS: readonly GraphFormat[] = ['dot', 'mermaid', 'json'];
@@ -13,9 +13,14 @@ export const GRAPH_FORMATS: readonly GraphFormat[] = ['dot', 'mermaid', 'json'];
  * in dot and Mermaid a job's outputs are a line of its box, and an edge along which a job mounts outputs
  * of the other (a bind with `from`) is labelled with their paths. Each text ends with a newline. The JSON
  * form is `{ project, jobs: [{ name, image, needs, steps: [names], mounts: [compiled container mounts],
- * outputs: [compiled outputs], cache?, matrix?: { group, values } }] }`, indented by 2 spaces; the
- * instances of a matrix job are grouped in dot (a cluster) and Mermaid (a subgraph) under its name; it holds secret ids at most, never a
- * value.
+ * outputs: [compiled outputs], cache?, matrix?: { group, values }, services?: [{ name, image, aliases,
+ * ports, tmpfs, caches, command?, entrypoint?, user?, health? }] }] }`, indented by 2 spaces; the
+ * instances of a matrix job are grouped in dot (a cluster) and Mermaid (a subgraph) under its name; it
+ * holds secret ids at most, never a value, and no env (a job's nor a service's).
+ *
+ * A job's services are nodes of their own beside it, named `job:service` (a job's name has no `:` outside a
+ * matrix instance's parentheses, so the names cannot clash), with the service's image: a cylinder in dot
+ * and Mermaid, joined to the job by a dashed line without an arrow (not a need: it runs beside the job).
  */
 export function renderGraph(graph: BuildGraph, format: GraphFormat): string {
   switch (format) {
@@ -82,24 +87,38 @@ function grouped(graph: BuildGraph): [string | undefined, CompiledJob[]][] {
   return result;
 }
 
+/** The name of a job's service as a node of its own: `job:service`. */
+function serviceNode(job: CompiledJob, service: CompiledService): string {
+  return `${job.name}:${service.name}`;
+}
+
 function renderDot(graph: BuildGraph): string {
   const quote = (text: string) => `"${text.replace(/[\\"]/g, '\\$&').replace(/\r?\n/g, '\\n')}"`;
   const lines = ['digraph kiln {', '  rankdir=LR;', '  node [shape=box];'];
-  const node = (job: CompiledJob, indent: string): string => {
-    // In a dot label, \n (kept unescaped here) breaks the line.
-    const label = boxLines(graph, job)
-      .map((part) => quote(part).slice(1, -1))
-      .join('\\n');
-    return `${indent}${quote(job.name)} [label="${label}"];`;
-  };
+  // In a dot label, \n (kept unescaped here) breaks the line.
+  const label = (parts: readonly string[]) => parts.map((part) => quote(part).slice(1, -1)).join('\\n');
+  const node = (job: CompiledJob, indent: string): string[] => [
+    `${indent}${quote(job.name)} [label="${label(boxLines(graph, job))}"];`,
+    ...(job.services ?? []).map(
+      (service) =>
+        `${indent}${quote(serviceNode(job, service))} [shape=cylinder, label="${label([serviceNode(job, service), service.image])}"];`,
+    ),
+  ];
   for (const [group, jobs] of grouped(graph)) {
     if (group === undefined) {
-      lines.push(node(jobs[0]!, '  '));
+      lines.push(...node(jobs[0]!, '  '));
       continue;
     }
     lines.push(`  subgraph ${quote(`cluster_${group}`)} {`, `    label=${quote(group)};`);
-    for (const job of jobs) lines.push(node(job, '    '));
+    for (const job of jobs) lines.push(...node(job, '    '));
     lines.push('  }');
+  }
+  for (const job of graph.jobs.values()) {
+    for (const service of job.services ?? []) {
+      lines.push(
+        `  ${quote(serviceNode(job, service))} -> ${quote(job.name)} [style=dashed, arrowhead=none];`,
+      );
+    }
   }
   for (const job of graph.jobs.values()) {
     for (const need of job.needs) {
@@ -116,18 +135,33 @@ function renderMermaid(graph: BuildGraph): string {
   for (const name of graph.jobs.keys()) ids.set(name, `job${ids.size}`);
   const escape = (text: string) =>
     text.replace(/[#"<>&|]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, ' ');
+  const serviceIds = new Map<string, string>();
+  for (const job of graph.jobs.values()) {
+    for (const service of job.services ?? [])
+      serviceIds.set(serviceNode(job, service), `svc${serviceIds.size}`);
+  }
   const lines = ['flowchart LR'];
-  const node = (job: CompiledJob, indent: string): string =>
-    `${indent}${ids.get(job.name)!}["${boxLines(graph, job).map(escape).join('<br/>')}"]`;
+  const node = (job: CompiledJob, indent: string): string[] => [
+    `${indent}${ids.get(job.name)!}["${boxLines(graph, job).map(escape).join('<br/>')}"]`,
+    ...(job.services ?? []).map((service) => {
+      const name = serviceNode(job, service);
+      return `${indent}${serviceIds.get(name)!}[("${[name, service.image].map(escape).join('<br/>')}")]`;
+    }),
+  ];
   let groups = 0;
   for (const [group, jobs] of grouped(graph)) {
     if (group === undefined) {
-      lines.push(node(jobs[0]!, '  '));
+      lines.push(...node(jobs[0]!, '  '));
       continue;
     }
     lines.push(`  subgraph matrix${groups++}["${escape(group)}"]`);
-    for (const job of jobs) lines.push(node(job, '    '));
+    for (const job of jobs) lines.push(...node(job, '    '));
     lines.push('  end');
+  }
+  for (const job of graph.jobs.values()) {
+    for (const service of job.services ?? []) {
+      lines.push(`  ${serviceIds.get(serviceNode(job, service))!} -.- ${ids.get(job.name)!}`);
+    }
   }
   for (const job of graph.jobs.values()) {
     for (const need of job.needs) {
@@ -149,6 +183,25 @@ function renderJson(graph: BuildGraph): string {
     outputs: job.outputs,
     ...(job.cache !== undefined ? { cache: job.cache } : {}),
     ...(job.matrix !== undefined ? { matrix: { group: job.matrix.group, values: job.matrix.values } } : {}),
+    ...(job.services !== undefined && job.services.length > 0
+      ? { services: job.services.map(serviceJson) }
+      : {}),
   }));
   return JSON.stringify({ project: graph.project, jobs }, null, 2) + '\n';
+}
+
+/** A service as the JSON form lists it under its job: all but its env. */
+function serviceJson(service: CompiledService): Record<string, unknown> {
+  return {
+    name: service.name,
+    image: service.image,
+    aliases: service.aliases,
+    ports: service.ports,
+    tmpfs: service.tmpfs,
+    caches: service.caches,
+    ...(service.command !== undefined ? { command: service.command } : {}),
+    ...(service.entrypoint !== undefined ? { entrypoint: service.entrypoint } : {}),
+    ...(service.user !== undefined ? { user: service.user } : {}),
+    ...(service.health !== undefined ? { health: service.health } : {}),
+  };
 }

@@ -179,3 +179,96 @@ test('json lists outputs with absolute paths and exports, output mounts, and cac
     { type: 'output', job: 'build', path: '/dist', target: '/in/dist' },
   ]);
 });
+
+const withServices = compile({
+  version: 1,
+  projectDir: '/home/me/app',
+  defaults: { image: 'kiln-fixture/busybox:latest' },
+  jobs: {
+    test: {
+      services: {
+        db: {
+          image: 'kiln-fixture/redis:bookworm',
+          aliases: ['cache'],
+          ports: [6379],
+          env: { PASSWORD: 'hunter2' },
+          health: { run: 'redis-cli ping' },
+        },
+      },
+      steps: [{ run: 'make test' }],
+    },
+    build: { matrix: { cc: ['gcc'] }, services: { web: { image: 'nginx' } }, steps: [{ run: 'make' }] },
+    report: { needs: ['test'], steps: [{ run: 'true' }] },
+  },
+});
+
+test("dot draws each job's services as cylinders named job:service, joined to the job without an arrow", (t) => {
+  t.is(
+    renderGraph(withServices, 'dot'),
+    [
+      'digraph kiln {',
+      '  rankdir=LR;',
+      '  node [shape=box];',
+      '  "test" [label="test\\nkiln-fixture/busybox:latest\\n1 step"];',
+      '  "test:db" [shape=cylinder, label="test:db\\nkiln-fixture/redis:bookworm"];',
+      '  subgraph "cluster_build" {',
+      '    label="build";',
+      '    "build (cc=gcc)" [label="build (cc=gcc)\\nkiln-fixture/busybox:latest\\n1 step"];',
+      '    "build (cc=gcc):web" [shape=cylinder, label="build (cc=gcc):web\\nnginx"];',
+      '  }',
+      '  "report" [label="report\\nkiln-fixture/busybox:latest\\n1 step"];',
+      '  "test:db" -> "test" [style=dashed, arrowhead=none];',
+      '  "build (cc=gcc):web" -> "build (cc=gcc)" [style=dashed, arrowhead=none];',
+      '  "test" -> "report";',
+      '}',
+      '',
+    ].join('\n'),
+  );
+});
+
+test("mermaid draws each job's services as cylinders named job:service, joined to the job by a dotted line", (t) => {
+  t.is(
+    renderGraph(withServices, 'mermaid'),
+    [
+      'flowchart LR',
+      '  job0["test<br/>kiln-fixture/busybox:latest<br/>1 step"]',
+      '  svc0[("test:db<br/>kiln-fixture/redis:bookworm")]',
+      '  subgraph matrix0["build"]',
+      '    job1["build (cc=gcc)<br/>kiln-fixture/busybox:latest<br/>1 step"]',
+      '    svc1[("build (cc=gcc):web<br/>nginx")]',
+      '  end',
+      '  job2["report<br/>kiln-fixture/busybox:latest<br/>1 step"]',
+      '  svc0 -.- job0',
+      '  svc1 -.- job1',
+      '  job0 --> job2',
+      '',
+    ].join('\n'),
+  );
+});
+
+test("json lists a job's services under it, without their env; a job without services has none", (t) => {
+  const text = renderGraph(withServices, 'json');
+  const { jobs } = JSON.parse(text) as { jobs: Record<string, unknown>[] };
+  t.deepEqual(jobs[0]!['services'], [
+    {
+      name: 'db',
+      image: 'kiln-fixture/redis:bookworm',
+      aliases: ['cache'],
+      ports: [6379],
+      tmpfs: [],
+      caches: [],
+      health: {
+        argv: ['/bin/sh', '-c', 'redis-cli ping'],
+        intervalMs: 1000,
+        timeoutMs: 5000,
+        retries: 30,
+        startPeriodMs: 0,
+      },
+    },
+  ]);
+  t.deepEqual(jobs[1]!['services'], [
+    { name: 'web', image: 'nginx', aliases: [], ports: [], tmpfs: [], caches: [] },
+  ]);
+  t.false('services' in jobs[2]!);
+  t.false(text.includes('hunter2'));
+});
