@@ -3,7 +3,7 @@
  * file's own, on its own socket), the test reads the pane and types into it as a user would. Without a
  * terminal both refuse at once.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,9 +45,14 @@ const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
 
 /**
  * kiln with `args` in a fresh 120x40 pane of the project's folder; once kiln exits, the pane says its
- * exit code and stays, so that its last screen can be read.
+ * exit code and stays, so that its last screen can be read. The pane is closed when test `t` ends.
  */
-async function inPane(project: Project, args: readonly string[], env: Record<string, string> = {}) {
+async function inPane(
+  t: ExecutionContext,
+  project: Project,
+  args: readonly string[],
+  env: Record<string, string> = {},
+) {
   sessions += 1;
   const session = `kiln-debug-${process.pid}-${sessions}`;
   const kilnCommand = [
@@ -65,6 +70,7 @@ async function inPane(project: Project, args: readonly string[], env: Record<str
     `${kilnCommand}; echo "kiln exited with $?"; ` +
     `echo "terminal: $(stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon')"; exec sleep 3600`;
   await tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', '-c', project.dir, command);
+  t.teardown(() => tmux('kill-session', '-t', session).catch(() => {}));
   let last = '';
   const screen = async () => (last = await tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', session));
   return {
@@ -96,9 +102,6 @@ async function inPane(project: Project, args: readonly string[], env: Record<str
       const shell = (await tmux('display-message', '-p', '-t', session, '#{pane_pid}')).trim();
       const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', shell]);
       return Number(stdout.trim().split('\n')[0]);
-    },
-    async close(): Promise<void> {
-      await tmux('kill-session', '-t', session).catch(() => {});
     },
   };
 }
@@ -142,8 +145,7 @@ jobs:
 
 test('kiln run --debug opens a shell where the step failed, and exit ends the run with the failure', async (t) => {
   const project = await makeProject(FAILING, { 'src/main.c': 'int main;\n' });
-  const pane = await inPane(project, ['run', '--debug']);
-  t.teardown(() => pane.close());
+  const pane = await inPane(t, project, ['run', '--debug']);
 
   const banner = await pane.until(/leave with exit or Ctrl-D[\s\S]*\/src # ?$/m);
   t.regex(banner, /step compile failed with exit code 3/);
@@ -190,8 +192,7 @@ jobs:
     { 'src/main.c': 'int main;\n' },
   );
 
-  const refused = await inPane(project, ['shell', 'build']);
-  t.teardown(() => refused.close());
+  const refused = await inPane(t, project, ['shell', 'build']);
   t.is(await refused.exitCode(), 2, 'a need without a result refuses');
   t.regex(
     await refused.until(/kiln run gen/),
@@ -199,8 +200,7 @@ jobs:
   );
 
   t.is((await kiln(project, ['run', 'gen', '--progress', 'plain'])).code, 0);
-  const pane = await inPane(project, ['shell', 'build']);
-  t.teardown(() => pane.close());
+  const pane = await inPane(t, project, ['shell', 'build']);
   const banner = await pane.until(/leave with exit or Ctrl-D[\s\S]*\/src # ?$/m);
   t.regex(banner, /a shell in a fresh container of job build/);
   t.is((await leftOf(project)).containers, 1);
@@ -244,8 +244,7 @@ test("one shell at a time: a job that fails while another job's shell is open wa
         run: echo "${name} was here" > /tmp/mark; exit ${name === 'one' ? 3 : 4}
 `;
   const project = await makeProject(`version: 1\njobs:\n${job('one')}${job('two')}`);
-  const pane = await inPane(project, ['run', '-i', '--concurrency', '2']);
-  t.teardown(() => pane.close());
+  const pane = await inPane(t, project, ['run', '-i', '--concurrency', '2']);
 
   const first = await pane.until(/leave with exit or Ctrl-D[\s\S]*# ?$/m);
   const firstJob = /step check-(one|two) failed/.exec(first)![1]!;
@@ -299,15 +298,13 @@ jobs:
 test("the step's secrets are in the shell only with --debug=secrets", async (t) => {
   const project = await makeProject(WITH_SECRET);
   const env = { DEBUG_TEST_TOKEN: 's3cr3t-value' };
-  const without = await inPane(project, ['run', '--debug'], env);
-  t.teardown(() => without.close());
+  const without = await inPane(t, project, ['run', '--debug'], env);
   await without.until(/secrets are not mounted[\s\S]*# ?$/m);
   await without.type('echo "token=[$TOKEN]"; ls /run/secrets; exit');
   t.is(await without.exitCode(), 1);
   t.regex(await without.until(/terminal: /), /token=\[\]\n/);
 
-  const withSecrets = await inPane(project, ['run', '--debug=secrets'], env);
-  t.teardown(() => withSecrets.close());
+  const withSecrets = await inPane(t, project, ['run', '--debug=secrets'], env);
   await withSecrets.until(/secrets are mounted again[\s\S]*# ?$/m);
   await withSecrets.type('echo "token=[$TOKEN]"; cat /run/secrets/token; echo; exit');
   t.is(await withSecrets.exitCode(), 1);
@@ -318,8 +315,7 @@ test("the step's secrets are in the shell only with --debug=secrets", async (t) 
 
 test('a SIGTERM to kiln while a shell is open hangs the shell up, releases everything and exits 130', async (t) => {
   const project = await makeProject(FAILING, { 'src/main.c': '' });
-  const pane = await inPane(project, ['run', '--debug']);
-  t.teardown(() => pane.close());
+  const pane = await inPane(t, project, ['run', '--debug']);
   await pane.until(/leave with exit or Ctrl-D[\s\S]*# ?$/m);
   process.kill(await pane.kilnPid(), 'SIGTERM');
   t.is(await pane.exitCode(), 130);
@@ -335,8 +331,7 @@ jobs:
     steps:
       - run: gcc --version
 `);
-  const pane = await inPane(project, ['shell', 'cc']);
-  t.teardown(() => pane.close());
+  const pane = await inPane(t, project, ['shell', 'cc']);
   await pane.until(/leave with exit or Ctrl-D/);
   await pane.type('echo "bash=[$BASH_VERSION]"; exit');
   t.is(await pane.exitCode(), 0);
@@ -356,8 +351,7 @@ jobs:
       - name: write
         run: redis-cli -h db set greeting kept-for-the-shell && exit 5
 `);
-  const pane = await inPane(project, ['run', '--debug']);
-  t.teardown(() => pane.close());
+  const pane = await inPane(t, project, ['run', '--debug']);
   await pane.until(/step write failed with exit code 5[\s\S]*leave with exit or Ctrl-D/);
   await pane.type('echo "db=[$(redis-cli -h db get greeting)]"; exit');
   t.is(await pane.exitCode(), 1);
