@@ -89,8 +89,11 @@ export class JobCache {
     this.#sources = new SourceDigests(options.store.dir, options.graph.projectDir);
   }
 
+  /** This machine's name, asked once (the owner of every pin and lock of the run). */
+  readonly #host = hostname();
+
   owner(job: string): LockOwner {
-    return { pid: process.pid, host: hostname(), runId: this.#options.runId, job };
+    return { pid: process.pid, host: this.#host, runId: this.#options.runId, job };
   }
 
   /** Tells the cache that these volumes hold a result sealed now (a later hit need not ask the engine). */

@@ -22,6 +22,7 @@
  * result from under a job. A job pins first and looks up after ({@link ResultStore.acquire}): then
  * either the prune removed the result before (the job misses) or it sees the pin.
  */
+import type { Stats } from 'node:fs';
 import { readFile, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -117,6 +118,21 @@ export interface ListedResults {
   readonly warnings: readonly string[];
 }
 
+/**
+ * A result file as this process last read it: while the file is the same (inode, size, change time),
+ * its content is too (results are written whole and renamed into place), and it is not read again.
+ */
+interface KnownResult {
+  readonly ino: number;
+  readonly size: number;
+  readonly ctimeMs: number;
+  readonly record: ResultRecord;
+}
+
+function sameFile(known: KnownResult, stats: Stats): boolean {
+  return known.ino === stats.ino && known.size === stats.size && known.ctimeMs === stats.ctimeMs;
+}
+
 /** Temporary files older than this in the store's folders were left by a process that died. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -126,6 +142,9 @@ export class ResultStore {
 
   /** The store's short name on output volumes' labels (see results-dir.ts). */
   readonly id: string;
+
+  /** Result files read by this process, by key (see {@link KnownResult}). */
+  readonly #known = new Map<string, KnownResult>();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -157,13 +176,23 @@ export class ResultStore {
     return `result-${digestHex(key)}`;
   }
 
-  /** The key's sealed result, or a miss (with a warning when its file is damaged). */
+  /**
+   * The key's sealed result, or a miss (with a warning when its file is damaged). A file this process
+   * read already and that is unchanged since is not read again (a run's sweep lists every result, and
+   * its jobs then look theirs up).
+   */
   async lookup(key: string): Promise<ResultLookup> {
     const path = this.resultPath(key);
     let text: string;
-    let mtimeMs: number;
+    let stats: Stats;
     try {
-      [text, mtimeMs] = await Promise.all([readFile(path, 'utf8'), stat(path).then((s) => s.mtimeMs)]);
+      stats = await stat(path);
+      const known = this.#known.get(key);
+      if (known !== undefined && sameFile(known, stats)) {
+        return { kind: 'hit', result: stored(known.record, stats.mtimeMs) };
+      }
+      this.#known.delete(key);
+      text = await readFile(path, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { kind: 'miss', damaged: false };
@@ -183,7 +212,9 @@ export class ResultStore {
           `replaced when the job passes again`,
       };
     }
-    return { kind: 'hit', result: stored(parsed, mtimeMs) };
+    // Known by the file's identity before it was read: a file replaced meanwhile is read again next time.
+    this.#known.set(key, { ino: stats.ino, size: stats.size, ctimeMs: stats.ctimeMs, record: parsed });
+    return { kind: 'hit', result: stored(parsed, stats.mtimeMs) };
   }
 
   /**
