@@ -94,14 +94,15 @@ export class CachingJobExecutor implements JobExecutor {
 
   /**
    * Plans the job and decides its cache key and lookup before it takes a slot: a local hit needs none
-   * (it runs nothing). A hit's pin is held from here until the run ends.
+   * (it runs nothing), unless it exports an output (a container copies it out). A hit's pin is held
+   * from here until the run ends.
    */
   async prepare(job: CompiledJob, context: JobContext): Promise<PreparedJob> {
     const decided = await this.#decide(job, context);
     this.#scopeOf(context).decided.set(job.name, decided);
     const hit =
       'decision' in decided && decided.decision.result === 'hit' && decided.decision.source === 'local';
-    return { slot: !hit };
+    return { slot: !hit || job.outputs.some((o) => o.export !== undefined) };
   }
 
   async #decide(job: CompiledJob, context: JobContext): Promise<Decided> {
