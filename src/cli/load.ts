@@ -21,7 +21,12 @@ export async function loadGraph(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
   variables: GraphVariables = {},
-): Promise<{ definition: Definition; graph: BuildGraph }> {
+): Promise<{
+  definition: Definition;
+  graph: BuildGraph;
+  /** The same definition compiled again for another run: what `${{ run.id }}` is then (`kiln run --watch`). */
+  recompile(runId: string): BuildGraph;
+}> {
   // A file that fails its schema is still checked for unknown needs and cycles, so that one run of
   // `kiln validate` reports every problem.
   const definition = await loadDefinitionFile(resolve(file)).catch((error: unknown) => {
@@ -29,8 +34,9 @@ export async function loadGraph(
   });
   const raw = env.KILN_DEFAULT_MOUNTS;
   const defaultMounts = raw ? parseDefaultMounts(raw, { projectDir: definition.projectDir }) : [];
-  const graph = compile(definition, { defaultMounts, env, ...variables });
-  return { definition, graph };
+  const options = { defaultMounts, env, ...variables };
+  const graph = compile(definition, options);
+  return { definition, graph, recompile: (runId) => compile(definition, { ...options, runId }) };
 }
 
 /**

@@ -55,16 +55,14 @@ export interface RunCommandOptions {
 
 export async function runCommand(named: readonly string[], options: RunCommandOptions): Promise<number> {
   // The first run's id, known before compiling: what `${{ run.id }}` is.
-  let firstRunId: string | undefined = newRunId();
-  let graph: BuildGraph;
-  let planned: BuildGraph;
-  let jobs: readonly string[];
+  let runId = newRunId();
+  let selection: RunSelection;
   try {
     // Before anything else: without a terminal the shell would wait for input that never comes.
     if (options.debugShell) checkDebugShell(options);
-    const selection = await selectRun(named, options, firstRunId);
-    if (selection === undefined) return ExitCode.passed;
-    ({ graph, planned, jobs } = selection);
+    const selected = await selectRun(named, options, runId);
+    if (selected === undefined) return ExitCode.passed;
+    selection = selected;
     // Before anything writes there (step logs, locks): a state folder that cannot be used is said plainly.
     ensureStateDir();
   } catch (error) {
@@ -94,7 +92,15 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
   process.on('SIGTERM', onSignal);
   // --debug: the view writes through a HeldOutput, held while a shell owns the terminal.
   const held = options.debugShell ? new HeldOutput() : undefined;
+  /** One run: the first with the graph compiled above, each rerun (`--watch`) under an id of its own. */
+  let first = true;
   const runOnce = async (): Promise<number> => {
+    if (!first) {
+      runId = newRunId();
+      selection = selection.again(runId);
+    }
+    first = false;
+    const { graph, planned, jobs } = selection;
     // Step output is read only as fast as the terminal, the pipe and the log files take it.
     const pressure = new OutputPressure();
     const current = createReporter({
@@ -107,8 +113,6 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
     });
     reporter = current;
     try {
-      const runId = firstRunId;
-      firstRunId = undefined;
       return await runWith(graph, jobs, options, {
         reporter: current,
         pressure,
@@ -124,7 +128,7 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
   try {
     const code = await runOnce();
     if (!options.watch || cancel.signal.aborted || !WATCHED_AFTER.has(code)) return code;
-    return await watchAndRun(planned, options, cancel.signal, runOnce);
+    return await watchAndRun(selection.planned, options, cancel.signal, runOnce);
   } catch (error) {
     return reportError(error, options.debug ?? false);
   } finally {
@@ -160,8 +164,8 @@ async function runWith(
     pressure: OutputPressure;
     cancel: AbortController;
     kill: AbortController;
-    /** The run's id, when chosen before compiling. */
-    runId?: string | undefined;
+    /** The run's id, chosen before compiling (what `${{ run.id }}` is in `graph`). */
+    runId: string;
     /** `--debug`: the terminal a failed job's shell gets. */
     terminal?: ProcessTerminal;
   },
@@ -171,7 +175,7 @@ async function runWith(
   try {
     const result = await runBuildGraph(graph, {
       jobs,
-      ...(run.runId !== undefined ? { runId: run.runId } : {}),
+      runId: run.runId,
       ...(options.only ? { only: true } : {}),
       onEvent: (event) => {
         if (event.type === 'job.cache' && event.result === 'miss') misses.set(event.job, event.reasons);
@@ -301,6 +305,15 @@ export function expectedCachedMessage(misses: ReadonlyMap<string, readonly strin
   return `${lines.join('\n')}\n`;
 }
 
+/** The graph a run compiled, what it runs of it, and the same for another run of the same jobs. */
+interface RunSelection {
+  readonly graph: BuildGraph;
+  readonly planned: BuildGraph;
+  readonly jobs: readonly string[];
+  /** The same step file and jobs compiled for the run `runId` (a rerun of `--watch`). */
+  again(runId: string): RunSelection;
+}
+
 /**
  * The graph of the step file and what this run runs of it: the named jobs and their needs, the jobs
  * that failed last time (`--failed`; undefined when none did), or the named jobs alone (`--only`).
@@ -309,8 +322,8 @@ async function selectRun(
   named: readonly string[],
   options: RunCommandOptions,
   runId: string,
-): Promise<{ graph: BuildGraph; planned: BuildGraph; jobs: readonly string[] } | undefined> {
-  const { graph } = await loadGraph(options.file, process.env, {
+): Promise<RunSelection | undefined> {
+  const { graph, recompile } = await loadGraph(options.file, process.env, {
     envValues: envOptionValues(options.env ?? []),
     runId,
   });
@@ -328,7 +341,10 @@ async function selectRun(
       '--only runs the named jobs without their needs: name them (kiln run JOB... --only)',
     );
   }
-  const selected = selectNamedJobs(graph, jobs, options.file);
-  const planned = options.only ? selectOnly(graph, jobs).graph : selected;
-  return { graph, planned, jobs };
+  const selection = (graph: BuildGraph): RunSelection => {
+    const selected = selectNamedJobs(graph, jobs, options.file);
+    const planned = options.only ? selectOnly(graph, jobs).graph : selected;
+    return { graph, planned, jobs, again: (id) => selection(recompile(id)) };
+  };
+  return selection(graph);
 }

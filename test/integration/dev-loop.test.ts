@@ -235,6 +235,56 @@ test('run --watch runs again after a bind source changes, and Ctrl-C ends it wit
   t.deepEqual(await containersOf(project), [], 'no container is left');
 });
 
+test('run --watch gives each run again an id of its own, in its events and in ${{ run.id }}', async (t) => {
+  const project = await makeProject(
+    `version: 1
+defaults: { image: ${BUSYBOX} }
+jobs:
+  id:
+    cache: false
+    mounts: [{ type: bind, source: ./src, target: /src, readonly: true }]
+    steps: [{ run: 'echo \${{ run.id }}' }]
+`,
+    { 'src/a.txt': '1\n' },
+  );
+  const { child, done } = startKiln(project, ['run', '--watch', '--json']);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const watching = () => (stderr.match(/watching \.\/src/g) ?? []).length;
+  for (const [runs, content] of [
+    [1, '2\n'],
+    [2, '3\n'],
+  ] as const) {
+    await waitFor(
+      () => watching() === runs,
+      60_000,
+      () => stderr,
+    );
+    await writeFile(join(project.dir, 'src/a.txt'), content);
+  }
+  await waitFor(
+    () => watching() === 3,
+    60_000,
+    () => stderr,
+  );
+  child.kill('SIGINT');
+  const run = await done;
+  t.is(run.code, 130, run.stderr);
+  const starts = eventsOf(run, 'run.start');
+  const ids = starts.map((e) => e.runId as string);
+  t.is(ids.length, 3, 'one run, then one after each change');
+  t.is(new Set(ids).size, 3, `each run has its own id: ${ids.join(', ')}`);
+  starts.forEach((start, i) => {
+    // A run's events: from its run.start to the next one.
+    const from = run.events.indexOf(start);
+    const to = i + 1 < starts.length ? run.events.indexOf(starts[i + 1]!) : run.events.length;
+    const events = run.events.slice(from, to);
+    t.is(eventsOf({ ...run, events }, 'run.end').length, 1, `run ${ids[i]} ended`);
+    t.is(outputOf({ ...run, events }, 'id', 'step-1'), `${ids[i]}\n`, "${{ run.id }} is the run's own id");
+  });
+  t.deepEqual(await containersOf(project), [], 'no container is left');
+});
+
 test('run --watch: Ctrl-C during a run again cancels it gracefully, releases everything and exits 130', async (t) => {
   // The step sleeps once the file says so: the run after the change is still going when Ctrl-C comes.
   const project = await makeProject(

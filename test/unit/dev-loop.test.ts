@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { failedJobs, readLastRun, writeLastRun } from '../../src/cli/last-run.js';
+import { loadGraph } from '../../src/cli/load.js';
 import { isUnder, watchPlan, watchSources, WATCH_DEBOUNCE_MS } from '../../src/cli/watch-sources.js';
 import { compile } from '../../src/graph/compile.js';
 import type { Definition } from '../../src/definition/types.js';
@@ -113,4 +114,21 @@ test('--watch waits for quiet after a change, ignores what runs write into writa
   const waiting = watcher.next(abort.signal);
   abort.abort();
   t.is(await waiting, undefined);
+});
+
+test('--watch: the step file read once compiles again for each run, ${{ run.id }} then its id', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-rerun-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kiln.yaml');
+  await writeFile(
+    file,
+    "version: 1\njobs:\n  a: { image: busybox, steps: [{ run: 'echo ${{ run.id }}' }] }\n",
+  );
+  const { graph, recompile } = await loadGraph(file, {}, { runId: 'run-1' });
+  const display = (g: typeof graph) => g.jobs.get('a')!.steps[0]!.display;
+  t.is(display(graph), 'echo run-1');
+  await writeFile(file, "version: 1\njobs:\n  b: { image: busybox, steps: [{ run: 'true' }] }\n");
+  const again = recompile('run-2');
+  t.is(display(again), 'echo run-2');
+  t.is(graph.project, again.project);
 });
