@@ -125,10 +125,7 @@ launch() {
 }
 
 start() {
-  need_root start "$root_why"
-  need_dockerd
-  command -v ip >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 ||
-    fail "the remote engine needs 'ip' (iproute2) and 'unshare' (util-linux): apt-get install iproute2 util-linux."
+  need_engine_tools unshare
   mkdir -p "$data_root" "$exec_root"
   make_certs
   dockerd_up launch

@@ -65,10 +65,7 @@ launch() {
 }
 
 start() {
-  need_root start "$root_why"
-  need_dockerd
-  command -v ip >/dev/null 2>&1 && command -v nsenter >/dev/null 2>&1 ||
-    fail "the second engine needs 'ip' (iproute2) and 'nsenter' (util-linux): apt-get install iproute2 util-linux."
+  need_engine_tools nsenter
   dockerd_up launch
   load_images
   printf 'DOCKER_HOST=%s\n' "$host"

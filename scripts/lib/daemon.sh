@@ -7,9 +7,9 @@
 #   me         its name in messages and in the advice to run it as root (e.g. remote-engine)
 # and defines:
 #   answers    returns 0 when its daemon answers
-# A dockerd script also sets name, host, pid_file, exec_root, data_root, config_file, log_file, wait_s,
-# images (an array), engine (e.g. "the remote engine") and defines engine_docker (the docker CLI aimed at
-# its engine).
+# A dockerd script also sets root_why (what only root can do, for need_root), name, host, pid_file,
+# exec_root, data_root, config_file, log_file, wait_s, images (an array), engine (e.g. "the remote
+# engine") and defines engine_docker (the docker CLI aimed at its engine).
 
 say() { printf '%s: %s\n' "$me" "$*" >&2; }
 fail() {
@@ -167,8 +167,12 @@ load_images() {
   done
 }
 
-# need_dockerd: fails unless dockerd and the docker CLI are installed.
-need_dockerd() {
-  command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && return 0
-  fail "dockerd is not installed: run 'bash scripts/ensure-engine.sh' first (it installs Debian's docker.io)."
+# need_engine_tools TOOL: what a start needs: root, dockerd and the docker CLI, ip (iproute2) and TOOL (of
+# util-linux: unshare, nsenter).
+need_engine_tools() {
+  need_root start "$root_why"
+  command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 ||
+    fail "dockerd is not installed: run 'bash scripts/ensure-engine.sh' first (it installs Debian's docker.io)."
+  command -v ip >/dev/null 2>&1 && command -v "$1" >/dev/null 2>&1 ||
+    fail "$engine needs 'ip' (iproute2) and '$1' (util-linux): apt-get install iproute2 util-linux."
 }
