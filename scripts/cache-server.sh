@@ -172,6 +172,23 @@ reload() {
   fail "nginx (pid $pid) kept its old workers for 4s after a reload; see $error_log."
 }
 
+# The nginx workers that listen on our port with no master (their master was killed with SIGKILL, so
+# they were handed to init and keep the port): ended, and true when there were some.
+end_orphan_workers() {
+  local pid found=1
+  for pid in $(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == nginx ]] || continue
+    [[ $(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null) == 1 ]] || continue
+    kill -KILL "$pid" 2>/dev/null && found=0
+  done
+  [[ $found -eq 0 ]] || return 1
+  local i
+  for ((i = 0; i < 20; i++)); do
+    answers || return 0
+    sleep 0.25
+  done
+}
+
 start() {
   need_root start "$root_why"
   ensure_nginx
@@ -190,6 +207,9 @@ start() {
   if pid=$(master_pid); then
     reload "$pid"
   else
+    if answers && end_orphan_workers; then
+      say "stopped nginx workers left listening at $url by a master that was killed"
+    fi
     if answers; then
       fail "something else answers at $url: stop it, or choose another port with KILN_TEST_CACHE_PORT."
     fi
