@@ -145,7 +145,7 @@ const SKIPPED: JobOutcome = Object.freeze({ status: 'skipped', steps: Object.fre
 interface Prepared {
   readonly context: JobContext;
   readonly controller: AbortController;
-  /** Its events, held back until its `job.start`; undefined once they go straight out. */
+  /** Its own events, held back until its `job.start`; undefined once they go straight out. */
   readonly outbox: { held: EventInput[] | undefined };
   /** What prepare threw, if it did. */
   readonly thrown?: { error: unknown };
@@ -279,7 +279,12 @@ class GraphRun {
     const controller = new AbortController();
     this.#running.set(i, controller);
     const outbox: Prepared['outbox'] = { held: [] };
-    const emit: Emit = (event) => (outbox.held ? outbox.held.push(event) : this.#emit(event));
+    // Only the job's own events wait for its job.start; the run's and other jobs' (an executor may keep
+    // the first context's emit for the whole run) go out at once.
+    const emit: Emit = (event) => {
+      if (outbox.held && 'job' in event && event.job === job.name) outbox.held.push(event);
+      else this.#emit(event);
+    };
     const context = this.#contextOf(i, controller, emit);
     const startedAt = performance.now();
     const timer = this.#timeout(job, controller);

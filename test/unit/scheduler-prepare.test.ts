@@ -107,6 +107,26 @@ test('what a job emits while it is prepared comes after its job.start and before
   t.true(warning < log.indexOf('job.end', 'build'));
 });
 
+test('events about the run or another job, emitted while a job is prepared, are not held back until its job.start', async (t) => {
+  const log = new EventLog();
+  const executor = new PreparingExecutor({ late: { blocked: true } });
+  const prepare = executor.prepare.bind(executor);
+  executor.prepare = (job, context) => {
+    context.emit({ type: 'warning', message: 'about the run' });
+    context.emit({ type: 'warning', job: 'other', message: 'about another job' });
+    return prepare(job, context);
+  };
+  const run = runGraph(buildGraph({ late: [] }), { executor, emit: log.emit, concurrency: 1 });
+  await executor.preparing('late');
+  t.deepEqual(
+    log.of('warning').map((w) => w.message),
+    ['about the run', 'about another job'],
+  );
+  executor.releasePrepare('late');
+  await run;
+  t.true(log.indexOf('warning') < log.indexOf('job.start', 'late'));
+});
+
 test('a job still being prepared when the run fails fast is skipped, never executed, and its events are dropped', async (t) => {
   const executor = new PreparingExecutor(
     { late: { blocked: true, slot: false, warn: 'never told' } },
