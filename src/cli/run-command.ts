@@ -73,21 +73,7 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
   const kill = new AbortController();
   /** The current run's reporter, told of the first interrupt. */
   let reporter: Reporter | undefined;
-  let interrupts = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    interrupts += 1;
-    if (interrupts === 1) {
-      const reason: CancelReason = { kind: 'interrupt', message: `interrupted by ${signal}` };
-      reporter?.onEvent({
-        type: 'warning',
-        time: new Date().toISOString(),
-        message: `${signal}: cancelling (again to kill at once)`,
-      });
-      cancel.abort(reason);
-    } else {
-      kill.abort({ kind: 'interrupt', message: `${signal} again: killing` } satisfies CancelReason);
-    }
-  };
+  const onSignal = interruptHandler(cancel, kill, () => reporter);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // --debug: the view writes through a HeldOutput, held while a shell owns the terminal.
@@ -135,6 +121,32 @@ export async function runCommand(named: readonly string[], options: RunCommandOp
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * What SIGINT and SIGTERM do to a run: the first cancels it (and tells the current reporter), the next
+ * kills at once what cancellation is still waiting for.
+ */
+function interruptHandler(
+  cancel: AbortController,
+  kill: AbortController,
+  reporter: () => Reporter | undefined,
+): (signal: NodeJS.Signals) => void {
+  let interrupts = 0;
+  return (signal) => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      const reason: CancelReason = { kind: 'interrupt', message: `interrupted by ${signal}` };
+      reporter()?.onEvent({
+        type: 'warning',
+        time: new Date().toISOString(),
+        message: `${signal}: cancelling (again to kill at once)`,
+      });
+      cancel.abort(reason);
+    } else {
+      kill.abort({ kind: 'interrupt', message: `${signal} again: killing` } satisfies CancelReason);
+    }
+  };
 }
 
 /**

@@ -6,7 +6,8 @@
 import { compile, selectJobs } from '../graph/index.js';
 import { MAX_TIMEOUT_MS } from '../graph/compile.js';
 import type { Definition, MountSpec } from '../definition/types.js';
-import { createEmitter, type EventListener } from '../events.js';
+import { createEmitter, type Emit, type EventListener } from '../events.js';
+import { ReleaseStack } from '../release.js';
 import type { BuildGraph } from '../graph/types.js';
 import type { OutputPressure } from '../output-pressure.js';
 import { checkEngine, createEngine, runcWarning, type Engine } from '../runtime/engine.js';
@@ -89,78 +90,81 @@ export function defaultGraceMs(env: NodeJS.ProcessEnv = process.env): number {
     : DEFAULT_GRACE_MS;
 }
 
+/**
+ * The run's emitter: events go to `listener`, and the `warnings` gathered before the run started are
+ * told once it has (so that run.start stays the first event).
+ */
+function runEmitter(listener: EventListener, warnings: string[]): Emit {
+  return createEmitter((event) => {
+    listener(event);
+    if (event.type === 'run.start') {
+      for (const message of warnings.splice(0)) listener({ type: 'warning', time: event.time, message });
+    }
+  });
+}
+
 /** Runs an already compiled graph on Docker. */
 export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {}): Promise<RunResult> {
   ensureStateDir(options.env);
   const engine = options.engine ?? createEngine();
-  const listener = options.onEvent ?? (() => {});
   const info = await checkEngine(engine);
-  // Warnings about the engine are told once the run has started, so that run.start stays the first event.
   const pending = [runcWarning(info)].filter((w): w is string => w !== undefined);
-  const emit = createEmitter((event) => {
-    listener(event);
-    if (event.type === 'run.start') {
-      for (const message of pending.splice(0)) listener({ type: 'warning', time: event.time, message });
-    }
-  });
+  const emit = runEmitter(options.onEvent ?? (() => {}), pending);
   const runId = options.runId ?? newRunId();
   const only = options.only ? selectOnly(graph, options.jobs ?? []) : undefined;
   const selected =
     only?.graph ?? (options.jobs && options.jobs.length > 0 ? selectJobs(graph, [...options.jobs]) : graph);
-  // On an engine other hosts share, the run's liveness is its keeper, started before anything is made
-  // (while the sweeps run: they make nothing).
-  const keeper = keepRun(engine, selected, runId);
   const store = ResultStore.forEnv(options.env);
+  // What the run holds until it ends (its keeper, its needs' pins, the job cache's pins and uploads):
+  // released last first on every path, a failing release not stopping the others.
+  const held = new ReleaseStack();
   try {
+    // On an engine other hosts share, the run's liveness is its keeper, started before anything is made
+    // (while the sweeps run: they make nothing).
+    const keeper = keepRun(engine, selected, runId);
+    held.push('keeper', runId, async () => (await keeper).release());
     await sweepOrphans(engine);
     await sweepUnsealedOutputs(engine, store);
-  } catch (error) {
-    await (await keeper).release();
-    throw error;
-  }
-  const keeping = await keeper;
-  if (keeping.warning !== undefined) pending.push(keeping.warning);
-  const docker = new DockerJobExecutor(engine, {
-    ...(options.env ? { env: options.env } : {}),
-    ...(options.pressure ? { pressure: options.pressure } : {}),
-    reuse: options.reuse ?? false,
-    ...(options.debug ? { debug: new DebugShell(engine, options.debug) } : {}),
-  });
-  const cache = options.cache ?? true;
-  const remote = remoteSettings({
-    ...(options.cacheUrl !== undefined ? { url: options.cacheUrl } : {}),
-    ...(options.cacheReadonly !== undefined ? { readonly: options.cacheReadonly } : {}),
-    ...(options.env ? { env: options.env } : {}),
-  });
-  // Before the executor exists: a refusal leaves nothing to close (but the keeper).
-  const needs =
-    only && only.fromCache.length > 0
-      ? await cachedNeeds(graph, only.fromCache, {
-          engine,
-          store,
-          runId,
-          env: options.env ?? process.env,
-          reuse: options.reuse ?? false,
-          ...(remote ? { remote } : {}),
-          emit: (event) => {
-            if (event.type === 'warning') pending.push(event.message);
-          },
-        }).catch(async (error: unknown) => {
-          await keeping.release();
-          throw error;
-        })
-      : undefined;
-  const executor =
-    cache === false
-      ? undefined
-      : new CachingJobExecutor(docker, engine, {
-          store,
-          noCache: cache === 'refresh',
-          reuse: options.reuse ?? false,
-          ...(remote ? { remote } : {}),
-        });
-  const inner = executor ?? docker;
-  try {
+    const { warning } = await keeper;
+    if (warning !== undefined) pending.push(warning);
+    const docker = new DockerJobExecutor(engine, {
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.pressure ? { pressure: options.pressure } : {}),
+      reuse: options.reuse ?? false,
+      ...(options.debug ? { debug: new DebugShell(engine, options.debug) } : {}),
+    });
+    const remote = remoteSettings({
+      ...(options.cacheUrl !== undefined ? { url: options.cacheUrl } : {}),
+      ...(options.cacheReadonly !== undefined ? { readonly: options.cacheReadonly } : {}),
+      ...(options.env ? { env: options.env } : {}),
+    });
+    const needs =
+      only && only.fromCache.length > 0
+        ? await cachedNeeds(graph, only.fromCache, {
+            engine,
+            store,
+            runId,
+            env: options.env ?? process.env,
+            reuse: options.reuse ?? false,
+            ...(remote ? { remote } : {}),
+            emit: (event) => {
+              if (event.type === 'warning') pending.push(event.message);
+            },
+          })
+        : undefined;
+    if (needs) held.push('pins', 'needs', () => needs.release());
+    const cache = options.cache ?? true;
+    const executor =
+      cache === false
+        ? undefined
+        : new CachingJobExecutor(docker, engine, {
+            store,
+            noCache: cache === 'refresh',
+            reuse: options.reuse ?? false,
+            ...(remote ? { remote } : {}),
+          });
+    if (executor) held.push('job cache', runId, () => executor.close());
+    const inner = executor ?? docker;
     return await runGraph(selected, {
       executor: needs ? new SeededNeedsExecutor(inner, needs.outcomes) : inner,
       emit,
@@ -172,9 +176,7 @@ export async function runBuildGraph(graph: BuildGraph, options: RunOptions = {})
       ...(options.killSignal ? { killSignal: options.killSignal } : {}),
     });
   } finally {
-    await executor?.close();
-    await needs?.release();
-    await keeping.release();
+    await held.release();
   }
 }
 
