@@ -1,7 +1,11 @@
 /**
- * A pure reducer of a run's events into what the live view and the summary draw: jobs, their steps,
+ * A reducer of a run's events into what the live view and the summary draw: jobs, their steps,
  * statuses, times, and the last lines each step printed. Only the tail of each output chunk is looked
  * at, so a step printing hundreds of megabytes costs a scan for newlines and nothing more.
+ *
+ * A run state belongs to the one reporter that folds events into it: {@link reduceRun} updates it in
+ * place (its jobs record, job order, warnings and errors), so that an event costs the same however many
+ * jobs the run has. A job's own state is replaced, never changed, so a JobState read earlier stays as it was.
  */
 import {
   stepOutputText,
@@ -123,18 +127,31 @@ export interface RunState {
   readonly errors: readonly { readonly job?: string; readonly code: string; readonly message: string }[];
 }
 
+/** A run state as reduceRun updates it; readers see it as RunState. */
+type RunScalars = Omit<RunState, 'jobOrder' | 'jobs' | 'warnings' | 'errors'>;
+type OwnedRunState = { -readonly [K in keyof RunScalars]: RunScalars[K] } & {
+  jobOrder: string[];
+  jobs: Record<string, JobState>;
+  warnings: RunState['warnings'][number][];
+  errors: RunState['errors'][number][];
+};
+
 /** Whether a job has ended, whatever its status. */
 export function isDone(job: JobState): boolean {
   return job.status !== 'waiting' && job.status !== 'running';
 }
 
-/** The state before any event; `plan` pre-fills jobs and their step totals. */
+/**
+ * The state before any event, for one reporter to fold a run into (see reduceRun); `plan` pre-fills
+ * jobs and their step totals.
+ */
 export function createRunState(plan?: RunPlan): RunState {
   const jobs: Record<string, JobState> = {};
   for (const [name, steps] of Object.entries(plan ?? {})) {
     jobs[name] = { name, status: 'waiting', plannedSteps: steps, steps: [] };
   }
-  return { jobOrder: Object.keys(jobs), jobs, warnings: [], errors: [] };
+  const state: OwnedRunState = { jobOrder: Object.keys(jobs), jobs, warnings: [], errors: [] };
+  return state;
 }
 
 /** The number of steps of a job, when known (from the plan, or once the job ended). */
@@ -166,16 +183,15 @@ function timeOf(event: KilnEvent): number {
   return Number.isNaN(ms) ? 0 : ms;
 }
 
-function withJob(state: RunState, name: string, update: (job: JobState) => JobState): RunState {
-  const existing = state.jobs[name];
+/** Replaces the job's state with `update` of it (a job first seen goes to the end of the order). */
+function withJob(state: OwnedRunState, name: string, update: (job: JobState) => JobState): RunState {
+  const existing = Object.hasOwn(state.jobs, name) ? state.jobs[name] : undefined;
   const job = existing ?? { name, status: 'waiting', steps: [] };
   const next = update(job);
   if (next === existing) return state;
-  return {
-    ...state,
-    jobOrder: existing ? state.jobOrder : [...state.jobOrder, name],
-    jobs: { ...state.jobs, [name]: next },
-  };
+  if (existing === undefined) state.jobOrder.push(name);
+  state.jobs[name] = next;
+  return state;
 }
 
 function withStep(job: JobState, name: string, update: (step: StepState) => StepState): JobState {
@@ -238,38 +254,42 @@ export function appendOutput<T extends OutputTail>(
   };
 }
 
-/** Folds one event into the run state. Pure: `state` is never modified. */
-export function reduceRun(state: RunState, event: KilnEvent): RunState {
+/**
+ * Folds one event into the run state, in place, and returns that same state (see the top of this
+ * module): fold each run into a state of its own, made by createRunState. A job's state is replaced,
+ * not changed.
+ */
+export function reduceRun(runState: RunState, event: KilnEvent): RunState {
+  const state = runState as OwnedRunState;
   const at = timeOf(event);
   switch (event.type) {
     case 'run.start': {
       // The run's jobs are those run.start names; the plan may hold more (a run of selected jobs).
       const jobs: Record<string, JobState> = {};
-      for (const name of event.jobs) jobs[name] = state.jobs[name] ?? { name, status: 'waiting', steps: [] };
-      return {
-        ...state,
-        runId: event.runId,
-        project: event.project,
-        startedAt: at,
-        jobOrder: [...event.jobs],
-        jobs,
-      };
+      for (const name of event.jobs) {
+        jobs[name] = (Object.hasOwn(state.jobs, name) ? state.jobs[name] : undefined) ?? {
+          name,
+          status: 'waiting',
+          steps: [],
+        };
+      }
+      Object.assign(state, { runId: event.runId, project: event.project, startedAt: at });
+      state.jobOrder = [...event.jobs];
+      state.jobs = jobs;
+      return state;
     }
     case 'run.end':
-      return {
-        ...state,
-        status: event.status,
-        exitCode: event.exitCode,
-        durationMs: event.durationMs,
-        endedAt: at,
-      };
+      state.status = event.status;
+      state.exitCode = event.exitCode;
+      state.durationMs = event.durationMs;
+      state.endedAt = at;
+      return state;
     case 'warning':
-      return { ...state, warnings: [...state.warnings, { job: event.job, message: event.message }] };
+      state.warnings.push({ job: event.job, message: event.message });
+      return state;
     case 'error':
-      return {
-        ...state,
-        errors: [...state.errors, { job: event.job, code: event.code, message: event.message }],
-      };
+      state.errors.push({ job: event.job, code: event.code, message: event.message });
+      return state;
     case 'step.output': {
       const text = stepOutputText(event);
       if (text === '') return state;

@@ -122,10 +122,12 @@ test('kept lines are cleaned for display: escapes, carriage returns and tabs', (
   t.deepEqual(state.jobs.a!.steps[0]!.tail, ['green', '100%', '    ab']);
 });
 
-test('the reducer never changes the state it is given', (t) => {
-  const before = fold(begin);
-  const snapshot = JSON.stringify(before);
-  fold(
+test('the reducer updates the state it is given in place, but never a job state read before', (t) => {
+  const state = fold(begin);
+  const { jobs, jobOrder } = state;
+  const job = state.jobs.a!;
+  const snapshot = JSON.stringify(job);
+  const after = fold(
     [
       output('x\ny\n'),
       at(400, {
@@ -138,9 +140,29 @@ test('the reducer never changes the state it is given', (t) => {
         durationMs: 1,
       }),
     ],
-    before,
+    state,
   );
-  t.is(JSON.stringify(before), snapshot);
+  // One record of jobs for the whole run: an event costs the same however many jobs there are.
+  t.is(after, state);
+  t.is(after.jobs, jobs);
+  t.is(after.jobOrder, jobOrder);
+  t.is(after.jobs.a?.steps[0]?.status, 'passed');
+  t.is(JSON.stringify(job), snapshot);
+});
+
+test('a job first seen after run.start joins the same job order', (t) => {
+  const state = fold([begin[0]]);
+  const { jobOrder } = state;
+  const after = fold([at(100, { type: 'job.start', job: 'late', image: 'img' })], state);
+  t.is(after.jobOrder, jobOrder);
+  t.deepEqual(after.jobOrder, ['a', 'b', 'late']);
+  t.is(after.jobs.late?.status, 'running');
+});
+
+test('a job named like a property of every object starts from nothing', (t) => {
+  const state = fold([at(100, { type: 'job.start', job: 'constructor', image: 'img' })]);
+  t.deepEqual(state.jobOrder, ['constructor']);
+  t.like(state.jobs.constructor, { name: 'constructor', status: 'running', steps: [] });
 });
 
 test('warnings and errors are collected', (t) => {
