@@ -114,12 +114,22 @@ export function processIsAlive(pid: number): boolean {
   }
 }
 
+/** This process's own start time (see processStartTime), read once: null where it cannot be read. */
+let ownStartTime: string | null | undefined;
+
 /**
  * When process `pid` started, in clock ticks after boot (field 22 of `/proc/<pid>/stat`), as a string;
  * undefined where it cannot be read (not Linux, no such process). With the pid it names one process:
- * a pid that was recycled by another process has another start time.
+ * a pid that was recycled by another process has another start time. This process's own is read once
+ * (every lock it takes records it).
  */
 export function processStartTime(pid: number): string | undefined {
+  if (pid !== process.pid) return readStartTime(pid);
+  if (ownStartTime === undefined) ownStartTime = readStartTime(pid) ?? null;
+  return ownStartTime ?? undefined;
+}
+
+function readStartTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 2 (the command) is in parentheses and may hold spaces; fields 3 on follow the last ')'.
