@@ -14,7 +14,7 @@ import type { Engine } from '../runtime/engine.js';
 import { cancelStatus } from '../scheduler/cancel-reason.js';
 import type { DockerMount } from '../runtime/containers.js';
 import type { ImageRuntime } from '../runtime/images.js';
-import { readMountInfo, type MountInfoEntry } from '../mounts/bind-sources.js';
+import { DockerSockets, readMountInfo, type MountInfoEntry } from '../mounts/bind-sources.js';
 import { hostOwner } from '../mounts/host-owner.js';
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef, StepResult } from '../scheduler/types.js';
 import { stateDir } from '../state-dir.js';
@@ -74,6 +74,8 @@ interface RunShared {
   readonly secrets: RunSecrets;
   readonly images: ImageRuntime;
   readonly mountInfo: Promise<readonly MountInfoEntry[]>;
+  /** The Docker sockets binds are checked against, each found once per run. */
+  readonly sockets: DockerSockets;
   /** Bind sources' digests, for shipping them to a remote engine (each walked once per run). */
   readonly sources: SourceDigests;
   /** Source volumes shipped to a remote engine in this run, by digest. */
@@ -176,6 +178,7 @@ export class DockerJobExecutor implements JobExecutor {
           pull: (reference) => images.pull(reference),
         },
         mountInfo: readMountInfo(),
+        sockets: new DockerSockets(),
         sources: new SourceDigests(resultsDir(this.#env), context.graph.projectDir),
         shipped: new Map(),
       };
@@ -194,6 +197,7 @@ export class DockerJobExecutor implements JobExecutor {
     return planJob(job, context, {
       images: this.#sharedOf(context).images,
       mountInfo: this.#sharedOf(context).mountInfo,
+      sockets: this.#sharedOf(context).sockets,
       ...(this.#engine.socketPath ? { engineSocketPath: this.#engine.socketPath } : {}),
       env: this.#env,
       secrets: this.#secretsOf(context),

@@ -6,7 +6,7 @@
  */
 import { MountError } from '../errors.js';
 import type { CompiledJob } from '../graph/types.js';
-import type { MountInfoEntry } from '../mounts/bind-sources.js';
+import type { DockerSockets, MountInfoEntry } from '../mounts/bind-sources.js';
 import { planMounts } from '../mounts/plan-mounts.js';
 import type { RunSecrets } from '../mounts/run-secrets.js';
 import type { MountPlan } from '../mounts/types.js';
@@ -47,6 +47,8 @@ export interface PlanJobOptions {
   readonly reuse: boolean;
   /** This process's mounts, read once per run (see mounts/bind-sources.ts). Default: read per bind. */
   readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
+  /** The Docker sockets as found once per run (see mounts/bind-sources.ts). Default: found per bind. */
+  readonly sockets?: DockerSockets;
   /** The engine does not see this host's files (Engine.remote): binds are planned as copies. Default false. */
   readonly remote?: boolean;
 }
@@ -64,6 +66,7 @@ export async function planJob(
     secrets: options.secrets,
     signal: context.signal,
     ...(options.mountInfo ? { mountInfo: options.mountInfo } : {}),
+    ...(options.sockets ? { sockets: options.sockets } : {}),
     ...(options.engineSocketPath ? { engineSocketPath: options.engineSocketPath } : {}),
     ...(options.remote ? { remote: true } : {}),
   });

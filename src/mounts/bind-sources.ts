@@ -4,6 +4,7 @@
  * symlinks) inside the project folder, and not hand out the Docker engine (be its socket, or a folder
  * that holds or reaches it, such as `/` or `/run`), unless the mount opts in.
  */
+import type { Stats } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative } from 'node:path';
 import { MountError } from '../errors.js';
@@ -33,6 +34,8 @@ export interface BindCheckContext {
   readonly dockerSocketPaths: readonly string[];
   /** This process's mounts, when the caller read them already (a run reads them once). Default: read now. */
   readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
+  /** The sockets as found for the run (a run finds each once). Default: found now. */
+  readonly sockets?: DockerSockets;
 }
 
 export interface BindSourceOptions {
@@ -116,6 +119,7 @@ export async function checkBindSource(
       realPath,
       context.dockerSocketPaths,
       context.mountInfo ?? readMountInfo(),
+      context.sockets,
     );
     if (socket !== undefined) {
       throw new MountError(
@@ -129,6 +133,42 @@ export async function checkBindSource(
   return { realPath, projectRealPath, ...(missing ? { missing } : {}) };
 }
 
+/** A Docker socket path as found: the socket through symlinks, and its stat where it can be read. */
+export interface FoundSocket {
+  readonly path: string;
+  readonly realPath: string;
+  readonly stat?: Stats;
+  /** How messages name it: its path, and its real path when that differs. */
+  readonly named: string;
+}
+
+/**
+ * The Docker sockets of a run, each found (through symlinks, with its stat) the first time a bind is
+ * checked against it: every job's binds are checked against the same few paths. A socket that appears
+ * during the run is seen by the next run, as this process's mounts are (see readMountInfo).
+ */
+export class DockerSockets {
+  readonly #found = new Map<string, Promise<FoundSocket | undefined>>();
+
+  /** The socket at `path`, or undefined when there is none (no engine there). */
+  find(path: string): Promise<FoundSocket | undefined> {
+    let found = this.#found.get(path);
+    if (found === undefined) {
+      found = findSocket(path);
+      this.#found.set(path, found);
+    }
+    return found;
+  }
+}
+
+async function findSocket(path: string): Promise<FoundSocket | undefined> {
+  const realPath = await realpath(path).catch(() => undefined);
+  if (realPath === undefined) return undefined;
+  const socketStat = await stat(realPath).catch(() => undefined);
+  const named = realPath === path ? path : `${path} (${realPath})`;
+  return { path, realPath, named, ...(socketStat ? { stat: socketStat } : {}) };
+}
+
 /**
  * Says why a bind of `realPath` would hand out the Docker engine, or undefined when it would not. It
  * does when one of the sockets (through symlinks) is the source, lies inside it (binding `/`, `/run` or
@@ -136,19 +176,20 @@ export async function checkBindSource(
  * (a bind mount of the socket's folder or of the socket itself, see {@link reachedThroughMounts}); when
  * the source is the same file as a socket (a hard link); and, for a socket with more than one name,
  * when the source is a folder on the socket's file system (another name of it may be inside).
- * A socket that does not exist is no engine and is skipped.
+ * A socket that does not exist is no engine and is skipped. `sockets` finds each socket once for a run
+ * (default: now).
  */
 export async function matchDockerSocket(
   realPath: string,
   socketPaths: readonly string[],
   mountInfo: Promise<readonly MountInfoEntry[]> = readMountInfo(),
+  sockets: DockerSockets = new DockerSockets(),
 ): Promise<string | undefined> {
   const sourceStat = await stat(realPath).catch(() => undefined);
   for (const socketPath of socketPaths) {
-    const socketReal = await realpath(socketPath).catch(() => undefined);
-    if (socketReal === undefined) continue;
-    const socketStat = await stat(socketReal).catch(() => undefined);
-    const named = socketReal === socketPath ? socketPath : `${socketPath} (${socketReal})`;
+    const socket = await sockets.find(socketPath);
+    if (socket === undefined) continue;
+    const { realPath: socketReal, stat: socketStat, named } = socket;
     if (realPath === socketReal) return `the Docker socket ${named}`;
     if (isInside(socketReal, realPath)) return `a folder that holds the Docker socket ${named}`;
     if (sourceStat && socketStat && sourceStat.dev === socketStat.dev && sourceStat.ino === socketStat.ino) {

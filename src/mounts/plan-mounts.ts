@@ -7,7 +7,7 @@
 import { realpath } from 'node:fs/promises';
 import { cancelledError, MountError } from '../errors.js';
 import type { BuildGraph, CompiledJob } from '../graph/types.js';
-import { dockerSocketPaths, type MountInfoEntry } from './bind-sources.js';
+import { dockerSocketPaths, type DockerSockets, type MountInfoEntry } from './bind-sources.js';
 import { describeMount } from './describe-mount.js';
 import { containerMountKind, STEP_MOUNT_KINDS, stepMountKind } from './kinds/index.js';
 import type { StepPlanContext } from './kinds/kind.js';
@@ -39,6 +39,8 @@ export interface PlanMountsContext {
   readonly signal?: AbortSignal;
   /** This process's mounts (see readMountInfo), read once per run. Default: read for each bind. */
   readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
+  /** The Docker sockets as found once per run (see DockerSockets). Default: found for each bind. */
+  readonly sockets?: DockerSockets;
   /**
    * Where the outputs of other jobs are (their sealed volumes), for `from` binds: the outputs of the
    * jobs this job needs. A `from` bind whose output is not here is refused.
@@ -66,6 +68,7 @@ export async function planMounts(job: CompiledJob, ctx: PlanMountsContext): Prom
     env,
     dockerSocketPaths: socketPaths,
     ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
+    ...(ctx.sockets ? { sockets: ctx.sockets } : {}),
     ...(ctx.outputOf ? { outputOf: ctx.outputOf } : {}),
     ...(ctx.remote ? { remote: true } : {}),
   };

@@ -7,6 +7,7 @@ import {
   checkBindSource,
   DEFAULT_DOCKER_SOCKET_PATHS,
   dockerSocketPaths,
+  DockerSockets,
   engineHostPath,
   parseMountInfo,
   reachedThroughMounts,
@@ -169,6 +170,25 @@ test("refuses any folder above the engine's socket, and a symlink to one", async
   // A sibling folder holds no socket.
   await mkdir(join(root, 'engine', 'lib'));
   t.truthy(await checkBindSource(join(root, 'engine', 'lib'), outsideAllowed, withSocket));
+});
+
+test("a run's binds share one finding of each socket: the same refusals, the socket looked up once", async (t) => {
+  const { root, dir, context } = await project(t);
+  const socketPath = join(root, 'engine', 'run', 'docker.sock');
+  await engineSocket(t, socketPath);
+  await symlink(join(root, 'engine', 'run'), join(root, 'run-link'));
+  const linked = join(root, 'run-link', 'docker.sock');
+  const sockets = new DockerSockets();
+  const shared = { ...context, dockerSocketPaths: [linked], sockets };
+  const first = sockets.find(linked);
+  for (const source of [join(root, 'engine'), root]) {
+    const error = await t.throwsAsync(checkBindSource(source, outsideAllowed, shared));
+    t.true(error!.message.includes(`the Docker socket ${linked} (${socketPath})`), error!.message);
+  }
+  t.truthy(await checkBindSource(join(dir, 'src'), strict, shared));
+  t.is(sockets.find(linked), first);
+  t.like(await first, { path: linked, realPath: socketPath });
+  t.is(await sockets.find(join(root, 'gone.sock')), undefined);
 });
 
 test('a socket path that does not exist is no engine to refuse', async (t) => {

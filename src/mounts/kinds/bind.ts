@@ -44,6 +44,7 @@ export const bindKind: ContainerMountKind<CompiledBindMount, PlannedBindMount> =
         projectDir,
         dockerSocketPaths: ctx.dockerSocketPaths,
         ...(ctx.mountInfo ? { mountInfo: ctx.mountInfo } : {}),
+        ...(ctx.sockets ? { sockets: ctx.sockets } : {}),
       },
     );
     if (ctx.remote) await refuseUnshippable(mount, checked.realPath, ctx.job.name, projectDir);

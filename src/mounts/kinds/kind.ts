@@ -15,7 +15,7 @@ import type {
 import type { ReleaseStack } from '../../release.js';
 import type { BindInput, ConsumedOutputInput, MountInput, TreeDigestResult } from '../../results/index.js';
 import type { VolumeRuntime } from '../../runtime/volumes.js';
-import type { MountInfoEntry } from '../bind-sources.js';
+import type { DockerSockets, MountInfoEntry } from '../bind-sources.js';
 import type { RunSecrets } from '../run-secrets.js';
 import type { Engine } from '../../runtime/engine.js';
 import type { Shipped } from '../../runtime/source-volumes.js';
@@ -45,6 +45,8 @@ export interface ContainerPlanContext {
   /** The Docker sockets a bind may not expose without `allow-docker-socket`. */
   readonly dockerSocketPaths: readonly string[];
   readonly mountInfo?: Promise<readonly MountInfoEntry[]>;
+  /** Those sockets as found once for the run. Default: found for each bind. */
+  readonly sockets?: DockerSockets;
   /** Where the outputs of the jobs this job needs are. */
   readonly outputOf?: (job: string, path: string) => OutputRef | undefined;
   /** The engine does not see this host's files (Engine.remote). Default false. */
