@@ -186,6 +186,7 @@ export async function matchDockerSocket(
   sockets: DockerSockets = new DockerSockets(),
 ): Promise<string | undefined> {
   const sourceStat = await stat(realPath).catch(() => undefined);
+  let sourceMounts: MountInfoEntry[] | undefined;
   for (const socketPath of socketPaths) {
     const socket = await sockets.find(socketPath);
     if (socket === undefined) continue;
@@ -195,7 +196,9 @@ export async function matchDockerSocket(
     if (sourceStat && socketStat && sourceStat.dev === socketStat.dev && sourceStat.ino === socketStat.ino) {
       return `the same file as the Docker socket ${named}`;
     }
-    const reached = reachedThroughMounts(realPath, socketReal, await mountInfo);
+    const mounts = await mountInfo;
+    const place = socketPlace(socketReal, mounts);
+    const reached = place && reachedThrough(place, (sourceMounts ??= mountsOfSource(realPath, mounts)));
     if (reached !== undefined) {
       return `a folder where the Docker socket ${named} is reachable, mounted as ${reached}`;
     }
@@ -266,19 +269,47 @@ export function reachedThroughMounts(
   socketReal: string,
   mounts: readonly MountInfoEntry[],
 ): string | undefined {
+  const place = socketPlace(socketReal, mounts);
+  return place && reachedThrough(place, mountsOfSource(sourceReal, mounts));
+}
+
+/** Where a socket is in its file system: the file system, and the socket's path inside it. */
+interface SocketPlace {
+  readonly device: string;
+  readonly inFileSystem: string;
+}
+
+/** Each socket's place, by this process's mounts as a run read them (the same for all its binds). */
+const socketPlaces = new WeakMap<readonly MountInfoEntry[], Map<string, SocketPlace | undefined>>();
+
+function socketPlace(socketReal: string, mounts: readonly MountInfoEntry[]): SocketPlace | undefined {
+  let places = socketPlaces.get(mounts);
+  if (places === undefined) socketPlaces.set(mounts, (places = new Map()));
+  if (places.has(socketReal)) return places.get(socketReal);
   const socketMount = mountOf(socketReal, mounts);
-  if (socketMount === undefined) return undefined;
-  const inFileSystem = posix.join(socketMount.root, posix.relative(socketMount.mountPoint, socketReal));
+  const place = socketMount && {
+    device: socketMount.device,
+    inFileSystem: posix.join(socketMount.root, posix.relative(socketMount.mountPoint, socketReal)),
+  };
+  places.set(socketReal, place);
+  return place;
+}
+
+/** The mounts through which a source may reach into file systems: its own, as if mounted at the source, then those inside it. */
+function mountsOfSource(sourceReal: string, mounts: readonly MountInfoEntry[]): MountInfoEntry[] {
   const sourceMount = mountOf(sourceReal, mounts);
   const candidates = mounts.filter((m) => m !== sourceMount && isInside(m.mountPoint, sourceReal));
   if (sourceMount !== undefined) {
-    // The source's own mount, as if it were mounted at the source.
     const root = posix.join(sourceMount.root, posix.relative(sourceMount.mountPoint, sourceReal));
     candidates.unshift({ device: sourceMount.device, root, mountPoint: sourceReal });
   }
+  return candidates;
+}
+
+function reachedThrough(place: SocketPlace, candidates: readonly MountInfoEntry[]): string | undefined {
   for (const mount of candidates) {
-    if (mount.device !== socketMount.device || !isInside(inFileSystem, mount.root)) continue;
-    return posix.join(mount.mountPoint, posix.relative(mount.root, inFileSystem));
+    if (mount.device !== place.device || !isInside(place.inFileSystem, mount.root)) continue;
+    return posix.join(mount.mountPoint, posix.relative(mount.root, place.inFileSystem));
   }
   return undefined;
 }
