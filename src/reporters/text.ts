@@ -52,11 +52,14 @@ export function shortKey(key: string, { algorithm = false }: { algorithm?: boole
 
 /** Pads `text` with spaces to `width` terminal columns (escape codes and wide characters counted right). */
 export function padEndWidth(text: string, width: number): string {
-  const missing = width - stringWidth(text);
+  const missing = width - widthOf(text);
   return missing > 0 ? text + ' '.repeat(missing) : text;
 }
 
-/** The terminal width of `text`. */
+/** Printable ASCII: one column a character, no escape codes. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/** The terminal width of `text` (a label or line of printable ASCII is as wide as it is long). */
 export function widthOf(text: string): number {
-  return stringWidth(text);
+  return PRINTABLE_ASCII.test(text) ? text.length : stringWidth(text);
 }

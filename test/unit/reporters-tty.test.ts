@@ -283,3 +283,10 @@ test('the instances of a matrix job stand under one line of their group, each by
     ],
   );
 });
+
+test('a width counts printable ASCII one column a character, escape codes none and wide characters two', (t) => {
+  t.is(widthOf('g1-leaf12  ok copy (84ms)'), 25);
+  t.is(widthOf(''), 0);
+  t.is(widthOf('\x1b[32mok\x1b[0m'), 2);
+  t.is(widthOf('構築 ok'), 7);
+});
