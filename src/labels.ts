@@ -71,11 +71,6 @@ export function setRunKeeper(runId: string, name: string | undefined): void {
   else keepers.set(runId, name);
 }
 
-/** The keeper of run `runId` of this process, if it has one. */
-export function runKeeper(runId: string): string | undefined {
-  return keepers.get(runId);
-}
-
 /** This process's identity, as recorded on run-scoped resources. */
 export function ownerLabels(runId: string): Record<string, string> {
   const keeper = keepers.get(runId);
