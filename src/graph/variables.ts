@@ -39,6 +39,7 @@ export function interpolateVariables(
   options: VariableOptions,
   diagnostics: DiagnosticCollector,
 ): Definition {
+  if (!usesVariables(definition)) return definition;
   const host = options.env ?? process.env;
   const env = new Map<string, string>();
   for (const name of definition.envPassthrough ?? []) {
@@ -54,7 +55,6 @@ export function interpolateVariables(
   }
   const runId = options.runId ?? fallbackRunId();
   const base: Scope = { env, secretNames, runId };
-  if (!usesVariables(definition)) return definition;
   const jobs: Record<string, JobSpec> = {};
   for (const [name, spec] of Object.entries(definition.jobs ?? {})) {
     const matrix = matrixValues(spec);
