@@ -2,7 +2,6 @@
  * The step options users expect, against the real engine: a string `run` stops at its first failing line
  * unless the step file opts out.
  */
-import type { ChildProcess } from 'node:child_process';
 import test from 'ava';
 import {
   BUSYBOX,
@@ -13,6 +12,7 @@ import {
   outputOf,
   startKilnUntil,
   sweepProjects,
+  waitFor,
 } from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
@@ -168,7 +168,7 @@ jobs:
 `);
   const second = await startKilnUntil(stuck, ['run', '--json', '--grace-period', '1'], '"data":"ready');
   second.child.kill('SIGINT');
-  await waitForOutput(second.child, '"data":"cleaning');
+  await waitFor(() => second.seen().includes('"data":"cleaning'), 60_000, second.seen);
   const sent = Date.now();
   second.child.kill('SIGINT');
   const stopped = await second.done;
@@ -177,20 +177,6 @@ jobs:
   t.like(eventsOf(stopped, 'step.end')[1], { step: 'cleanup', status: 'cancelled' });
   t.deepEqual(await containersOf(stuck), []);
 });
-
-/** Resolves once the child's stdout has shown `marker` (from now on). */
-function waitForOutput(child: ChildProcess, marker: string): Promise<void> {
-  return new Promise((resolve) => {
-    let seen = '';
-    const onData = (d: Buffer | string): void => {
-      seen += d.toString();
-      if (!seen.includes(marker)) return;
-      child.stdout!.off('data', onData);
-      resolve();
-    };
-    child.stdout!.on('data', onData);
-  });
-}
 
 test('a flaky step that fails twice passes on its third attempt, each attempt a step.start and step.end', async (t) => {
   const project = await makeProject(`
