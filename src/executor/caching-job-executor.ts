@@ -386,27 +386,29 @@ export class CachingJobExecutor implements JobExecutor {
     const outputs: Array<ResultOutput & { packed?: Packed }> = [];
     for (const output of job.outputs) {
       const volume = volumes.get(output.path)!;
+      let read: { listing: TarListing; packed?: Packed };
       if (sealing && remote?.uploading) {
-        let packedOutput: { listing: TarListing; packed: Packed };
         try {
           const archive = await this.#engine.containers.archive(containerId, output.path);
-          packedOutput = await remote.digestAndPack(archive, context.signal);
+          read = await remote.digestAndPack(archive, context.signal);
         } catch (error) {
           for (const o of outputs) if (o.packed) remote.discard([o.packed]);
           throw error;
         }
-        const { listing, packed } = packedOutput;
-        for (const warning of listing.warnings) {
-          context.emit({ type: 'warning', job: job.name, message: `output ${output.path}: ${warning}` });
-        }
-        outputs.push({ path: output.path, volume, digest: listing.digest, size: listing.size, packed });
-        continue;
+      } else {
+        read = { listing: await digestContainerPath(this.#engine, containerId, output.path, context.signal) };
       }
-      const listing = await digestContainerPath(this.#engine, containerId, output.path, context.signal);
+      const { listing, packed } = read;
       for (const warning of listing.warnings) {
         context.emit({ type: 'warning', job: job.name, message: `output ${output.path}: ${warning}` });
       }
-      outputs.push({ path: output.path, volume, digest: listing.digest, size: listing.size });
+      outputs.push({
+        path: output.path,
+        volume,
+        digest: listing.digest,
+        size: listing.size,
+        ...(packed ? { packed } : {}),
+      });
     }
     return outputs;
   }
