@@ -34,6 +34,7 @@ import {
 import type { Header } from 'tar-stream';
 import { translate } from './docker-errors.js';
 import type { Engine } from './engine.js';
+import { liveKeepers } from './sweep.js';
 import { KILN_VERSION } from './version.js';
 
 /** The scope of output volumes. */
@@ -170,8 +171,8 @@ export async function sweepUnsealedOutputVolumes(
 ): Promise<string[]> {
   const removed: string[] = [];
   const volumes = await listOutputVolumes(engine);
-  // Asked after the listing (see sweep.ts, liveKeepers): another host's run is alive while its keeper runs.
-  const live = engine.keepers ? await engine.keepers.live() : undefined;
+  // Asked after the listing (see liveKeepers): another host's run is alive while its keeper runs.
+  const live = await liveKeepers(engine);
   for (const volume of volumes) {
     if (volume.labels[Label.store] !== store) continue;
     if (!ownerIsGone(volume.labels, live) || (await isSealed(volume.name))) continue;
