@@ -14,10 +14,7 @@ export { buildkitePipeline } from './buildkite.js';
 export { CACHE_VARIABLES, ciJobs, runLine, shellQuote, type CiJob, type CiOptions } from './ci-jobs.js';
 export { githubWorkflow } from './github-actions.js';
 export { gitlabPipeline } from './gitlab-ci.js';
-export { ciIds, type CiSystem } from './job-ids.js';
-
-/** The systems, as `kiln ci` names them. */
-export const CI_SYSTEMS: readonly CiSystem[] = ['github', 'gitlab', 'buildkite'];
+export { CI_SYSTEMS, ciIds, type CiSystem } from './job-ids.js';
 
 /** The pipeline of `graph` (narrowed to the jobs to run) for `system`, as YAML text. */
 export function ciDocument(system: CiSystem, graph: BuildGraph, options: CiOptions = {}): string {

@@ -6,8 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 
-/** The CI systems `kiln ci` writes for. */
-export type CiSystem = 'github' | 'gitlab' | 'buildkite';
+/** The CI systems `kiln ci` writes for, as it names them. */
+export const CI_SYSTEMS = ['github', 'gitlab', 'buildkite'] as const;
+
+/** A CI system `kiln ci` writes for. */
+export type CiSystem = (typeof CI_SYSTEMS)[number];
 
 /** Top-level keywords of `.gitlab-ci.yml`: a job cannot have these names. */
 const GITLAB_KEYWORDS = new Set([

@@ -2,6 +2,7 @@
  * The `kiln` command line: parses arguments, calls the API, maps errors to exit codes. Thin by design.
  */
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CI_SYSTEMS, type CiSystem } from '../ci/job-ids.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { KILN_VERSION } from '../runtime/version.js';
 import { reportError } from './report-error.js';
@@ -262,7 +263,7 @@ function addCiCommand(program: Command, setExit: (code: number) => void, debug: 
       'print a CI pipeline (GitHub Actions, GitLab CI, Buildkite): one CI job per kiln job, each running ' +
         'kiln run JOB --only; outputs pass between CI machines through the shared job cache',
     )
-    .addArgument(new Argument('<system>', 'the CI system').choices(['github', 'gitlab', 'buildkite']))
+    .addArgument(new Argument('<system>', 'the CI system').choices(CI_SYSTEMS))
     .argument('[jobs...]', 'jobs to include; their needs too (default: all)')
     .option('-f, --file <file>', 'the step file', 'kiln.yaml')
     .option('--env <name[=value]>', `${ENV_HELP}; passed on to each CI job's kiln run`, collect, [])
@@ -287,7 +288,7 @@ function addCiCommand(program: Command, setExit: (code: number) => void, debug: 
           'Exit codes: 0 written, 2 bad usage or definition.',
       ),
     )
-    .action(async (system: 'github' | 'gitlab' | 'buildkite', jobs: string[], opts) =>
+    .action(async (system: CiSystem, jobs: string[], opts) =>
       setExit(await ciCommand(system, jobs, { ...opts, debug: debug() })),
     );
 }
