@@ -111,10 +111,7 @@ export class CachingJobExecutor implements JobExecutor {
       if (context.signal.aborted) throw cancelledError(context.signal);
       const plan = await this.#inner.planJob(job, context);
       const decision = await scope.cache.decide(plan, context.signal, context.emit);
-      if (decision.result === 'hit' && decision.source === 'local' && decision.pin) {
-        const { pin } = decision;
-        scope.stack.push('pin', decision.keyed.key, () => pin.release());
-      }
+      if (decision.result === 'hit' && decision.source === 'local') holdPin(scope, decision);
       return { plan, decision };
     } catch (error) {
       return { error };
@@ -209,8 +206,7 @@ export class CachingJobExecutor implements JobExecutor {
       }
       lazy.download ??= this.#download(lazy.plan, context, lazy.decision).then((decided) => {
         if (decided.result === 'hit' && decided.source === 'local') {
-          const { pin } = decided;
-          if (pin) scope.stack.push('pin', decided.keyed.key, () => pin.release());
+          holdPin(scope, decided);
           return decided.stored;
         }
         scope.remote?.refuse(lazy.decision.keyed.key);
@@ -495,4 +491,10 @@ export class CachingJobExecutor implements JobExecutor {
       });
     }
   }
+}
+
+/** Holds a local hit's pin, if the lookup took one, until the run ends (the run's stack). */
+function holdPin(scope: RunScope, hit: Extract<CacheDecision, { source: 'local' }>): void {
+  const { pin } = hit;
+  if (pin) scope.stack.push('pin', hit.keyed.key, () => pin.release());
 }
