@@ -63,7 +63,9 @@ export function interpolateVariables(
   }
   return {
     ...definition,
-    ...(definition.defaults ? { defaults: interpolateDefaults(definition.defaults, base, diagnostics) } : {}),
+    ...(definition.defaults
+      ? { defaults: interpolateShared(definition.defaults, base, pointer('defaults'), diagnostics) }
+      : {}),
     jobs,
   };
 }
@@ -93,23 +95,13 @@ function matrixValues(spec: JobSpec): Record<string, string> | undefined {
   return values;
 }
 
-function interpolateDefaults(defaults: Defaults, scope: Scope, diagnostics: DiagnosticCollector): Defaults {
-  const at = pointer('defaults');
-  const text = (value: string, field: string): string =>
-    interpolate(value, scope, at + pointer(field), diagnostics);
-  return {
-    ...defaults,
-    ...(typeof defaults.image === 'string' ? { image: text(defaults.image, 'image') } : {}),
-    ...(typeof defaults.workdir === 'string' ? { workdir: text(defaults.workdir, 'workdir') } : {}),
-    ...(defaults.env ? { env: interpolateEnv(defaults.env, scope, at, diagnostics) } : {}),
-    ...(Array.isArray(defaults.mounts)
-      ? { mounts: interpolateMounts(defaults.mounts, scope, at, diagnostics) }
-      : {}),
-  };
-}
-
-function interpolateJob(spec: JobSpec, scope: Scope, at: string, diagnostics: DiagnosticCollector): JobSpec {
-  if (spec === null || typeof spec !== 'object') return spec;
+/** The fields `defaults` and a job share: `image`, `workdir`, `env` and `mounts`. */
+function interpolateShared<T extends Defaults | JobSpec>(
+  spec: T,
+  scope: Scope,
+  at: string,
+  diagnostics: DiagnosticCollector,
+): T {
   const text = (value: string, field: string): string =>
     interpolate(value, scope, at + pointer(field), diagnostics);
   return {
@@ -118,6 +110,13 @@ function interpolateJob(spec: JobSpec, scope: Scope, at: string, diagnostics: Di
     ...(typeof spec.workdir === 'string' ? { workdir: text(spec.workdir, 'workdir') } : {}),
     ...(spec.env ? { env: interpolateEnv(spec.env, scope, at, diagnostics) } : {}),
     ...(Array.isArray(spec.mounts) ? { mounts: interpolateMounts(spec.mounts, scope, at, diagnostics) } : {}),
+  };
+}
+
+function interpolateJob(spec: JobSpec, scope: Scope, at: string, diagnostics: DiagnosticCollector): JobSpec {
+  if (spec === null || typeof spec !== 'object') return spec;
+  return {
+    ...interpolateShared(spec, scope, at, diagnostics),
     ...(Array.isArray(spec.steps)
       ? {
           steps: spec.steps.map((step, index) =>
