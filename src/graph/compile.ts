@@ -262,8 +262,8 @@ function compileJob(
     diagnostics,
   );
   const cache = compileCache(spec.cache, label, `${at}/cache`, diagnostics);
-  const condition = jobCondition(spec.if, label, `${at}/if`, diagnostics);
-  if (condition === 'always') {
+  const jobIf = condition(spec.if, ['always'], label, `${at}/if`, diagnostics);
+  if (jobIf === 'always') {
     const consumed = mounts.find((m): m is CompiledOutputMount => m.type === 'output');
     if (consumed !== undefined) {
       diagnostics.add(
@@ -293,7 +293,7 @@ function compileJob(
     ...(network !== undefined ? { network } : {}),
     ...(services.length > 0 ? { services } : {}),
     needs: needs.map((n) => numbers.names[n]!),
-    ...(condition !== undefined ? { if: condition } : {}),
+    ...(jobIf !== undefined ? { if: jobIf } : {}),
     mounts,
     steps,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
@@ -316,30 +316,25 @@ function compileCache(
   return undefined;
 }
 
-/** A job's `if:`: `always` for `always()`; undefined for `success()` (the default) or a bad value. */
-function jobCondition(
+/**
+ * An `if:` as written: one of `allowed` (a job's `always`, a step's `failure` or `always`, each written
+ * with `()`); undefined for `success()` (the default) or a bad value, which is reported.
+ */
+function condition<C extends 'failure' | 'always'>(
   value: unknown,
+  allowed: readonly C[],
   label: string,
   at: string,
   diagnostics: DiagnosticCollector,
-): 'always' | undefined {
+): C | undefined {
   if (value === undefined || value === 'success()') return undefined;
-  if (value === 'always()') return 'always';
-  diagnostics.add(`${label}: if must be success() or always(), not ${JSON.stringify(value)}`, at);
-  return undefined;
-}
-
-/** A step's `if:`; undefined for `success()` (the default) or a bad value. */
-function stepCondition(
-  value: unknown,
-  label: string,
-  at: string,
-  diagnostics: DiagnosticCollector,
-): 'failure' | 'always' | undefined {
-  if (value === undefined || value === 'success()') return undefined;
-  if (value === 'failure()') return 'failure';
-  if (value === 'always()') return 'always';
-  diagnostics.add(`${label}: if must be success(), failure() or always(), not ${JSON.stringify(value)}`, at);
+  const found = allowed.find((name) => value === `${name}()`);
+  if (found !== undefined) return found;
+  const names = ['success', ...allowed].map((name) => `${name}()`);
+  diagnostics.add(
+    `${label}: if must be ${names.slice(0, -1).join(', ')} or ${names.at(-1)!}, not ${JSON.stringify(value)}`,
+    at,
+  );
   return undefined;
 }
 
@@ -574,8 +569,8 @@ function compileStep(
   };
   if (stepUser !== undefined) compiled.user = stepUser;
   if (stepTimeout !== undefined) compiled.timeoutMs = stepTimeout;
-  const condition = stepCondition(step.if, stepLabel, `${stepAt}/if`, diagnostics);
-  if (condition !== undefined) compiled.if = condition;
+  const stepIf = condition(step.if, ['failure', 'always'], stepLabel, `${stepAt}/if`, diagnostics);
+  if (stepIf !== undefined) compiled.if = stepIf;
   const retry =
     step.retry === undefined
       ? undefined
