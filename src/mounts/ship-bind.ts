@@ -73,7 +73,7 @@ export async function shipBind(p: PlannedBindMount, ctx: ShipBindContext): Promi
     };
   }
   const copy = await createRunCopy(remote.engine, { ...common, target: p.mount.target, tar }).catch(fail);
-  ctx.stack.push('volume', copy.volume, () => copyBack(copy.volume, p, listing, ctx));
+  ctx.stack.push('volume', copy.volume, () => copyBack(copy.volume, common, p, listing, ctx));
   return {
     mount: sourceMount(copy.volume, p.mount.target, false),
     source: p.realPath,
@@ -81,21 +81,20 @@ export async function shipBind(p: PlannedBindMount, ctx: ShipBindContext): Promi
   };
 }
 
-/** Applies a read-write bind's copy to its host source, then removes the copy. */
+/**
+ * Applies a read-write bind's copy to its host source (read through a container made as `reader` says),
+ * then removes the copy.
+ */
 async function copyBack(
   volume: string,
+  reader: Parameters<typeof readVolume>[2],
   p: PlannedBindMount,
   shipped: TreeListing,
   ctx: ShipBindContext,
 ): Promise<void> {
-  const { engine, image } = ctx.remote;
+  const { engine } = ctx.remote;
   try {
-    const read = await readVolume(engine, volume, {
-      image,
-      runId: ctx.runId,
-      project: ctx.graph.project,
-      job: ctx.job,
-    });
+    const read = await readVolume(engine, volume, reader);
     try {
       const done = await copyBackTree(read.archive, p.realPath, shipped, ctx.owner);
       for (const warning of done.warnings) {
