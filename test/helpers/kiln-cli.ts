@@ -240,3 +240,8 @@ export async function resultVolumesOf(project: Project, engine: Docker = docker)
 export function jobCacheOf(run: KilnRun): Map<string, Record<string, any>> {
   return new Map(eventsOf(run, 'job.cache').map((e) => [e.job as string, e]));
 }
+
+/** A job's status in the `job.end` event of a `--json` run (undefined if it never ended). */
+export function statusOf(run: KilnRun, job: string): string | undefined {
+  return eventsOf(run, 'job.end').find((e) => e.job === job)?.status;
+}

@@ -19,13 +19,10 @@ import {
   sweepProjects,
   waitFor,
   type KilnRun,
+  statusOf,
 } from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
-
-function statusOf(run: KilnRun, job: string): string | undefined {
-  return eventsOf(run, 'job.end').find((e) => e.job === job)?.status;
-}
 
 function ran(run: KilnRun): string[] {
   return eventsOf(run, 'job.start').map((e) => e.job as string);

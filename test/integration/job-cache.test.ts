@@ -21,15 +21,12 @@ import {
   sweepProjects,
   type KilnRun,
   type Project,
+  statusOf,
 } from '../helpers/kiln-cli.js';
 
 test.after.always(sweepProjects);
 
 const cacheOf = jobCacheOf;
-
-function statusOf(run: KilnRun, job: string): string | undefined {
-  return eventsOf(run, 'job.end').find((e) => e.job === job)?.status;
-}
 
 /** Containers created in a run (container.create events). */
 function created(run: KilnRun): string[] {
