@@ -70,6 +70,39 @@ export async function execExitCode(exec: Docker.Exec, endpoint: string): Promise
   }
 }
 
+/**
+ * Creates and starts the exec of `spec` in a container, stdin, stdout and stderr attached, hijacked: the
+ * exec and its one stream, both ways (multiplexed unless `tty`). `description` names it in errors.
+ */
+export function startAttachedExec(
+  docker: Docker,
+  endpoint: string,
+  containerId: string,
+  spec: ExecSpec,
+  description: string,
+  tty: boolean,
+): Promise<{ readonly exec: Docker.Exec; readonly stream: Duplex }> {
+  const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  return dockerCall(
+    `starting ${description} in container ${containerId.slice(0, 12)}`,
+    endpoint,
+    async () => {
+      const exec = await docker.getContainer(containerId).exec({
+        Cmd: [...spec.argv],
+        Env: env,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: tty,
+        ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
+        ...(spec.user ? { User: spec.user } : {}),
+      });
+      const stream = (await exec.start({ hijack: true, stdin: true, Tty: tty })) as unknown as Duplex;
+      return { exec, stream };
+    },
+  );
+}
+
 export class DockerExec implements ExecRuntime {
   constructor(
     private readonly docker: Docker,
@@ -78,25 +111,15 @@ export class DockerExec implements ExecRuntime {
 
   async start(containerId: string, spec: ExecSpec): Promise<ExecProcess> {
     const description = spec.description ?? 'a command';
-    const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    return dockerCall(
-      `starting ${description} in container ${containerId.slice(0, 12)}`,
+    const started = await startAttachedExec(
+      this.docker,
       this.endpoint,
-      async () => {
-        const exec = await this.docker.getContainer(containerId).exec({
-          Cmd: [...spec.argv],
-          Env: env,
-          AttachStdin: true,
-          AttachStdout: true,
-          AttachStderr: true,
-          Tty: false,
-          ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
-          ...(spec.user ? { User: spec.user } : {}),
-        });
-        const stream = (await exec.start({ hijack: true, stdin: true, Tty: false })) as unknown as Duplex;
-        return new DockerExecProcess(exec, stream, description, this.endpoint);
-      },
+      containerId,
+      spec,
+      description,
+      false,
     );
+    return new DockerExecProcess(started.exec, started.stream, description, this.endpoint);
   }
 
   startTty(containerId: string, spec: TtyExecSpec): Promise<TtyProcess> {

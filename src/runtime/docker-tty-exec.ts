@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { dockerCall, translate } from './docker-errors.js';
-import { execExitCode } from './docker-exec.js';
+import { execExitCode, startAttachedExec } from './docker-exec.js';
 import type { TerminalSize, TtyExecSpec, TtyProcess } from './tty-exec.js';
 
 /** Tries of the first resize while the engine has not started the command yet. */
@@ -71,25 +71,8 @@ export async function startDockerTty(
   spec: TtyExecSpec,
 ): Promise<TtyProcess> {
   const description = spec.description ?? 'a shell';
-  const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
-  const started = await dockerCall(
-    `starting ${description} in container ${containerId.slice(0, 12)}`,
-    endpoint,
-    async () => {
-      const exec = await docker.getContainer(containerId).exec({
-        Cmd: [...spec.argv],
-        Env: env,
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: true,
-        ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
-        ...(spec.user ? { User: spec.user } : {}),
-      });
-      const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as unknown as Duplex;
-      return new DockerTtyProcess(exec, stream, endpoint);
-    },
-  );
+  const { exec, stream } = await startAttachedExec(docker, endpoint, containerId, spec, description, true);
+  const started = new DockerTtyProcess(exec, stream, endpoint);
   // A shell that cannot learn its size still works (at 80x24): that is no reason to fail.
   await started.firstResize(spec.size).catch(() => {});
   return started;
