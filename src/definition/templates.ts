@@ -100,7 +100,7 @@ const isMap = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Resolves every job's `extends`; returns the document unchanged when no job has one. */
-export function expandTemplates(document: unknown): Expansion {
+function expandTemplates(document: unknown): Expansion {
   const problems: TemplateProblem[] = [];
   const origins = new Map<string, string>();
   const failed = new Set<string>();

@@ -34,12 +34,12 @@ export interface MatrixExpansion {
 }
 
 /** The environment variable an axis's value is given in: `KILN_MATRIX_` and the axis in upper case. */
-export function matrixEnvName(axis: string): string {
+function matrixEnvName(axis: string): string {
   return `KILN_MATRIX_${axis.toUpperCase().replace(/-/g, '_')}`;
 }
 
 /** The name of an instance: `build (cc=gcc, opt=O2)`. */
-export function instanceName(group: string, values: Readonly<Record<string, string>>): string {
+function instanceName(group: string, values: Readonly<Record<string, string>>): string {
   const parts = Object.entries(values).map(([axis, value]) => `${axis}=${value}`);
   return `${group} (${parts.join(', ')})`;
 }
