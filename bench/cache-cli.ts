@@ -26,6 +26,10 @@ export interface EventedRun extends JobOutcomes {
   /** From run.end's time to the child's exit: the summary, flushing, leaving. */
   readonly exitMs: number;
   readonly exitCode: number;
+  /** The project's name, from run.start. */
+  readonly project: string;
+  /** The bytes the run's binds sent the engine (the sum of mount.prepare's uploadedBytes). */
+  readonly uploadedBytes: number;
 }
 
 /** The epoch time in ms, with the sub-millisecond part of the monotonic clock. */
@@ -59,6 +63,8 @@ export async function eventedRun(options: {
   let runStartAt: number | undefined;
   let runEndAt: number | undefined;
   let runMs: number | undefined;
+  let project = '';
+  let uploadedBytes = 0;
   const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
   lines.on('line', (line) => {
     // Step output is most of the bytes and none of what is counted: skip it unparsed.
@@ -74,6 +80,10 @@ export async function eventedRun(options: {
     switch (event.type) {
       case 'run.start':
         runStartAt = at;
+        project = String(event.project);
+        break;
+      case 'mount.prepare':
+        if (typeof event.uploadedBytes === 'number') uploadedBytes += event.uploadedBytes;
         break;
       case 'run.end':
         runEndAt = at;
@@ -111,6 +121,8 @@ export async function eventedRun(options: {
     runMs: runMs ?? runEndAt - runStartAt,
     exitMs: exitedAt - runEndAt,
     exitCode: code,
+    project,
+    uploadedBytes,
     cache,
     status,
   };

@@ -10,8 +10,8 @@
 import { spawn } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { KILN_BIN, REPO_ROOT } from './kiln-runs.js';
+import { REPO_ROOT } from './kiln-runs.js';
+import { eventedRun, type EventedRun } from './cache-cli.js';
 import type { BenchContext } from './context.js';
 import { runRounds, samplesOf, type Variant } from './repeat.js';
 import { atMost, metric, ratio, type CaseResult } from './report.js';
@@ -36,43 +36,9 @@ function script(args: readonly string[], env: NodeJS.ProcessEnv = process.env): 
   });
 }
 
-interface Run {
-  readonly wallMs: number;
-  readonly uploadedBytes: number;
-  /** job -> how it ended. */
-  readonly status: Map<string, string>;
-  readonly project: string;
-}
-
 /** `kiln run --progress json` in `cwd`: its wall time, the bytes its binds uploaded, its jobs' ends. */
-async function run(cwd: string, env: NodeJS.ProcessEnv): Promise<Run> {
-  const started = performance.now();
-  const child = spawn(process.execPath, [KILN_BIN, 'run', '--progress', 'json'], {
-    cwd,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  let uploadedBytes = 0;
-  let project = '';
-  const status = new Map<string, string>();
-  const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
-  lines.on('line', (line) => {
-    if (line.startsWith('{"type":"step.output"')) return;
-    const event = JSON.parse(line) as Record<string, unknown>;
-    if (event.type === 'mount.prepare' && typeof event.uploadedBytes === 'number') {
-      uploadedBytes += event.uploadedBytes;
-    }
-    if (event.type === 'job.end') status.set(String(event.job), String(event.status));
-    if (event.type === 'run.start') project = String(event.project);
-  });
-  const closed = new Promise<void>((resolve) => lines.once('close', resolve));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const wallMs = performance.now() - started;
-  await closed;
-  if (code !== 0) throw new Error(`kiln run exited with ${code}: ${stderr.trim().slice(-2000)}`);
-  return { wallMs, uploadedBytes, status, project };
+function run(cwd: string, env: NodeJS.ProcessEnv): Promise<EventedRun> {
+  return eventedRun({ args: [], cwd, env });
 }
 
 export async function benchRemoteEngine(context: BenchContext): Promise<CaseResult> {
