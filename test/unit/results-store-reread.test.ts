@@ -1,35 +1,16 @@
 import test from 'ava';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { digestOf } from '../../src/results/canonical.js';
-import { KEY_FORMAT } from '../../src/results/key-inputs.js';
 import { ResultStore, type ResultRecord } from '../../src/results/result-store.js';
 import { tempDir } from '../helpers/mounts-fixtures.js';
+import { resultOwner, resultRecord } from '../helpers/results-fixtures.js';
 
-const owner = { pid: process.pid, host: hostname(), runId: 'run-1', job: 'build' };
+const owner = resultOwner();
 
+/** A result of job build whose one output is in `volume`. */
 function record(key: string, volume: string): ResultRecord {
-  return {
-    key,
-    project: 'app-1234',
-    job: 'build',
-    outputs: [{ path: '/out', volume, digest: digestOf('out'), size: 1 }],
-    producedBy: 'run-1',
-    createdAt: '2026-01-01T00:00:00.000Z',
-    inputs: {
-      format: KEY_FORMAT,
-      image: { ref: 'kiln-fixture/busybox:latest', id: digestOf('image') },
-      env: {},
-      workdir: '/',
-      shell: ['/bin/sh', '-c'],
-      steps: [],
-      mounts: [],
-      binds: [],
-      consumed: [],
-      outputs: ['/out'],
-    },
-  };
+  return resultRecord(key, { outputs: [{ path: '/out', volume, digest: digestOf('out'), size: 1 }] });
 }
 
 test('a result file changed in place after a lookup read it is read afresh: damaged, it is a miss', async (t) => {

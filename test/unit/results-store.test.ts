@@ -4,43 +4,14 @@ import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promi
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { digestOf } from '../../src/results/canonical.js';
-import { KEY_FORMAT, type KeyInputs } from '../../src/results/key-inputs.js';
-import {
-  choosePrunable,
-  ResultStore,
-  type ResultRecord,
-  type StoredResult,
-} from '../../src/results/result-store.js';
+import { choosePrunable, ResultStore, type StoredResult } from '../../src/results/result-store.js';
 import { listingOf } from '../../src/results/tree-format.js';
 import { tempDir } from '../helpers/mounts-fixtures.js';
-
-const owner = (job = 'build', runId = 'run-1') => ({ pid: process.pid, host: hostname(), runId, job });
-
-const INPUTS: KeyInputs = {
-  format: KEY_FORMAT,
-  image: { ref: 'kiln-fixture/busybox:latest', id: digestOf('image') },
-  env: {},
-  workdir: '/',
-  shell: ['/bin/sh', '-c'],
-  steps: [],
-  mounts: [],
-  binds: [],
-  consumed: [],
-  outputs: ['/out'],
-};
-
-function record(key: string, overrides: Partial<ResultRecord> = {}): ResultRecord {
-  return {
-    key,
-    project: 'app-1234',
-    job: 'build',
-    outputs: [{ path: '/out', volume: 'kiln-result-app-build-abc', digest: digestOf('out'), size: 1234 }],
-    producedBy: 'run-1',
-    createdAt: new Date().toISOString(),
-    inputs: INPUTS,
-    ...overrides,
-  };
-}
+import {
+  KEY_INPUTS as INPUTS,
+  resultOwner as owner,
+  resultRecord as record,
+} from '../helpers/results-fixtures.js';
 
 async function store(t: Parameters<typeof tempDir>[0]): Promise<ResultStore> {
   return new ResultStore(join(await tempDir(t, 'kiln-state-'), 'results'));
