@@ -105,7 +105,7 @@ export interface UnreachableOptions {
 }
 
 /** Whether `endpoint` is on another machine (tcp, ssh): the advice is then about that host, not this one. */
-function isNetworkEndpoint(endpoint: string): boolean {
+export function isNetworkEndpoint(endpoint: string): boolean {
   return /^(tcp|ssh|https?):\/\//.test(endpoint);
 }
 

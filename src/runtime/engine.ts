@@ -10,7 +10,7 @@ import Docker from './dockerode.js';
 import { EngineUnavailableError } from '../errors.js';
 import { dockerConnection } from './docker-connection.js';
 import { DockerContainers } from './docker-containers.js';
-import { markAnswered } from './docker-errors.js';
+import { isNetworkEndpoint, markAnswered } from './docker-errors.js';
 import { DockerExec } from './docker-exec.js';
 import { DockerImages } from './docker-images.js';
 import { DockerKeepers } from './docker-keepers.js';
@@ -70,7 +70,7 @@ export function isRemoteHost(host: string | undefined, env: NodeJS.ProcessEnv = 
   const flag = env.KILN_ENGINE_REMOTE?.trim();
   if (flag === '1' || flag === 'true') return true;
   if (flag === '0' || flag === 'false') return false;
-  return host !== undefined && /^(tcp|ssh|https?):\/\//.test(host);
+  return host !== undefined && isNetworkEndpoint(host);
 }
 
 export function createEngine(options: EngineOptions = {}): Engine {
