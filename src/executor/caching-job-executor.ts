@@ -205,10 +205,7 @@ export class CachingJobExecutor implements JobExecutor {
         );
       }
       lazy.download ??= this.#download(lazy.plan, context, lazy.decision).then((decided) => {
-        if (decided.result === 'hit' && decided.source === 'local') {
-          holdPin(scope, decided);
-          return decided.stored;
-        }
+        if (decided.result === 'hit' && decided.source === 'local') return decided.stored;
         scope.remote?.refuse(lazy.decision.keyed.key);
         return undefined;
       });
@@ -226,7 +223,8 @@ export class CachingJobExecutor implements JobExecutor {
 
   /**
    * Downloads a result of the shared cache and seals it here: a hit (its source stays `remote`), or,
-   * when the download cannot be used, a miss with the reasons the local store gives.
+   * when the download cannot be used, a miss with the reasons the local store gives. A hit's pin is
+   * held until the run ends, whichever job asked for the download.
    */
   async #download(
     plan: JobPlan,
@@ -248,7 +246,7 @@ export class CachingJobExecutor implements JobExecutor {
       return { result: 'miss', reasons, keyed: decision.keyed };
     }
     await cache.sealed(stored.outputs.map((o: { volume: string }) => o.volume));
-    return {
+    const hit = {
       result: 'hit',
       source: 'local',
       reasons: [],
@@ -256,7 +254,9 @@ export class CachingJobExecutor implements JobExecutor {
       stored,
       pin,
       downloaded: true,
-    };
+    } as const;
+    holdPin(this.#scopeOf(context), hit);
+    return hit;
   }
 
   /** Waits for the run's uploads to the shared cache (before `run.end`). */
