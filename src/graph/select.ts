@@ -95,8 +95,10 @@ function known(graph: BuildGraph, names: readonly string[]): readonly string[] {
 export function matrixGroups(graph: BuildGraph): ReadonlyMap<string, readonly string[]> {
   const groups = new Map<string, string[]>();
   for (const job of graph.jobs.values()) {
-    if (job.matrix !== undefined)
-      groups.set(job.matrix.group, [...(groups.get(job.matrix.group) ?? []), job.name]);
+    if (job.matrix === undefined) continue;
+    const names = groups.get(job.matrix.group);
+    if (names === undefined) groups.set(job.matrix.group, [job.name]);
+    else names.push(job.name);
   }
   return groups;
 }
