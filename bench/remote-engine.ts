@@ -12,6 +12,7 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from './kiln-runs.js';
 import { eventedRun, type EventedRun } from './cache-cli.js';
+import { commandOutput } from './command-output.js';
 import type { BenchContext } from './context.js';
 import { runRounds, samplesOf, type Variant } from './repeat.js';
 import { atMost, metric, ratio, type CaseResult } from './report.js';
@@ -21,19 +22,7 @@ const IMAGES = 'kiln-fixture/busybox:latest kiln-fixture/debian-gcc:bookworm';
 
 /** Runs the remote engine's script; its stdout, or a rejection with its stderr. */
 function script(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [SCRIPT, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve(out)
-        : reject(new Error(`remote-engine.sh ${args[0]} exited ${code}: ${err.trim()}`)),
-    );
-  });
+  return commandOutput('bash', [SCRIPT, ...args], env);
 }
 
 /** `kiln run --progress json` in `cwd`: its wall time, the bytes its binds uploaded, its jobs' ends. */

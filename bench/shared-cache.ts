@@ -9,33 +9,14 @@
  *   digests it, which is the price of using it);
  * - a cold run that uploads its result against a cold run without a shared cache.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from './kiln-runs.js';
 import { eventedRun, removeProjectVolumes } from './cache-cli.js';
+import { commandOutput } from './command-output.js';
 import type { BenchContext } from './context.js';
 import { runRounds, samplesOf, type Variant } from './repeat.js';
 import { atMost, metric, ratio, type CaseResult } from './report.js';
-
-/** Runs a command; resolves with its stdout, rejects with its stderr. */
-function run(
-  command: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}: ${err.trim()}`)),
-    );
-  });
-}
 
 const SERVER = join(REPO_ROOT, 'scripts', 'cache-server.sh');
 
@@ -70,8 +51,8 @@ export async function benchSharedCache(context: BenchContext): Promise<CaseResul
   const coldProject = join(dir, 'cold');
   await mkdir(join(coldProject, 'src'), { recursive: true });
   await writeFile(join(coldProject, 'kiln.yaml'), stepFile(megabytes));
-  const url = (await run('bash', [SERVER, 'start'])).trim().split('\n').pop()!;
-  const served = (await run('bash', [SERVER, 'dir'])).trim();
+  const url = (await commandOutput('bash', [SERVER, 'start'])).trim().split('\n').pop()!;
+  const served = (await commandOutput('bash', [SERVER, 'dir'])).trim();
   const prefix = `bench-${Date.now()}`;
   const cacheUrl = `${url}/${prefix}`;
   const envOf = (state: string, shared: boolean): NodeJS.ProcessEnv => ({
@@ -89,7 +70,7 @@ export async function benchSharedCache(context: BenchContext): Promise<CaseResul
     const blobSizes = await Promise.all(
       blobs.map(async (b) => ({
         b,
-        size: Number((await run('stat', ['-c', '%s', join(served, prefix, 'cas', b)])).trim()),
+        size: Number((await commandOutput('stat', ['-c', '%s', join(served, prefix, 'cas', b)])).trim()),
       })),
     );
     const bigBlob = blobSizes.sort((x, y) => y.size - x.size)[0]!;
@@ -116,7 +97,7 @@ export async function benchSharedCache(context: BenchContext): Promise<CaseResul
         async run() {
           const out = join(dir, 'curl.blob');
           const started = performance.now();
-          await run('curl', ['-sf', '-o', out, `${cacheUrl}/cas/${bigBlob.b}`]);
+          await commandOutput('curl', ['-sf', '-o', out, `${cacheUrl}/cas/${bigBlob.b}`]);
           const ms = performance.now() - started;
           await rm(out, { force: true });
           return { curl: ms };
@@ -185,14 +166,14 @@ export async function benchSharedCache(context: BenchContext): Promise<CaseResul
       if (projectName) await removeProjectVolumes(context.docker, projectName).catch(() => 0);
     }
     await rm(dir, { recursive: true, force: true }).catch(() => {});
-    await run('bash', [SERVER, 'stop']).catch(() => '');
+    await commandOutput('bash', [SERVER, 'stop']).catch(() => '');
   }
 }
 
 /** The project name kiln gives the bench's project (from its step file's folder), via kiln graph --format json. */
 async function readProjectName(projectDir: string): Promise<string | undefined> {
   try {
-    const out = await run(process.execPath, [
+    const out = await commandOutput(process.execPath, [
       join(REPO_ROOT, 'bin', 'kiln.js'),
       'graph',
       '--format',
