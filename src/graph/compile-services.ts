@@ -306,7 +306,7 @@ function compileHealth(health: unknown, at: string, fail: Fail): CompiledService
   const h = health as Record<string, unknown>;
   const argv = argvOf(h['run'] as RunCommand, 'health run', `${at}/run`, fail);
   const duration = (key: string, fallback: number, zero: boolean): number | undefined => {
-    const value = h[key === 'startPeriod' ? 'startPeriod' : key];
+    const value = h[key];
     if (value === undefined) return fallback;
     const field = key === 'startPeriod' ? 'start-period' : key;
     try {
