@@ -154,72 +154,39 @@ async function lockCache(
   ctx: AcquireMountsContext,
 ): Promise<string> {
   const { project } = ctx.graph;
-  const hold = (volume: string, lock: CacheLock | EngineLock) =>
-    ctx.stack.push('lock', volume, () => lock.release());
+  if (mount.sharing !== 'locked' && mount.sharing !== 'private') return cacheVolumeName(project, mount.id);
+  const onWait = (holder: string, heldForMs: number, lock: string) =>
+    ctx.emit({ type: 'mount.wait', job: job.name, cache: mount.id, holder, heldForMs, lock });
   // On an engine other hosts share, the locks are on the engine, where their kilns see them too.
-  if (locksOnEngine(ctx.runId) && mount.sharing !== 'shared') {
-    return lockCacheOnEngine(job, mount, ctx, hold);
-  }
-  if (mount.sharing === 'locked') {
-    const volume = cacheVolumeName(project, mount.id);
-    const lock = await acquireCacheLock({
-      path: cacheLockPath(directory, volume),
-      owner,
-      wait: true,
-      signal: ctx.signal,
-      onWait: (holder, heldForMs, path) =>
-        ctx.emit({ type: 'mount.wait', job: job.name, cache: mount.id, holder, heldForMs, lock: path }),
-    });
-    hold(volume, lock!);
-    return volume;
-  }
-  if (mount.sharing === 'private') {
-    for (let slot = 0; ; slot++) {
-      const volume = cacheVolumeName(project, mount.id, slot);
-      const lock = await acquireCacheLock({ path: cacheLockPath(directory, volume), owner, wait: false });
-      if (lock !== undefined) {
-        hold(volume, lock);
-        return volume;
-      }
-    }
-  }
-  return cacheVolumeName(project, mount.id);
-}
-
-/** lockCache's locks as lock containers on the engine (see runtime/engine-locks.ts). */
-async function lockCacheOnEngine(
-  job: CompiledJob,
-  mount: CompiledCacheMount,
-  ctx: AcquireMountsContext,
-  hold: (volume: string, lock: EngineLock) => void,
-): Promise<string> {
-  const { project } = ctx.graph;
-  const common = { runId: ctx.runId, job: job.name, signal: ctx.signal };
-  if (mount.sharing === 'locked') {
-    const volume = cacheVolumeName(project, mount.id);
-    const lock = await acquireEngineLock({
-      ...common,
-      object: volume,
-      wait: true,
-      onWait: (holder, heldForMs, lockName) =>
-        ctx.emit({
-          type: 'mount.wait',
+  const take = (volume: string, wait: boolean): Promise<CacheLock | EngineLock | undefined> =>
+    locksOnEngine(ctx.runId)
+      ? acquireEngineLock({
+          runId: ctx.runId,
           job: job.name,
-          cache: mount.id,
-          holder,
-          heldForMs,
-          lock: `the container ${lockName}`,
-        }),
-    });
-    hold(volume, lock!);
+          signal: ctx.signal,
+          object: volume,
+          wait,
+          ...(wait
+            ? { onWait: (holder, heldForMs, name) => onWait(holder, heldForMs, `the container ${name}`) }
+            : {}),
+        })
+      : acquireCacheLock({
+          path: cacheLockPath(directory, volume),
+          owner,
+          wait,
+          ...(wait ? { signal: ctx.signal, onWait } : {}),
+        });
+  const hold = (volume: string, lock: CacheLock | EngineLock): string => {
+    ctx.stack.push('lock', volume, () => lock.release());
     return volume;
+  };
+  if (mount.sharing === 'locked') {
+    const volume = cacheVolumeName(project, mount.id);
+    return hold(volume, (await take(volume, true))!);
   }
   for (let slot = 0; ; slot++) {
     const volume = cacheVolumeName(project, mount.id, slot);
-    const lock = await acquireEngineLock({ ...common, object: volume, wait: false });
-    if (lock !== undefined) {
-      hold(volume, lock);
-      return volume;
-    }
+    const lock = await take(volume, false);
+    if (lock !== undefined) return hold(volume, lock);
   }
 }
