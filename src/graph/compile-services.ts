@@ -3,11 +3,11 @@
  * and aliases checked as host names that are unique on the job's network, commands as argv, durations
  * in ms, the health check's defaults filled in. Every problem is a diagnostic at the offending value.
  */
-import { parseDuration } from '../definition/durations.js';
 import { parseMode, parseSize } from '../definition/sizes.js';
 import type { RunCommand, ServiceSpec } from '../definition/types.js';
 import { pointer, type DiagnosticCollector } from './diagnostics.js';
 import { imageReferenceProblem } from './image-reference.js';
+import { parseWait } from './wait-limit.js';
 import type { CompiledService, CompiledServiceHealth } from './types.js';
 
 /** A host name on the job's network: what a service's name and aliases must be. */
@@ -24,9 +24,6 @@ export const HEALTH_DEFAULTS = {
   /** Failed checks before this time after the start do not count. */
   startPeriodMs: 0,
 } as const;
-
-/** The longest wait a service's durations may ask for: what a Node.js timer can wait. */
-const MAX_MS = 2 ** 31 - 1;
 
 export interface ServiceJob {
   readonly name: string;
@@ -310,8 +307,7 @@ function compileHealth(health: unknown, at: string, fail: Fail): CompiledService
     if (value === undefined) return fallback;
     const field = key === 'startPeriod' ? 'start-period' : key;
     try {
-      const ms = parseDuration(value as string | number);
-      if (ms > MAX_MS) throw new Error('longer than the most kiln can wait, 596h31m23s');
+      const ms = parseWait(value as string | number);
       if (ms === 0 && !zero) throw new Error('must be longer than 0');
       return ms;
     } catch (error) {

@@ -35,6 +35,7 @@ import { compileServices } from './compile-services.js';
 import { DiagnosticCollector, pointer } from './diagnostics.js';
 import { imageReferenceProblem } from './image-reference.js';
 import { freezeGraph } from './freeze.js';
+import { MAX_TIMEOUT_MS, parseWait } from './wait-limit.js';
 import { interpolateVariables } from './variables.js';
 import { expandMatrix } from './matrix.js';
 import { JobNumbers, orderByNeeds, resolveNeeds, writtenNeeds, type WrittenNeed } from './needs.js';
@@ -79,11 +80,7 @@ export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-e', '-c'];
 /** What `shell: bash` means: stop at the first failing line, and at a failing command before a `|`. */
 export const BASH_SHELL: readonly string[] = ['bash', '-e', '-o', 'pipefail', '-c'];
 
-/**
- * The longest timeout, in ms: 2^31 - 1, about 24.8 days (596h31m23s), the most a Node.js timer can
- * wait; a longer one would fire at once.
- */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+export { MAX_TIMEOUT_MS } from './wait-limit.js';
 
 /** Compile a definition. Throws a DefinitionError listing every problem found. */
 export function compile(asWritten: Definition, options: CompileOptions = {}): BuildGraph {
@@ -378,8 +375,7 @@ function compileRetry(
   let delayMs = 0;
   if (delay !== undefined) {
     try {
-      delayMs = parseDuration(delay as string | number);
-      if (delayMs > MAX_TIMEOUT_MS) throw new Error('longer than the most kiln can wait, 596h31m23s');
+      delayMs = parseWait(delay as string | number);
     } catch (error) {
       diagnostics.add(`${label}: retry delay: ${(error as Error).message}`, `${at}/delay`);
       ok = false;
