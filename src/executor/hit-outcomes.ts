@@ -31,7 +31,7 @@ export function remoteOutcome(job: string, entry: RemoteEntry): JobOutcome {
 const LAZY_PREFIX = '(shared cache) ';
 
 /** The stand-in volume name of an output still in the shared cache (never a Docker volume name). */
-export function lazyVolume(job: string, path: string): string {
+function lazyVolume(job: string, path: string): string {
   return `${LAZY_PREFIX}${job}:${path}`;
 }
 

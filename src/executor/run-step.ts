@@ -35,7 +35,7 @@ export interface StepRun {
 }
 
 /** How long an `always()` step without a timeout may run after its job was cancelled: 30 s. */
-export const CLEANUP_TIMEOUT_MS = 30_000;
+const CLEANUP_TIMEOUT_MS = 30_000;
 
 /**
  * Runs the step, and again while its `retry` says so: an attempt that failed (with one of the exit codes

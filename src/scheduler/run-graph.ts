@@ -125,7 +125,7 @@ function describeStatus(status: Status): string {
  * Jobs an executor prepares at once (JobExecutor.prepare): I/O bound work, held to this rather than to
  * the concurrency, so that cache lookups overlap without opening files without bound.
  */
-export const PREPARE_CONCURRENCY = 16;
+const PREPARE_CONCURRENCY = 16;
 
 /** Where a job stands. Every job moves forward only: waiting -> (preparing ->) queued -> running -> ended. */
 const enum Phase {
