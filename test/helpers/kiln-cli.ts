@@ -55,13 +55,18 @@ export function startKiln(
     env: { ...process.env, KILN_STATE_DIR: project.stateDir, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return { child, done: collectRun(child, args.includes('--json')) };
+}
+
+/** What a kiln child (stdout and stderr piped) said, once it closes; with its events if `json`. */
+export function collectRun(child: ChildProcess, json: boolean): Promise<KilnRun> {
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<KilnRun>((resolvePromise) => {
+  return new Promise<KilnRun>((resolvePromise) => {
     child.on('close', (code, signal) => {
-      const events = args.includes('--json')
+      const events = json
         ? stdout
             .split('\n')
             .filter((l) => l.startsWith('{'))
@@ -70,7 +75,6 @@ export function startKiln(
       resolvePromise({ code, signal, stdout, stderr, events });
     });
   });
-  return { child, done };
 }
 
 export function kiln(

@@ -13,6 +13,7 @@ import { parse } from 'yaml';
 import { shellQuote } from '../../src/ci/index.js';
 import {
   BUSYBOX,
+  collectRun,
   kiln,
   kilnBin,
   makeProject,
@@ -91,19 +92,7 @@ function runLine(project: Project, line: string, env: NodeJS.ProcessEnv): Promis
     env: { ...process.env, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve) => {
-    child.on('close', (code, signal) => {
-      const events = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, any>);
-      resolve({ code, signal, stdout, stderr, events });
-    });
-  });
+  return collectRun(child, true);
 }
 
 test.serial(
