@@ -14,7 +14,6 @@ import {
   type JobCacheEvent,
   type KilnEvent,
   type StepEndEvent,
-  type StepOutputEvent,
 } from '../events.js';
 import type { OutputPressure } from '../output-pressure.js';
 import { StreamOutput } from './output.js';
@@ -55,6 +54,9 @@ export function commandLine(command: string): string {
   const lines = command.trim().split('\n');
   return visible(lines.length > 1 ? `${lines[0]!.trimEnd()} …` : (lines[0] ?? ''), '\t');
 }
+
+/** Marks a service's name as the source of output (a step's name holds no control character). */
+const SERVICE = '\u0001';
 
 /** `[job:service]`, for what a job's service prints. */
 function serviceLabel(job: string, service: string): string {
@@ -105,10 +107,10 @@ export class PlainReporter implements Reporter {
         );
         return;
       case 'step.output':
-        this.#output(event);
+        this.#buffered(event.job, event.step, event.stream, stepOutputText(event));
         return;
       case 'step.end':
-        this.#flushStep(event.job, event.step);
+        this.#flush(event.job, event.step);
         this.#line(event.job, this.#stepEnd(event));
         return;
       case 'mount.wait':
@@ -172,10 +174,10 @@ export class PlainReporter implements Reporter {
         );
         return;
       case 'service.output':
-        this.#serviceOutput(event);
+        this.#buffered(event.job, SERVICE + event.service, event.stream, event.data);
         return;
       case 'service.end':
-        this.#flushService(event.job, event.service);
+        this.#flush(event.job, SERVICE + event.service);
         this.#line(
           event.job,
           event.status === 'failed'
@@ -200,8 +202,7 @@ export class PlainReporter implements Reporter {
     this.#summarised = true;
     for (const key of [...this.#pending.keys()]) {
       const [job, step] = key.split('\0') as [string, string];
-      if (step.startsWith(':')) this.#flushService(job, step.slice(1));
-      else this.#flushStep(job, step);
+      this.#flush(job, step);
     }
     this.#out.write(renderSummary(this.#state, { color: this.#style.color, logsDir: this.#logsDir() }));
   }
@@ -247,39 +248,6 @@ export class PlainReporter implements Reporter {
     }
   }
 
-  /** A service's output, line by line, prefixed `[job:service]` (see #output). */
-  #serviceOutput(event: ServiceOutputEvent): void {
-    const key = `${event.job}\0:${event.service}\0${event.stream}`;
-    const text = (this.#pending.get(key) ?? '') + event.data;
-    const last = text.lastIndexOf('\n');
-    if (last === -1 && text.length < MAX_PENDING_LINE) {
-      this.#pending.set(key, text);
-      return;
-    }
-    const complete = last === -1 ? text : text.slice(0, last);
-    const rest = last === -1 ? '' : text.slice(last + 1);
-    if (rest === '') this.#pending.delete(key);
-    else this.#pending.set(key, rest);
-    this.#serviceLines(event.job, event.service, complete);
-  }
-
-  #serviceLines(job: string, service: string, text: string): void {
-    let body = this.#style.color ? text : stripEscapes(text);
-    if (body.includes('\r')) body = body.replace(/\r+(?=\n|$)/g, '');
-    const prefix = this.#prefix(job, undefined, serviceLabel(job, service));
-    this.#out.write(prefix + body.replaceAll('\n', '\n' + prefix) + '\n');
-  }
-
-  #flushService(job: string, service: string): void {
-    for (const stream of ['stdout', 'stderr']) {
-      const key = `${job}\0:${service}\0${stream}`;
-      const pending = this.#pending.get(key);
-      if (pending === undefined) continue;
-      this.#pending.delete(key);
-      this.#serviceLines(job, service, pending);
-    }
-  }
-
   #widen(prefix: string): void {
     this.#width = Math.max(this.#width, widthOf(prefix));
   }
@@ -305,15 +273,18 @@ export class PlainReporter implements Reporter {
     return visible(text.replace(/\r?\n/g, ' '));
   }
 
-  #output(event: StepOutputEvent): void {
-    const key = `${event.job}\0${event.step}\0${event.stream}`;
-    const data = stepOutputText(event);
+  /**
+   * Output of `source` (a step's name, or SERVICE and a service's name), line by line: buffered per
+   * job, source and stream until a newline arrives (or the line reaches MAX_PENDING_LINE).
+   */
+  #buffered(job: string, source: string, stream: string, data: string): void {
+    const key = `${job}\0${source}\0${stream}`;
     const last = data.lastIndexOf('\n');
     if (last === -1) {
       const pending = (this.#pending.get(key) ?? '') + data;
       if (pending.length >= MAX_PENDING_LINE) {
         this.#pending.delete(key);
-        this.#lines(event.job, event.step, pending);
+        this.#lines(job, source, pending);
       } else if (pending !== '') {
         this.#pending.set(key, pending);
       }
@@ -321,27 +292,32 @@ export class PlainReporter implements Reporter {
     }
     const pending = this.#pending.get(key);
     const complete = data.slice(0, last);
-    this.#lines(event.job, event.step, pending === undefined ? complete : pending + complete);
+    this.#lines(job, source, pending === undefined ? complete : pending + complete);
     const rest = data.slice(last + 1);
     if (rest === '') this.#pending.delete(key);
     else this.#pending.set(key, rest);
   }
 
   /** Prints `text` (one or more lines, without the final newline), each line prefixed. */
-  #lines(job: string, step: string, text: string): void {
+  #lines(job: string, source: string, text: string): void {
     let body = this.#style.color ? text : stripEscapes(text);
     if (body.includes('\r')) body = body.replace(/\r+(?=\n|$)/g, '');
-    const prefix = this.#prefix(job, step);
+    const prefix = this.#prefix(
+      job,
+      undefined,
+      source.startsWith(SERVICE) ? serviceLabel(job, source.slice(1)) : label(job, source),
+    );
     this.#out.write(prefix + body.replaceAll('\n', '\n' + prefix) + '\n');
   }
 
-  #flushStep(job: string, step: string): void {
+  /** Prints what `source` (see #buffered) left unfinished. */
+  #flush(job: string, source: string): void {
     for (const stream of ['stdout', 'stderr']) {
-      const key = `${job}\0${step}\0${stream}`;
+      const key = `${job}\0${source}\0${stream}`;
       const pending = this.#pending.get(key);
       if (pending === undefined) continue;
       this.#pending.delete(key);
-      this.#lines(job, step, pending);
+      this.#lines(job, source, pending);
     }
   }
 }
