@@ -185,12 +185,17 @@ class GraphRun {
     this.#outcomes = new Array<JobOutcome | undefined>(count);
   }
 
+  /** Keeps the first fault (a listener's or the scheduler's own throw), to be thrown at the end. */
+  readonly #faulted = (error: unknown): void => {
+    this.#fault ??= { error };
+  };
+
   /** Events go through here: a listener that throws does not stop the run. */
   readonly #emit: Emit = (event: EventInput) => {
     try {
       this.#settings.emit(event);
     } catch (error) {
-      this.#fault ??= { error };
+      this.#faulted(error);
     }
   };
 
@@ -239,14 +244,13 @@ class GraphRun {
       this.#skip(i, this.#stopped === 'cancelled' ? SkipReason.cancelled : SkipReason.failFast);
       return;
     }
-    const fault = (error: unknown) => (this.#fault ??= { error });
     if (this.#settings.executor.prepare) {
       this.#phase[i] = Phase.preparing;
-      this.#prepares.add(() => this.#prepareJob(i)).catch(fault);
+      this.#prepares.add(() => this.#prepareJob(i)).catch(this.#faulted);
       return;
     }
     this.#phase[i] = Phase.queued;
-    this.#queue.add(() => this.#runJob(i)).catch(fault);
+    this.#queue.add(() => this.#runJob(i)).catch(this.#faulted);
   }
 
   #contextOf(i: number, controller: AbortController, emit: Emit): JobContext {
@@ -314,8 +318,7 @@ class GraphRun {
     };
     this.#phase[i] = Phase.queued;
     if (thrown || !settled!.slot) await this.#runJob(i, prepared);
-    else
-      this.#queue.add(() => this.#runJob(i, prepared)).catch((error: unknown) => (this.#fault ??= { error }));
+    else this.#queue.add(() => this.#runJob(i, prepared)).catch(this.#faulted);
   }
 
   async #runJob(i: number, prepared?: Prepared): Promise<void> {
