@@ -19,7 +19,7 @@ import type { OutputPressure } from '../output-pressure.js';
 import { StreamOutput } from './output.js';
 import { createRunState, reduceRun, type RunState } from './run-state.js';
 import { createStyle, type Colors, type Style } from './style.js';
-import { renderSummary } from './summary.js';
+import { onAttempt, renderSummary } from './summary.js';
 import { formatDuration } from '../format-duration.js';
 import { padEndWidth, shortKey, stripEscapes, widthOf } from './text.js';
 import type { OutputStream, Reporter, RunPlan } from './types.js';
@@ -320,9 +320,4 @@ export class PlainReporter implements Reporter {
       this.#lines(job, source, pending);
     }
   }
-}
-
-/** ` on attempt 2/3` for a step with `retry`, else nothing. */
-function onAttempt(event: StepEndEvent): string {
-  return event.attempt === undefined ? '' : ` on attempt ${event.attempt}/${event.attempts}`;
 }

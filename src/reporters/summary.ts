@@ -36,7 +36,7 @@ function endedWith(exitCode: number | null, status: string): string {
 }
 
 /** ` on attempt 2/3` for a step with `retry`, else nothing. */
-function onAttempt(step: { readonly attempt?: number; readonly attempts?: number }): string {
+export function onAttempt(step: { readonly attempt?: number; readonly attempts?: number }): string {
   return step.attempt === undefined ? '' : ` on attempt ${step.attempt}/${step.attempts}`;
 }
 
