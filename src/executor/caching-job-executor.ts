@@ -31,7 +31,7 @@ import {
 } from '../runtime/output-volumes.js';
 import type { JobContext, JobExecutor, JobOutcome, JobOutputRef, PreparedJob } from '../scheduler/types.js';
 import { outcomeOfError, type DockerJobExecutor } from './docker-job-executor.js';
-import { exportHitOutputs, exportOutputs } from './export-outputs.js';
+import { exportHitOutputs, exportOutputs, exportsAny } from './export-outputs.js';
 import { isLazyVolume, outputRefsOf, remoteOutcome } from './hit-outcomes.js';
 import { JobCache, type CacheDecision, type KeyedJob } from './job-cache.js';
 import { RemoteResults, type Packed } from './remote-results.js';
@@ -102,7 +102,7 @@ export class CachingJobExecutor implements JobExecutor {
     this.#scopeOf(context).decided.set(job.name, decided);
     const hit =
       'decision' in decided && decided.decision.result === 'hit' && decided.decision.source === 'local';
-    return { slot: !hit || job.outputs.some((o) => o.export !== undefined) };
+    return { slot: !hit || exportsAny(job) };
   }
 
   async #decide(job: CompiledJob, context: JobContext): Promise<Decided> {
@@ -126,8 +126,7 @@ export class CachingJobExecutor implements JobExecutor {
     let { plan, decision } = decided;
     if (decision.result === 'hit' && decision.source === 'remote') {
       // Downloaded now only when exported; otherwise when (and if) a job that runs mounts an output.
-      if (job.outputs.some((o) => o.export !== undefined))
-        decision = await this.#download(plan, context, decision);
+      if (exportsAny(job)) decision = await this.#download(plan, context, decision);
       else return this.#lazyHit(plan, context, decision);
     }
     if (decision.result !== 'hit') {

@@ -9,6 +9,11 @@ import { createReaderContainer, exportContainerPath } from '../runtime/output-vo
 import type { JobContext, JobOutputRef } from '../scheduler/types.js';
 import type { JobPlan } from './plan-job.js';
 
+/** Whether the job exports any output into the project (a hit of it then needs a container). */
+export function exportsAny(job: { readonly outputs: readonly CompiledOutput[] }): boolean {
+  return job.outputs.some((o) => o.export !== undefined);
+}
+
 /** Exports every output of the job that declares an export, read from `containerId`. */
 export async function exportOutputs(
   engine: Engine,
