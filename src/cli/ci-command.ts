@@ -6,7 +6,7 @@ import { ExitCode, UsageError } from '../errors.js';
 import { cachePolicy } from '../executor/job-key.js';
 import type { BuildGraph } from '../graph/types.js';
 import { visible } from '../visible-text.js';
-import { envOptionValues, loadGraph, selectNamedJobs } from './load.js';
+import { loadGraph, selectNamedJobs } from './load.js';
 import { reportError } from './report-error.js';
 
 export interface CiCommandOptions {
@@ -64,7 +64,7 @@ export async function ciCommand(
 ): Promise<number> {
   try {
     const env = options.env ?? [];
-    const { graph } = await loadGraph(options.file, process.env, { envValues: envOptionValues(env) });
+    const { graph } = await loadGraph(options.file, process.env, { envOptions: env });
     const selected = selectNamedJobs(graph, jobs, options.file);
     const ciOptions: CiOptions = {
       file: options.file,

@@ -3,7 +3,7 @@ import { renderGraph } from '../graph/index.js';
 import type { BuildGraph } from '../graph/types.js';
 import { ExitCode } from '../errors.js';
 import { visible } from '../visible-text.js';
-import { envOptionValues, loadGraph } from './load.js';
+import { loadGraph } from './load.js';
 import { reportError } from './report-error.js';
 
 export async function validateCommand(options: {
@@ -42,7 +42,7 @@ export async function graphCommand(options: {
 /** The step file's graph, with `--env` values for its variables. */
 async function graphOf(options: { file: string; env?: readonly string[] }): Promise<BuildGraph> {
   const { graph } = await loadGraph(options.file, process.env, {
-    envValues: envOptionValues(options.env ?? []),
+    envOptions: options.env ?? [],
   });
   return graph;
 }

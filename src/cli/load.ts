@@ -13,7 +13,8 @@ import { visible } from '../visible-text.js';
 
 /** What `${{ ... }}` variables resolve to: `--env` values and the run's id. */
 export interface GraphVariables {
-  readonly envValues?: Readonly<Record<string, string>>;
+  /** `--env NAME[=VALUE]` as given on the command line (see envOptionValues). Default: none. */
+  readonly envOptions?: readonly string[];
   readonly runId?: string;
 }
 
@@ -27,6 +28,8 @@ export async function loadGraph(
   /** The same definition compiled again for another run: what `${{ run.id }}` is then (`kiln run --watch`). */
   recompile(runId: string): BuildGraph;
 }> {
+  // First, as a usage error comes before any problem of the step file.
+  const envValues = envOptionValues(variables.envOptions ?? [], env);
   // A file that fails its schema is still checked for unknown needs and cycles, so that one run of
   // `kiln validate` reports every problem.
   const definition = await loadDefinitionFile(resolve(file)).catch((error: unknown) => {
@@ -34,7 +37,12 @@ export async function loadGraph(
   });
   const raw = env.KILN_DEFAULT_MOUNTS;
   const defaultMounts = raw ? parseDefaultMounts(raw, { projectDir: definition.projectDir }) : [];
-  const options = { defaultMounts, env, ...variables };
+  const options = {
+    defaultMounts,
+    env,
+    envValues,
+    ...(variables.runId !== undefined ? { runId: variables.runId } : {}),
+  };
   const graph = compile(definition, options);
   return { definition, graph, recompile: (runId) => compile(definition, { ...options, runId }) };
 }
@@ -43,7 +51,7 @@ export async function loadGraph(
  * The values of `--env NAME=VALUE` and `--env NAME` (the host's NAME), for `${{ env.NAME }}`. A name the
  * host does not set, or that is no environment variable name, is a UsageError.
  */
-export function envOptionValues(
+function envOptionValues(
   given: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Record<string, string> {

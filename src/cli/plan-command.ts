@@ -5,7 +5,7 @@ import { planRun } from '../executor/plan-run.js';
 import { remoteSettings } from '../results/index.js';
 import { checkEngine, createEngine } from '../runtime/engine.js';
 import { visible } from '../visible-text.js';
-import { envOptionValues, loadGraph, selectNamedJobs } from './load.js';
+import { loadGraph, selectNamedJobs } from './load.js';
 import { reportError } from './report-error.js';
 
 export interface PlanCommandOptions {
@@ -24,7 +24,7 @@ export interface PlanCommandOptions {
 export async function planCommand(jobs: readonly string[], options: PlanCommandOptions): Promise<number> {
   try {
     const { graph: whole } = await loadGraph(options.file, process.env, {
-      envValues: envOptionValues(options.env ?? []),
+      envOptions: options.env ?? [],
     });
     const graph = selectNamedJobs(whole, jobs, options.file);
     const remote = remoteSettings(options.cacheUrl !== undefined ? { url: options.cacheUrl } : {});

@@ -12,7 +12,7 @@ import { watchPlan, watchSources } from './watch-sources.js';
 import type { CancelReason } from '../scheduler/types.js';
 import type { BuildGraph } from '../graph/types.js';
 import { failedJobs, readLastRun, writeLastRun } from './last-run.js';
-import { envOptionValues, loadGraph, selectNamedJobs } from './load.js';
+import { loadGraph, selectNamedJobs } from './load.js';
 import { newRunId } from '../scheduler/run-id.js';
 import { reportError } from './report-error.js';
 import { HeldOutput, ProcessTerminal, requireTerminal } from './shell-terminal.js';
@@ -336,7 +336,7 @@ async function selectRun(
   runId: string,
 ): Promise<RunSelection | undefined> {
   const { graph, recompile } = await loadGraph(options.file, process.env, {
-    envValues: envOptionValues(options.env ?? []),
+    envOptions: options.env ?? [],
     runId,
   });
   let jobs = named;

@@ -6,7 +6,7 @@ import type { BuildGraph } from '../graph/types.js';
 import { debugBanner } from '../reporters/debug-banner.js';
 import type { CancelReason } from '../scheduler/types.js';
 import { visible } from '../visible-text.js';
-import { envOptionValues, loadGraph, selectNamedJobs } from './load.js';
+import { loadGraph, selectNamedJobs } from './load.js';
 import { reportError } from './report-error.js';
 import { ProcessTerminal, requireTerminal } from './shell-terminal.js';
 
@@ -28,7 +28,7 @@ export async function shellCommand(name: string, options: ShellCommandOptions): 
   try {
     requireTerminal('kiln shell');
     const { graph } = await loadGraph(options.file, process.env, {
-      envValues: envOptionValues(options.env ?? []),
+      envOptions: options.env ?? [],
     });
     checkOneJob(graph, name, options.file);
     const code = await shellJob(graph, name, {
