@@ -4,7 +4,7 @@
  * an interrupted write never leaves half a file). Step logs are no help here: `--no-logs` keeps none,
  * and they are shared by every project and pruned by count.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Status } from '../events.js';
 import { writeFileAtomic } from '../results/atomic-file.js';
@@ -26,14 +26,13 @@ function lastRunPath(project: string, env: NodeJS.ProcessEnv): string {
   return join(stateDir(env), 'last-run', `${project}.json`);
 }
 
-/** Records how the run ended, as the project's last run. */
+/** Records how the run ended, as the project's last run (writeFileAtomic makes its folder when missing). */
 export async function writeLastRun(
   project: string,
   result: Pick<RunResult, 'runId' | 'jobs'>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<void> {
   const path = lastRunPath(project, env);
-  await mkdir(join(path, '..'), { recursive: true });
   const last: LastRun = {
     runId: result.runId,
     endedAt: new Date().toISOString(),
