@@ -26,8 +26,6 @@ import {
 
 test.after.always(sweepProjects);
 
-const cacheOf = jobCacheOf;
-
 /** Containers created in a run (container.create events). */
 function created(run: KilnRun): string[] {
   return eventsOf(run, 'container.create').map((e) => e.job as string);
@@ -57,8 +55,8 @@ test('an unchanged rerun creates no container; a content change misses naming th
   const first = await run(project);
   t.is(first.code, 0, first.stderr);
   t.deepEqual(created(first).sort(), ['build', 'test']);
-  t.is(cacheOf(first).get('build')?.result, 'miss');
-  t.deepEqual(cacheOf(first).get('build')?.reasons, ['no earlier result']);
+  t.is(jobCacheOf(first).get('build')?.result, 'miss');
+  t.deepEqual(jobCacheOf(first).get('build')?.reasons, ['no earlier result']);
   t.is(outputOf(first, 'test', 'step-1'), 'ALPHA\nBETA\n');
 
   const second = await run(project);
@@ -67,7 +65,7 @@ test('an unchanged rerun creates no container; a content change misses naming th
   t.is(statusOf(second, 'build'), 'cached');
   t.is(statusOf(second, 'test'), 'cached');
   t.deepEqual(eventsOf(second, 'step.start'), []);
-  t.is(cacheOf(second).get('build')?.source, 'local');
+  t.is(jobCacheOf(second).get('build')?.source, 'local');
 
   // An mtime-only change is no change.
   const later = new Date(Date.now() + 60_000);
@@ -78,9 +76,9 @@ test('an unchanged rerun creates no container; a content change misses naming th
   await writeFile(join(project.dir, 'src/a.txt'), 'alpha two\n');
   const changed = await run(project);
   t.is(changed.code, 0, changed.stderr);
-  t.deepEqual(cacheOf(changed).get('build')?.reasons, ['src/a.txt changed']);
-  t.is(cacheOf(changed).get('test')?.result, 'miss');
-  t.deepEqual(cacheOf(changed).get('test')?.reasons, ['the output /out of job build changed']);
+  t.deepEqual(jobCacheOf(changed).get('build')?.reasons, ['src/a.txt changed']);
+  t.is(jobCacheOf(changed).get('test')?.result, 'miss');
+  t.deepEqual(jobCacheOf(changed).get('test')?.reasons, ['the output /out of job build changed']);
   t.is(outputOf(changed, 'test', 'step-1'), 'ALPHA TWO\nBETA\n');
 
   await writeFile(join(project.dir, 'src/a.txt'), 'alpha\n');
@@ -96,11 +94,11 @@ test('a job that re-runs with the same output does not re-run the jobs after it 
   await writeFile(join(project.dir, 'src/notes.md'), 'not read\n');
   const again = await run(project);
   t.is(again.code, 0, again.stderr);
-  t.is(cacheOf(again).get('build')?.result, 'miss');
-  const reasons = cacheOf(again).get('build')?.reasons as string[];
+  t.is(jobCacheOf(again).get('build')?.result, 'miss');
+  const reasons = jobCacheOf(again).get('build')?.reasons as string[];
   t.deepEqual(reasons, ['src/notes.md added']);
   t.is(statusOf(again, 'build'), 'passed');
-  t.is(cacheOf(again).get('test')?.result, 'hit', 'the same output digest: test is not run');
+  t.is(jobCacheOf(again).get('test')?.result, 'hit', 'the same output digest: test is not run');
   t.deepEqual(created(again), ['build']);
 });
 
@@ -119,7 +117,7 @@ jobs:
   t.is(failed.code, 1);
   t.deepEqual(await resultVolumesOf(project), []);
   const again = await run(project);
-  t.is(cacheOf(again).get('build')?.result, 'miss', 'a failure is never a hit');
+  t.is(jobCacheOf(again).get('build')?.result, 'miss', 'a failure is never a hit');
 });
 
 test('an export lands in the project, owned by the user who runs kiln, on a miss and on a hit', async (t) => {
@@ -174,7 +172,7 @@ jobs:
   const env = { JOB_CACHE_TOKEN: 's3cr3t' };
   const first = await kiln(project, ['run', '--json'], env);
   t.is(first.code, 0, first.stderr);
-  const firstCache = cacheOf(first);
+  const firstCache = jobCacheOf(first);
   t.is(firstCache.get('never')?.result, 'disabled');
   t.deepEqual(firstCache.get('never')?.reasons, ['the job says cache: false']);
   t.is(firstCache.get('secretive')?.result, 'disabled');
@@ -188,8 +186,8 @@ jobs:
 
   const refreshed = await kiln(project, ['run', '--json', '--no-cache'], env);
   t.deepEqual(created(refreshed).sort(), ['forced', 'never', 'plain', 'secretive']);
-  t.is(cacheOf(refreshed).get('plain')?.result, 'disabled');
-  t.deepEqual(cacheOf(refreshed).get('plain')?.reasons, ['kiln run --no-cache']);
+  t.is(jobCacheOf(refreshed).get('plain')?.result, 'disabled');
+  t.deepEqual(jobCacheOf(refreshed).get('plain')?.reasons, ['kiln run --no-cache']);
   const after = await kiln(project, ['run', '--json'], env);
   t.is(statusOf(after, 'plain'), 'cached', 'the results --no-cache recorded are used');
 });
@@ -252,8 +250,8 @@ test('kiln plan --json says what run would do and starts nothing', async (t) => 
   t.deepEqual(
     planned.map((l) => [l.job, l.result, l.key]),
     [
-      ['build', 'hit', cacheOf(ran).get('build')?.key],
-      ['test', 'hit', cacheOf(ran).get('test')?.key],
+      ['build', 'hit', jobCacheOf(ran).get('build')?.key],
+      ['test', 'hit', jobCacheOf(ran).get('test')?.key],
     ],
   );
   await writeFile(join(project.dir, 'src/a.txt'), 'changed\n');
@@ -270,8 +268,8 @@ test('a result whose output volume was removed behind kiln is a miss with a warn
   await docker.getVolume(volumes[0]!).remove();
   const second = await run(project);
   t.is(second.code, 0, second.stderr);
-  t.is(cacheOf(second).get('build')?.result, 'miss');
-  t.deepEqual(cacheOf(second).get('build')?.reasons, [
+  t.is(jobCacheOf(second).get('build')?.result, 'miss');
+  t.deepEqual(jobCacheOf(second).get('build')?.reasons, [
     'the result of the same inputs lost its output volume (removed outside kiln)',
   ]);
   t.true(eventsOf(second, 'warning').some((w) => /removed outside kiln/.test(w.message)));
@@ -285,14 +283,14 @@ test('a result whose output volume was removed behind kiln is a miss with a warn
 test('a damaged result file reads as a miss with a warning and is replaced', async (t) => {
   const project = await makeProject(TWO_JOBS, { 'src/a.txt': 'alpha\n' });
   const first = await run(project);
-  const key = cacheOf(first).get('build')!.key as string;
+  const key = jobCacheOf(first).get('build')!.key as string;
   const hex = key.slice(7);
   const path = join(project.stateDir, 'results', 'store', hex.slice(0, 2), `${hex}.json`);
   const text = await readFile(path, 'utf8');
   await writeFile(path, text.slice(0, text.length / 2));
   const second = await run(project);
   t.is(second.code, 0, second.stderr);
-  t.is(cacheOf(second).get('build')?.result, 'miss');
+  t.is(jobCacheOf(second).get('build')?.result, 'miss');
   t.true(eventsOf(second, 'warning').some((w) => /damaged|cannot be read/.test(w.message)));
   const third = await run(project);
   t.is(statusOf(third, 'build'), 'cached', 'the re-run sealed a sound result');
@@ -342,7 +340,7 @@ jobs:
   t.is(statusOf(third, 'build'), 'cached', 'the most recently used result is kept');
   await writeFile(join(project.dir, 'src/v'), '1');
   const fourth = await run(project);
-  t.is(cacheOf(fourth).get('build')?.result, 'miss', 'the older one is gone');
+  t.is(jobCacheOf(fourth).get('build')?.result, 'miss', 'the older one is gone');
   t.is((await lstat(project.stateDir)).isDirectory(), true);
 });
 
@@ -369,8 +367,8 @@ jobs:
   await writeFile(join(project.dir, 'ctl/go'), '');
   const next = await run(project);
   t.is(next.code, 0, next.stderr);
-  t.is(cacheOf(next).get('build')?.result, 'miss', 'never a hit from a run that did not seal');
-  t.deepEqual(cacheOf(next).get('build')?.reasons, ['no earlier result']);
+  t.is(jobCacheOf(next).get('build')?.result, 'miss', 'never a hit from a run that did not seal');
+  t.deepEqual(jobCacheOf(next).get('build')?.reasons, ['no earlier result']);
   const now = await ours();
   t.false(now.includes(left[0]!), 'the unsealed volume of the dead run was swept');
   t.is(now.length, 1);
@@ -411,7 +409,7 @@ jobs:
   );
   const next = await run_(project);
   t.is(next.code, 0, next.stderr);
-  t.is(cacheOf(next).get('make')?.result, 'miss', 'the result that lost its volume is gone');
+  t.is(jobCacheOf(next).get('make')?.result, 'miss', 'the result that lost its volume is gone');
   t.is(outputOf(next, 'use', 'step-1'), 'made\n');
 });
 

@@ -40,8 +40,6 @@ jobs:
       - run: wc -c < /in/bin/blob > /report/size && cat /in/a.txt
 `;
 
-const cacheOf = jobCacheOf;
-
 async function bytesOf(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const name of (await readdir(dir, { recursive: true })).sort()) {
@@ -82,7 +80,7 @@ test.serial(
     t.is(onB.code, 0, onB.stderr);
     t.deepEqual(eventsOf(onB, 'step.start'), [], 'no step runs on engine B');
     t.deepEqual(
-      [...cacheOf(onB).values()].map((e) => [e.job, e.result, e.source]),
+      [...jobCacheOf(onB).values()].map((e) => [e.job, e.result, e.source]),
       [
         ['build', 'hit', 'remote'],
         ['check', 'hit', 'remote'],
@@ -123,7 +121,7 @@ test.serial(
       await server.corrupt(entry);
     const onB = await on(project, 'b', b.dockerHost, env);
     t.is(onB.code, 0, onB.stderr);
-    t.is(cacheOf(onB).get('build')?.result, 'miss');
+    t.is(jobCacheOf(onB).get('build')?.result, 'miss');
     t.true(eventsOf(onB, 'warning').some((w) => /does not match its sha256/.test(w.message)));
     t.deepEqual(Object.keys(await bytesOf(join(project.dir, 'dist'))), Object.keys(exported));
     t.is(await readFile(join(project.dir, 'dist/a.txt'), 'utf8'), 'corrupt\n');
@@ -145,7 +143,7 @@ test.serial('entries signed with another key are ignored by engine B', async (t)
     KILN_CACHE_READONLY: '1',
   });
   t.is(onB.code, 0, onB.stderr);
-  t.is(cacheOf(onB).get('build')?.result, 'miss');
+  t.is(jobCacheOf(onB).get('build')?.result, 'miss');
   t.true(eventsOf(onB, 'warning').some((w) => /signature does not match/.test(w.message)));
 });
 
@@ -198,6 +196,6 @@ test.serial(
       KILN_CACHE_URL: `${server.url}/m6`,
     });
     t.is(onB.code, 0, onB.stderr);
-    t.is(cacheOf(onB).get('late')?.result, 'miss', 'the job whose upload never happened runs');
+    t.is(jobCacheOf(onB).get('late')?.result, 'miss', 'the job whose upload never happened runs');
   },
 );
