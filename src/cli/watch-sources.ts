@@ -7,8 +7,9 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { BuildGraph } from '../graph/types.js';
+import { isInside } from '../host-paths.js';
 
 /** How long the sources must stay quiet after a change before the run starts again, in ms. */
 export const WATCH_DEBOUNCE_MS = 300;
@@ -19,12 +20,6 @@ export interface WatchPlan {
   readonly sources: ReadonlyArray<{ readonly path: string; readonly writable: boolean }>;
   /** Never changes: the state folder, the export destinations. */
   readonly ignored: readonly string[];
-}
-
-/** Is `path` `root` or under it? */
-export function isUnder(path: string, root: string): boolean {
-  const rel = relative(root, path);
-  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
 /** The bind sources of the graph's jobs (read-write if any job mounts one so), and what to ignore. */
@@ -58,7 +53,7 @@ async function watchRoots(plan: WatchPlan): Promise<Array<{ dir: string; recursi
   const unique = new Map<string, boolean>();
   for (const r of roots) unique.set(r.dir, (unique.get(r.dir) ?? false) || r.recursive);
   return [...unique]
-    .filter(([dir]) => ![...unique].some(([other, rec]) => rec && other !== dir && isUnder(dir, other)))
+    .filter(([dir]) => ![...unique].some(([other, rec]) => rec && other !== dir && isInside(dir, other)))
     .map(([dir, recursive]) => ({ dir, recursive }));
 }
 
@@ -88,9 +83,9 @@ export async function watchSources(plan: WatchPlan): Promise<SourceWatcher> {
 
   const onEvent = (root: string, filename: string | Buffer | null): void => {
     const path = filename === null ? root : join(root, filename.toString());
-    if (plan.ignored.some((i) => isUnder(path, i))) return;
-    if (!sources.some((s) => isUnder(path, s))) return; // a sibling of a watched file
-    if (running && writable.some((w) => isUnder(path, w))) return;
+    if (plan.ignored.some((i) => isInside(path, i))) return;
+    if (!sources.some((s) => isInside(path, s))) return; // a sibling of a watched file
+    if (running && writable.some((w) => isInside(path, w))) return;
     pending.add(path);
     clearTimeout(timer);
     timer = setTimeout(() => wake?.(), WATCH_DEBOUNCE_MS);
