@@ -11,6 +11,14 @@ import { basename, dirname, join } from 'node:path';
 import { finished } from 'node:stream';
 import { stepOutputBytes, type KilnEvent } from '../events.js';
 import { eventsLogPath, runLogDir, serviceLogPath, stepLogPath } from './log-paths.js';
+
+/**
+ * The key of a service's open log among the steps' (`job\0step`): a control character before its name,
+ * which no step name holds, so that a step named `:db` is never taken for service `db`.
+ */
+function serviceKey(job: string, service: string): string {
+  return `${job}\0\u0001${service}`;
+}
 import type { OutputPressure } from '../output-pressure.js';
 import { StreamOutput } from './output.js';
 import type { Reporter } from './types.js';
@@ -96,7 +104,7 @@ export class LogStore implements Reporter {
         break;
       }
       case 'service.output': {
-        const key = `${event.job}\0:${event.service}`;
+        const key = serviceKey(event.job, event.service);
         let open = this.#steps.get(key);
         if (open === undefined) {
           open = this.#open(serviceLogPath(this.#runDir, event.job, event.service));
@@ -106,7 +114,7 @@ export class LogStore implements Reporter {
         return;
       }
       case 'service.end': {
-        const key = `${event.job}\0:${event.service}`;
+        const key = serviceKey(event.job, event.service);
         const open = this.#steps.get(key);
         if (open) {
           this.#steps.delete(key);

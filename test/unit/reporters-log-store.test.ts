@@ -64,6 +64,40 @@ test('every step gets its full output in <run>/<job>/<NN>-<step>.log, both strea
   t.true(log.startsWith('out 1\nerr 1\nno newlinezzz'));
 });
 
+test("a service's log and a step named like it (':db' and db) are two files", async (t) => {
+  const dir = await tempDir(t);
+  const store = new LogStore({ logDir: dir });
+  [
+    runStart('run-1'),
+    at(1, { type: 'step.start', job: 'build', step: ':db', index: 0, command: 'true' }),
+    at(2, {
+      type: 'service.output',
+      job: 'build',
+      service: 'db',
+      stream: 'stdout',
+      data: 'from the service\n',
+    }),
+    at(3, { type: 'step.output', job: 'build', step: ':db', stream: 'stdout', data: 'from the step\n' }),
+    at(4, { type: 'service.end', job: 'build', service: 'db', status: 'stopped', durationMs: 1 }),
+    at(5, { type: 'step.output', job: 'build', step: ':db', stream: 'stdout', data: 'step again\n' }),
+    at(6, {
+      type: 'step.end',
+      job: 'build',
+      step: ':db',
+      index: 0,
+      exitCode: 0,
+      status: 'passed',
+      durationMs: 1,
+    }),
+  ].forEach((event) => store.onEvent(event as KilnEvent));
+  await store.close();
+  const files = (await readdir(join(dir, 'run-1', 'build'))).sort();
+  t.is(files.length, 2, files.join(', '));
+  t.is(await readFile(join(dir, 'run-1', 'build', 'service-db.log'), 'utf8'), 'from the service\n');
+  const step = files.find((f) => f !== 'service-db.log')!;
+  t.is(await readFile(join(dir, 'run-1', 'build', step), 'utf8'), 'from the step\nstep again\n');
+});
+
 test('events.jsonl holds the run events; step output stays in the step logs', async (t) => {
   const dir = await tempDir(t);
   const store = new LogStore({ logDir: dir });
