@@ -127,6 +127,12 @@ function describeStatus(status: Status): string {
  */
 const PREPARE_CONCURRENCY = 16;
 
+/**
+ * How long a prepared job waits for the jobs that became ready before it to be prepared too, so that
+ * slots go in the order jobs became ready (the graph's, at concurrency 1), ms.
+ */
+const ORDER_WAIT_MS = 100;
+
 /** Where a job stands. Every job moves forward only: waiting -> (preparing ->) queued -> running -> ended. */
 const enum Phase {
   /** Some job it needs has not passed (for an `always()` job: ended) yet. */
@@ -160,6 +166,12 @@ class GraphRun {
   readonly #queue: PQueue;
   /** Jobs being prepared (when the executor prepares them). */
   readonly #prepares = new PQueue({ concurrency: PREPARE_CONCURRENCY });
+  /** Turns of prepared jobs, in the order they became ready: the next to hand out, the next to queue. */
+  #turns = 0;
+  #nextTurn = 0;
+  /** Turns whose preparing ended before an earlier one's: what each queues for a slot, if anything. */
+  readonly #turnsEnded = new Map<number, (() => Promise<void>) | undefined>();
+  #orderWait: ReturnType<typeof setTimeout> | undefined;
   readonly #phase: Phase[];
   /** Per job, how many of the jobs it needs have not passed (for an `always()` job: ended) yet. */
   readonly #unmet: number[];
@@ -246,7 +258,8 @@ class GraphRun {
     }
     if (this.#settings.executor.prepare) {
       this.#phase[i] = Phase.preparing;
-      this.#prepares.add(() => this.#prepareJob(i)).catch(this.#faulted);
+      const turn = this.#turns++;
+      this.#prepares.add(() => this.#prepareJob(i, turn)).catch(this.#faulted);
       return;
     }
     this.#phase[i] = Phase.queued;
@@ -277,8 +290,51 @@ class GraphRun {
    * executes it at once when it needs no slot, else queues it for one. A job skipped meanwhile
    * (fail-fast, cancel) goes no further, and what it emitted is dropped.
    */
-  async #prepareJob(i: number): Promise<void> {
-    if (this.#phase[i] !== Phase.preparing) return;
+  async #prepareJob(i: number, turn: number): Promise<void> {
+    let next: { readonly slot: boolean; readonly run: () => Promise<void> } | undefined;
+    try {
+      next = await this.#prepare(i);
+    } finally {
+      // Jobs queue for a slot in the order they became ready, whatever order their preparing ends in.
+      this.#takeTurn(turn, next?.slot ? next.run : undefined);
+    }
+    if (next && !next.slot) await next.run();
+  }
+
+  /**
+   * Queues for a slot, in turn, what `turn` holds (nothing: the job needs no slot or went no further),
+   * once every earlier turn has been taken. An earlier job still preparing after ORDER_WAIT_MS gives up
+   * its place (it queues when it is prepared), so that one slow preparing never holds the others back.
+   */
+  #takeTurn(turn: number, run: (() => Promise<void>) | undefined): void {
+    if (turn < this.#nextTurn) {
+      if (run) this.#queue.add(run).catch(this.#faulted);
+      return;
+    }
+    this.#turnsEnded.set(turn, run);
+    this.#flushTurns();
+  }
+
+  #flushTurns(): void {
+    while (this.#turnsEnded.has(this.#nextTurn)) {
+      const queued = this.#turnsEnded.get(this.#nextTurn);
+      this.#turnsEnded.delete(this.#nextTurn++);
+      if (queued) this.#queue.add(queued).catch(this.#faulted);
+    }
+    clearTimeout(this.#orderWait);
+    this.#orderWait = undefined;
+    if (this.#turnsEnded.size === 0) return;
+    this.#orderWait = setTimeout(() => {
+      this.#nextTurn = Math.min(...this.#turnsEnded.keys());
+      this.#flushTurns();
+    }, ORDER_WAIT_MS);
+  }
+
+  /** Prepares the job: how it goes on (with or without a slot), or nothing when it was skipped meanwhile. */
+  async #prepare(
+    i: number,
+  ): Promise<{ readonly slot: boolean; readonly run: () => Promise<void> } | undefined> {
+    if (this.#phase[i] !== Phase.preparing) return undefined;
     const job = this.#graph.jobs.get(this.#index.names[i]!)!;
     const controller = new AbortController();
     this.#running.set(i, controller);
@@ -307,7 +363,7 @@ class GraphRun {
     }
     if ((this.#phase[i] as Phase) !== Phase.preparing) {
       outbox.held = undefined;
-      return;
+      return undefined;
     }
     const prepared: Prepared = {
       context,
@@ -317,8 +373,7 @@ class GraphRun {
       ...(thrown ? { thrown } : {}),
     };
     this.#phase[i] = Phase.queued;
-    if (thrown || !settled!.slot) await this.#runJob(i, prepared);
-    else this.#queue.add(() => this.#runJob(i, prepared)).catch(this.#faulted);
+    return { slot: !thrown && settled!.slot, run: () => this.#runJob(i, prepared) };
   }
 
   async #runJob(i: number, prepared?: Prepared): Promise<void> {

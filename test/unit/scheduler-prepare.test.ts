@@ -98,6 +98,24 @@ test('jobs that need a slot once prepared still run no more than the concurrency
   t.is(executor.startOrder.length, 6);
 });
 
+test('jobs that need a slot take it in the order they became ready, whatever order their preparing ends in', async (t) => {
+  const executor = new PreparingExecutor({ first: { blocked: true } });
+  const log = new EventLog();
+  const run = runGraph(buildGraph({ first: [], second: [], third: [] }), {
+    executor,
+    emit: log.emit,
+    concurrency: 1,
+  });
+  await executor.preparing('second');
+  await executor.preparing('third');
+  // second and third are prepared; first, ready before them, is not yet: its slot waits for it.
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(executor.startOrder, []);
+  executor.releasePrepare('first');
+  t.is((await run).status, 'passed');
+  t.deepEqual(executor.startOrder, ['first', 'second', 'third']);
+});
+
 test('what a job emits while it is prepared comes after its job.start and before its job.end', async (t) => {
   const executor = new PreparingExecutor({ build: { warn: 'the result is damaged', slot: false } });
   const log = new EventLog();
