@@ -159,7 +159,11 @@ test('kiln run --debug opens a shell where the step failed, and exit ends the ru
   await pane.type('echo "size=$(stty size)"');
   await pane.until(/size=40 120\n/);
   await pane.resize(100, 30);
-  await pane.type('echo "resized=$(stty size)"');
+  // The new size reaches the shell a moment after the window changed (SIGWINCH, then the engine's resize
+  // call): the shell waits up to 5 s for it, then says what size it has.
+  await pane.type(
+    'for i in $(seq 50); do [ "$(stty size)" = "30 100" ] && break; sleep 0.1; done; echo "resized=$(stty size)"',
+  );
   t.regex(await pane.until(/resized=\d+ \d+\n/), /resized=30 100\n/, 'the shell follows the window size');
 
   await pane.type('exit');
